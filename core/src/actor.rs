@@ -1,0 +1,243 @@
+//! Who is making a change: the user, their role and region, and the device.
+//!
+//! Every change to a document carries its [`Actor`] in the Automerge change
+//! message, so the per-field history can say who changed what, where and when.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+
+use crate::error::{Error, Result};
+
+/// A role in the sales department (DOMAIN.md, "Who uses it").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// 业务员: in the field, owns customers, visits, orders and daily reports.
+    Salesperson,
+    /// 销售经理: approves orders and order changes within a region.
+    Manager,
+    /// 跟单 / 销售助理: enters and confirms orders, follows them to delivery.
+    OrderDesk,
+    /// 商品部: turns confirmed orders into production.
+    Production,
+    /// 仓库: books goods in and out, ships.
+    Warehouse,
+    /// 财务部: payments, receivables, credit limits.
+    Finance,
+    /// Users, devices, customers, catalog, price lists.
+    Admin,
+}
+
+impl Role {
+    /// Every role, in the order of DOMAIN.md.
+    pub const ALL: [Role; 7] = [
+        Role::Salesperson,
+        Role::Manager,
+        Role::OrderDesk,
+        Role::Production,
+        Role::Warehouse,
+        Role::Finance,
+        Role::Admin,
+    ];
+
+    /// The role as written in change messages and configuration.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Salesperson => "salesperson",
+            Role::Manager => "manager",
+            Role::OrderDesk => "order_desk",
+            Role::Production => "production",
+            Role::Warehouse => "warehouse",
+            Role::Finance => "finance",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// The role in words, for messages ("a warehouse clerk cannot approve orders").
+    pub fn in_words(&self) -> &'static str {
+        match self {
+            Role::Salesperson => "salesperson",
+            Role::Manager => "sales manager",
+            Role::OrderDesk => "order desk clerk",
+            Role::Production => "production planner",
+            Role::Warehouse => "warehouse clerk",
+            Role::Finance => "finance clerk",
+            Role::Admin => "administrator",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| Error::InvalidIdentifier {
+                what: "role",
+                value: s.to_string(),
+                hint: "use salesperson, manager, order_desk, production, warehouse, finance or admin",
+            })
+    }
+}
+
+/// The person and device behind a change.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Actor {
+    user: String,
+    role: Role,
+    region: Option<String>,
+    device: String,
+}
+
+impl Actor {
+    /// An actor. `user`, `device` and `region` are identifiers: letters, digits
+    /// and `. _ @ -`, at most 64 characters. Head-office users have no region.
+    pub fn new(user: &str, role: Role, region: Option<&str>, device: &str) -> Result<Self> {
+        Ok(Actor {
+            user: identifier("user id", user)?,
+            role,
+            region: region.map(|r| identifier("region", r)).transpose()?,
+            device: identifier("device id", device)?,
+        })
+    }
+
+    /// The user id.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// The user's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The user's region (salespeople and managers), if any.
+    pub fn region(&self) -> Option<&str> {
+        self.region.as_deref()
+    }
+
+    /// The device the change is made on.
+    pub fn device(&self) -> &str {
+        &self.device
+    }
+
+    /// The Automerge change message that records this actor.
+    pub(crate) fn to_message(&self) -> String {
+        let mut m = format!(
+            "fieldsync/1 user={} role={} device={}",
+            self.user, self.role, self.device
+        );
+        if let Some(r) = &self.region {
+            m.push_str(" region=");
+            m.push_str(r);
+        }
+        m
+    }
+
+    /// Reads an actor back from a change message written by [`Actor::to_message`].
+    pub(crate) fn from_message(message: &str) -> Option<Actor> {
+        let mut words = message.split(' ');
+        if words.next()? != "fieldsync/1" {
+            return None;
+        }
+        let (mut user, mut role, mut device, mut region) = (None, None, None, None);
+        for w in words {
+            match w.split_once('=')? {
+                ("user", v) => user = Some(v),
+                ("role", v) => role = Some(v.parse().ok()?),
+                ("device", v) => device = Some(v),
+                ("region", v) => region = Some(v),
+                _ => return None,
+            }
+        }
+        Actor::new(user?, role?, region, device?).ok()
+    }
+}
+
+fn identifier(what: &'static str, value: &str) -> Result<String> {
+    let ok = !value.is_empty()
+        && value.len() <= 64
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '-'));
+    if ok {
+        Ok(value.to_string())
+    } else {
+        Err(Error::InvalidIdentifier {
+            what,
+            value: value.to_string(),
+            hint: "use 1 to 64 letters, digits and . _ @ -",
+        })
+    }
+}
+
+/// The context of one edit: who makes it and when.
+///
+/// The time is the device's clock; it is recorded with the change and used for
+/// events and deadlines as the device saw them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeCtx {
+    /// Who makes the change.
+    pub actor: Actor,
+    /// When, in UTC.
+    pub at: DateTime<Utc>,
+}
+
+impl ChangeCtx {
+    /// A context for `actor` at time `at`.
+    pub fn new(actor: Actor, at: DateTime<Utc>) -> Self {
+        ChangeCtx { actor, at }
+    }
+
+    /// A context for `actor` now.
+    pub fn now(actor: Actor) -> Self {
+        ChangeCtx {
+            actor,
+            at: Utc::now(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_round_trips() {
+        let a = Actor::new("li.wei", Role::Salesperson, Some("east"), "dev-07").unwrap();
+        assert_eq!(Actor::from_message(&a.to_message()), Some(a));
+        let b = Actor::new("fin1", Role::Finance, None, "office").unwrap();
+        assert_eq!(Actor::from_message(&b.to_message()), Some(b));
+    }
+
+    #[test]
+    fn foreign_messages_are_not_actors() {
+        assert_eq!(Actor::from_message("hello"), None);
+        assert_eq!(Actor::from_message("fieldsync/1 user=a role=pope device=d"), None);
+        assert_eq!(Actor::from_message("fieldsync/1 user=a role=admin"), None);
+    }
+
+    #[test]
+    fn identifiers_are_checked() {
+        assert!(Actor::new("", Role::Admin, None, "d").is_err());
+        assert!(Actor::new("a b", Role::Admin, None, "d").is_err());
+        assert!(Actor::new("a", Role::Admin, Some("x=y"), "d").is_err());
+        assert!(Actor::new(&"x".repeat(65), Role::Admin, None, "d").is_err());
+    }
+
+    #[test]
+    fn roles_parse() {
+        for r in Role::ALL {
+            assert_eq!(r.as_str().parse::<Role>().unwrap(), r);
+        }
+        assert!("boss".parse::<Role>().is_err());
+    }
+}

@@ -1,0 +1,342 @@
+//! The plumbing every business document shares: an Automerge document with a
+//! fixed header (`meta`), edits committed with their author, load/save/merge, and
+//! the per-field history.
+//!
+//! Typed documents ([`crate::OrderDoc`], [`crate::VisitDoc`], ...) wrap a
+//! [`Document`]; the sync engine and the stores work on [`Document`] alone.
+
+use std::fmt;
+
+use automerge::{AutoCommit, ChangeHash, ObjId, Prop, ROOT, ReadDoc, Value, transaction::CommitOptions};
+use autosurgeon::{Hydrate, Reconcile};
+use chrono::{DateTime, Utc};
+
+use crate::actor::{Actor, ChangeCtx};
+use crate::error::{Error, Result};
+use crate::ids::DocId;
+
+/// The version of the document layout this build writes.
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// The kinds of business document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DocKind {
+    /// A customer (or prospect).
+    Customer,
+    /// The shared product catalog with its price lists and stock figures.
+    Catalog,
+    /// A sales order.
+    Order,
+    /// A customer visit (planned or logged).
+    Visit,
+    /// A customer complaint, tracked to resolution.
+    Complaint,
+    /// A salesperson's daily visit report.
+    DailyReport,
+}
+
+impl DocKind {
+    /// Every kind.
+    pub const ALL: [DocKind; 6] = [
+        DocKind::Customer,
+        DocKind::Catalog,
+        DocKind::Order,
+        DocKind::Visit,
+        DocKind::Complaint,
+        DocKind::DailyReport,
+    ];
+
+    /// The kind as stored in documents and tables.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DocKind::Customer => "customer",
+            DocKind::Catalog => "catalog",
+            DocKind::Order => "order",
+            DocKind::Visit => "visit",
+            DocKind::Complaint => "complaint",
+            DocKind::DailyReport => "daily_report",
+        }
+    }
+
+    /// Reads a kind written by [`DocKind::as_str`].
+    pub fn parse(s: &str) -> Option<DocKind> {
+        DocKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl fmt::Display for DocKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The header of every document, written once when it is created.
+#[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate)]
+pub struct Meta {
+    /// The document's id.
+    pub id: DocId,
+    /// Its kind, as [`DocKind::as_str`].
+    pub kind: String,
+    /// The layout version it was created with.
+    pub schema: u64,
+    /// The salesperson who owns it (for the catalog: its creator).
+    pub owner: String,
+    /// The sales region it belongs to; `None` for shared documents (the catalog).
+    pub region: Option<String>,
+    /// When it was created (creator's clock).
+    #[autosurgeon(with = "crate::codec::time")]
+    pub created_at: DateTime<Utc>,
+    /// The user who created it.
+    pub created_by: String,
+    /// The device it was created on.
+    pub created_on: String,
+}
+
+impl Meta {
+    /// A header for a new document of `kind`, owned by `owner` in `region`.
+    pub(crate) fn new(ctx: &ChangeCtx, kind: DocKind, owner: &str, region: Option<&str>) -> Meta {
+        Meta {
+            id: DocId::new(),
+            kind: kind.as_str().to_string(),
+            schema: SCHEMA_VERSION,
+            owner: owner.to_string(),
+            region: region.map(str::to_string),
+            created_at: ctx.at,
+            created_by: ctx.actor.user().to_string(),
+            created_on: ctx.actor.device().to_string(),
+        }
+    }
+
+    /// The kind, if this build knows it.
+    pub fn doc_kind(&self) -> Option<DocKind> {
+        DocKind::parse(&self.kind)
+    }
+}
+
+/// One Automerge document with its header.
+#[derive(Debug)]
+pub struct Document {
+    doc: AutoCommit,
+    meta: Meta,
+}
+
+impl Document {
+    /// Creates a document whose root is `root` (which must contain a `meta` field
+    /// equal to `meta`), as one change by `ctx`.
+    pub(crate) fn create<T: Reconcile>(ctx: &ChangeCtx, meta: Meta, root: &T) -> Result<Self> {
+        let mut d = Document {
+            doc: AutoCommit::new(),
+            meta,
+        };
+        d.change(ctx, |doc| Ok(autosurgeon::reconcile(doc, root)?))?;
+        let stored: Meta = autosurgeon::hydrate_prop(&d.doc, ROOT, "meta")?;
+        if stored != d.meta {
+            return Err(Error::Corrupt("document header was not written".into()));
+        }
+        Ok(d)
+    }
+
+    /// Loads a document from bytes produced by [`Document::save`] (or any
+    /// sequence of changes that begins with one).
+    pub fn load(bytes: &[u8]) -> Result<Self> {
+        let doc = AutoCommit::load(bytes)?;
+        let meta: Meta = autosurgeon::hydrate_prop(&doc, ROOT, "meta")
+            .map_err(|e| Error::Corrupt(format!("not a fieldsync document ({e})")))?;
+        Ok(Document { doc, meta })
+    }
+
+    /// Loads a document and checks it is of `kind`.
+    pub(crate) fn load_kind(bytes: &[u8], kind: DocKind) -> Result<Self> {
+        let d = Self::load(bytes)?;
+        d.expect_kind(kind)?;
+        Ok(d)
+    }
+
+    pub(crate) fn expect_kind(&self, kind: DocKind) -> Result<()> {
+        if self.meta.kind != kind.as_str() {
+            return Err(Error::WrongKind {
+                id: self.meta.id.to_string(),
+                expected: kind.as_str(),
+                found: self.meta.kind.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The document's id.
+    pub fn id(&self) -> DocId {
+        self.meta.id
+    }
+
+    /// The document's header.
+    pub fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    /// The full document, compacted.
+    pub fn save(&mut self) -> Vec<u8> {
+        self.doc.save()
+    }
+
+    /// The changes made since `heads`, encoded for transfer or storage.
+    pub fn save_after(&mut self, heads: &[ChangeHash]) -> Vec<u8> {
+        self.doc.save_after(heads)
+    }
+
+    /// The current heads: the hashes that identify exactly this state.
+    pub fn heads(&mut self) -> Vec<ChangeHash> {
+        self.doc.get_heads()
+    }
+
+    /// Applies changes produced by [`Document::save`] / [`Document::save_after`]
+    /// on another replica of this document. Applying the same bytes twice is
+    /// harmless; changes whose predecessors are missing wait until they arrive.
+    pub fn apply(&mut self, bytes: &[u8]) -> Result<()> {
+        self.doc.load_incremental(bytes)?;
+        Ok(())
+    }
+
+    /// Merges another replica of the same document into this one.
+    pub fn merge(&mut self, other: &mut Document) -> Result<()> {
+        if other.meta.id != self.meta.id {
+            return Err(Error::Corrupt(format!(
+                "cannot merge document {} into document {}",
+                other.meta.id, self.meta.id
+            )));
+        }
+        self.doc.merge(&mut other.doc)?;
+        Ok(())
+    }
+
+    /// A second replica of this document, as another device would hold it.
+    pub fn fork(&mut self) -> Document {
+        Document {
+            doc: self.doc.fork(),
+            meta: self.meta.clone(),
+        }
+    }
+
+    /// Reads the whole document into `T`.
+    pub(crate) fn hydrate<T: Hydrate>(&self) -> Result<T> {
+        Ok(autosurgeon::hydrate(&self.doc)?)
+    }
+
+    /// Runs `edit` as one change by `ctx`: committed with the actor and time, or,
+    /// if `edit` fails, rolled back so the document is exactly as before.
+    pub(crate) fn change<R>(
+        &mut self,
+        ctx: &ChangeCtx,
+        edit: impl FnOnce(&mut AutoCommit) -> Result<R>,
+    ) -> Result<R> {
+        match edit(&mut self.doc) {
+            Ok(r) => {
+                self.doc.commit_with(
+                    CommitOptions::default()
+                        .with_message(ctx.actor.to_message())
+                        .with_time(ctx.at.timestamp()),
+                );
+                Ok(r)
+            }
+            Err(e) => {
+                self.doc.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes `root` over the document as one change by `ctx`. Only the fields
+    /// that differ produce operations, so concurrent edits to other fields merge.
+    pub(crate) fn update<T: Reconcile>(&mut self, ctx: &ChangeCtx, root: &T) -> Result<()> {
+        self.change(ctx, |doc| Ok(autosurgeon::reconcile(doc, root)?))
+    }
+
+    /// Who changed which field, when, on which device: one entry per field
+    /// touched by each change, oldest change first.
+    pub fn history(&mut self) -> Vec<FieldChange> {
+        let changes = self.doc.get_changes(&[]);
+        let mut out = Vec::new();
+        for change in changes {
+            let actor = change.message().and_then(Actor::from_message);
+            let at = DateTime::from_timestamp(change.timestamp(), 0).unwrap_or_default();
+            let patches = self.doc.diff(change.deps(), &[change.hash()]);
+            for patch in patches {
+                let (key, value) = match &patch.action {
+                    automerge::PatchAction::PutMap { key, value, .. } => {
+                        (key.clone(), Some(render(&value.0)))
+                    }
+                    automerge::PatchAction::PutSeq { index, value, .. } => {
+                        (index.to_string(), Some(render(&value.0)))
+                    }
+                    automerge::PatchAction::Insert { index, .. } => {
+                        (index.to_string(), Some("(inserted)".to_string()))
+                    }
+                    automerge::PatchAction::SpliceText { index, value, .. } => {
+                        (index.to_string(), Some(value.make_string()))
+                    }
+                    automerge::PatchAction::DeleteMap { key } => (key.clone(), None),
+                    automerge::PatchAction::DeleteSeq { index, .. } => (index.to_string(), None),
+                    _ => continue,
+                };
+                let mut path: Vec<String> = patch.path.iter().map(|(_, p)| prop_str(p)).collect();
+                path.push(key);
+                out.push(FieldChange {
+                    at,
+                    actor: actor.clone(),
+                    path: path.join("/"),
+                    value,
+                });
+            }
+        }
+        out
+    }
+
+    /// Reads a scalar at `path` from the root, for tests and diagnostics.
+    #[cfg(test)]
+    pub(crate) fn raw_get(&self, path: &[&str]) -> Option<String> {
+        let mut obj: ObjId = ROOT;
+        for (i, key) in path.iter().enumerate() {
+            let (v, id) = self.doc.get(&obj, *key).ok()??;
+            if i + 1 == path.len() {
+                return Some(render(&v));
+            }
+            obj = id;
+        }
+        None
+    }
+}
+
+fn prop_str(p: &Prop) -> String {
+    match p {
+        Prop::Map(k) => k.clone(),
+        Prop::Seq(i) => i.to_string(),
+    }
+}
+
+fn render(v: &Value<'_>) -> String {
+    match v {
+        Value::Object(t) => format!("({t})"),
+        Value::Scalar(s) => match s.as_ref() {
+            automerge::ScalarValue::Str(s) => s.to_string(),
+            automerge::ScalarValue::Bytes(b) if b.len() == 16 => uuid::Uuid::from_slice(b)
+                .map(|u| u.to_string())
+                .unwrap_or_default(),
+            automerge::ScalarValue::Timestamp(ms) => DateTime::from_timestamp_millis(*ms)
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_default(),
+            other => other.to_string(),
+        },
+    }
+}
+
+/// One entry of a document's per-field history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldChange {
+    /// When the change was made (the author's clock, to the second).
+    pub at: DateTime<Utc>,
+    /// Who made it, if the change carries a fieldsync author.
+    pub actor: Option<Actor>,
+    /// The field, as a path from the document root (`lines/<line id>/quantity`).
+    pub path: String,
+    /// The new value in words, or `None` when the field was removed.
+    pub value: Option<String>,
+}

@@ -1,0 +1,40 @@
+//! # fieldsync-core
+//!
+//! The business of a field sales department as Automerge documents: customers,
+//! the catalog, orders, visits, complaints and daily visit reports, each one
+//! document with a typed API and the rules of `DOMAIN.md`.
+//!
+//! - Every edit takes a [`ChangeCtx`] (who, on which device, when), is checked
+//!   against the actor's role and scope, and is recorded as one Automerge change
+//!   carrying that actor, so [`Document::history`] can say who changed what.
+//! - Derived state (an order's status, totals, "changed after approval") is a
+//!   pure function of the document, so replicas that saw the same changes show
+//!   the same thing however the changes interleaved.
+//! - Money is exact ([`rust_decimal::Decimal`], stored as canonical strings).
+
+mod access;
+mod actor;
+mod codec;
+mod customer;
+mod document;
+mod error;
+mod ids;
+pub mod money;
+mod order;
+#[cfg(test)]
+mod testing;
+
+pub use access::may_see;
+pub use actor::{Actor, ChangeCtx, Role};
+pub use customer::{
+    Contact, Customer, CustomerDoc, CustomerStatus, Grade, NewCustomer, PaymentTerms,
+};
+pub use document::{DocKind, Document, FieldChange, Meta, SCHEMA_VERSION};
+pub use error::{Error, Result};
+pub use ids::DocId;
+pub use order::{
+    Channel, CreditCheckpoint, Delivery, DerivedState, MAX_SEQUENCE, NewLine, NewOrder, Order,
+    OrderAction, OrderDetails, OrderDoc, OrderEvent, OrderLine, OrderNumber, OrderPrefix,
+    OrderStatus, Payment, ProductionInfo, ReorderKind, Requirements, Shipment, check_credit,
+    derive_state,
+};
