@@ -132,3 +132,34 @@ impl Hydrate for Millis {
         Ok(Millis(t))
     }
 }
+
+/// `BTreeMap<String, Decimal>` as a map of canonical decimal strings.
+pub(crate) mod decimal_map {
+    use std::collections::BTreeMap;
+
+    use autosurgeon::Reconcile;
+
+    use super::*;
+
+    pub(crate) fn reconcile<R: Reconciler>(
+        m: &BTreeMap<String, Decimal>,
+        r: R,
+    ) -> Result<(), R::Error> {
+        let as_text: BTreeMap<&str, String> = m
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.normalize().to_string()))
+            .collect();
+        as_text.reconcile(r)
+    }
+
+    pub(crate) fn hydrate<D: ReadDoc>(
+        doc: &D,
+        obj: &automerge::ObjId,
+        prop: Prop<'_>,
+    ) -> Result<BTreeMap<String, Decimal>, HydrateError> {
+        BTreeMap::<String, String>::hydrate(doc, obj, prop)?
+            .into_iter()
+            .map(|(k, v)| Ok((k, hydrate_decimal_str(&v)?)))
+            .collect()
+    }
+}

@@ -176,9 +176,9 @@ pub enum Error {
     InvalidOrderNumber(String),
 
     /// A visit step out of order (check-out before check-in, twice, ...).
-    #[error("visit {visit}: {problem}")]
+    #[error("{visit}: {problem}")]
     VisitStep {
-        /// The visit, in words.
+        /// The visit, in words ("visit to Hengda Textiles").
         visit: String,
         /// What is wrong.
         problem: &'static str,

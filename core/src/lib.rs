@@ -14,6 +14,7 @@
 
 mod access;
 mod actor;
+mod catalog;
 mod codec;
 mod customer;
 mod document;
@@ -21,11 +22,13 @@ mod error;
 mod ids;
 pub mod money;
 mod order;
+mod visit;
 #[cfg(test)]
 mod testing;
 
 pub use access::may_see;
 pub use actor::{Actor, ChangeCtx, Role};
+pub use catalog::{Catalog, CatalogDoc, PriceList, Product, ProductInput, Stock};
 pub use customer::{
     Contact, Customer, CustomerDoc, CustomerStatus, Grade, NewCustomer, PaymentTerms,
 };
@@ -37,4 +40,8 @@ pub use order::{
     OrderAction, OrderDetails, OrderDoc, OrderEvent, OrderLine, OrderNumber, OrderPrefix,
     OrderStatus, Payment, ProductionInfo, ReorderKind, Requirements, Shipment, check_credit,
     derive_state,
+};
+pub use visit::{
+    FollowUp, FollowUpKind, GUIDELINE_MINUTES, GeoPoint, Outcome, Priority, Stamp, Visit,
+    VisitDoc, VisitNote, VisitPlan, VisitStatus,
 };
