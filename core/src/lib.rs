@@ -16,12 +16,15 @@ mod access;
 mod actor;
 mod catalog;
 mod codec;
+mod complaint;
 mod customer;
 mod document;
 mod error;
 mod ids;
+mod kpi;
 pub mod money;
 mod order;
+mod report;
 mod visit;
 #[cfg(test)]
 mod testing;
@@ -29,6 +32,9 @@ mod testing;
 pub use access::may_see;
 pub use actor::{Actor, ChangeCtx, Role};
 pub use catalog::{Catalog, CatalogDoc, PriceList, Product, ProductInput, Stock};
+pub use complaint::{
+    Complaint, ComplaintAction, ComplaintDoc, ComplaintEvent, ComplaintStatus, NewComplaint,
+};
 pub use customer::{
     Contact, Customer, CustomerDoc, CustomerStatus, Grade, NewCustomer, PaymentTerms,
 };
@@ -45,3 +51,5 @@ pub use visit::{
     FollowUp, FollowUpKind, GUIDELINE_MINUTES, GeoPoint, Outcome, Priority, Stamp, Visit,
     VisitDoc, VisitNote, VisitPlan, VisitStatus,
 };
+pub use report::{DailyReport, DailyReportDoc, ReportSchedule, Submission};
+pub use kpi::{MONTHLY_VISIT_TARGET, Month, ReportKpi, VisitKpi, report_kpis, visit_kpis};
