@@ -22,7 +22,11 @@ pub(crate) fn require_role(actor: &Actor, allowed: &[Role], action: &'static str
 
 /// Refuses a salesperson acting on someone else's document, or a manager acting
 /// outside their region. `what` names the document for the message.
-pub(crate) fn require_scope(actor: &Actor, meta: &Meta, what: impl FnOnce() -> String) -> Result<()> {
+pub(crate) fn require_scope(
+    actor: &Actor,
+    meta: &Meta,
+    what: impl FnOnce() -> String,
+) -> Result<()> {
     match actor.role() {
         Role::Salesperson if actor.user() != meta.owner => Err(Error::NotOwner {
             what: what(),

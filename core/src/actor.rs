@@ -221,7 +221,10 @@ mod tests {
     #[test]
     fn foreign_messages_are_not_actors() {
         assert_eq!(Actor::from_message("hello"), None);
-        assert_eq!(Actor::from_message("fieldsync/1 user=a role=pope device=d"), None);
+        assert_eq!(
+            Actor::from_message("fieldsync/1 user=a role=pope device=d"),
+            None
+        );
         assert_eq!(Actor::from_message("fieldsync/1 user=a role=admin"), None);
     }
 

@@ -165,7 +165,11 @@ impl CatalogDoc {
         require_role(&ctx.actor, &[Role::Admin], "edit the catalog")?;
         let mut c = self.read()?;
         let code = require_text(&input.code, "product code")?;
-        let stock = c.products.get(&code).map(|p| p.stock.clone()).unwrap_or_default();
+        let stock = c
+            .products
+            .get(&code)
+            .map(|p| p.stock.clone())
+            .unwrap_or_default();
         let product = Product {
             code: code.clone(),
             name: require_text(&input.name, "product name")?,
@@ -232,7 +236,11 @@ impl CatalogDoc {
         in_production: Option<Decimal>,
         reserved: Option<Decimal>,
     ) -> Result<()> {
-        require_role(&ctx.actor, &[Role::Warehouse, Role::Production], "publish stock figures")?;
+        require_role(
+            &ctx.actor,
+            &[Role::Warehouse, Role::Production],
+            "publish stock figures",
+        )?;
         if ctx.actor.role() == Role::Production && (on_hand.is_some() || reserved.is_some()) {
             return Err(Error::RoleNotAllowed {
                 role: ctx.actor.role().in_words(),
@@ -285,12 +293,16 @@ mod tests {
         c.upsert_product(&admin(), product("TS-1", "20")).unwrap();
         c.upsert_product(&admin(), product("TS-2", "30")).unwrap();
         let prices = BTreeMap::from([("TS-1".to_string(), d("17.5"))]);
-        c.add_price_list(&admin(), "Grade A 2026", Some(Grade::A), prices).unwrap();
+        c.add_price_list(&admin(), "Grade A 2026", Some(Grade::A), prices)
+            .unwrap();
         let cat = c.read().unwrap();
         assert_eq!(cat.price_for("TS-1", Grade::A).unwrap(), d("17.5"));
         assert_eq!(cat.price_for("TS-1", Grade::B).unwrap(), d("20"));
         assert_eq!(cat.price_for("TS-2", Grade::A).unwrap(), d("30"));
-        assert_eq!(cat.price_for("NOPE", Grade::A), Err(Error::UnknownProduct("NOPE".into())));
+        assert_eq!(
+            cat.price_for("NOPE", Grade::A),
+            Err(Error::UnknownProduct("NOPE".into()))
+        );
     }
 
     #[test]
@@ -310,13 +322,27 @@ mod tests {
     fn stock_figures_are_published_by_their_owners() {
         let mut c = CatalogDoc::create(&admin()).unwrap();
         c.upsert_product(&admin(), product("TS-1", "20")).unwrap();
-        c.publish_stock(&warehouse(), "TS-1", Some(d("100")), None, Some(d("30"))).unwrap();
-        c.publish_stock(&production(), "TS-1", None, Some(d("500")), None).unwrap();
-        assert!(c.publish_stock(&production(), "TS-1", Some(d("1")), None, None).is_err());
-        assert!(c.publish_stock(&warehouse(), "TS-1", None, Some(d("1")), None).is_err());
-        assert!(c.publish_stock(&sales(), "TS-1", Some(d("1")), None, None).is_err());
+        c.publish_stock(&warehouse(), "TS-1", Some(d("100")), None, Some(d("30")))
+            .unwrap();
+        c.publish_stock(&production(), "TS-1", None, Some(d("500")), None)
+            .unwrap();
+        assert!(
+            c.publish_stock(&production(), "TS-1", Some(d("1")), None, None)
+                .is_err()
+        );
+        assert!(
+            c.publish_stock(&warehouse(), "TS-1", None, Some(d("1")), None)
+                .is_err()
+        );
+        assert!(
+            c.publish_stock(&sales(), "TS-1", Some(d("1")), None, None)
+                .is_err()
+        );
         let s = c.read().unwrap().products["TS-1"].stock.clone();
-        assert_eq!((s.on_hand, s.in_production, s.reserved), (d("100"), d("500"), d("30")));
+        assert_eq!(
+            (s.on_hand, s.in_production, s.reserved),
+            (d("100"), d("500"), d("30"))
+        );
         assert_eq!(s.available(), d("70"));
         assert_eq!(s.as_of, Some(t0()));
         // Updating the product keeps its stock.

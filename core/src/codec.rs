@@ -106,7 +106,10 @@ pub(crate) mod date {
 pub(crate) mod opt_date {
     use super::*;
 
-    pub(crate) fn reconcile<R: Reconciler>(d: &Option<NaiveDate>, mut r: R) -> Result<(), R::Error> {
+    pub(crate) fn reconcile<R: Reconciler>(
+        d: &Option<NaiveDate>,
+        mut r: R,
+    ) -> Result<(), R::Error> {
         match d {
             Some(d) => r.str(d.format("%Y-%m-%d").to_string()),
             None => r.none(),

@@ -194,7 +194,9 @@ impl ComplaintDoc {
             &[Role::Salesperson, Role::Manager, Role::OrderDesk],
             "record complaints",
         )?;
-        require_scope(&ctx.actor, &customer.meta, || format!("customer {}", customer.name))?;
+        require_scope(&ctx.actor, &customer.meta, || {
+            format!("customer {}", customer.name)
+        })?;
         let meta = Meta::new(
             ctx,
             DocKind::Complaint,
@@ -243,7 +245,9 @@ impl ComplaintDoc {
     fn step(&mut self, ctx: &ChangeCtx, action: ComplaintAction, note: &str) -> Result<()> {
         require_role(&ctx.actor, action.roles(), action.as_permission())?;
         let mut c = self.read()?;
-        require_scope(&ctx.actor, &c.meta, || format!("the complaint of {}", c.customer_name))?;
+        require_scope(&ctx.actor, &c.meta, || {
+            format!("the complaint of {}", c.customer_name)
+        })?;
         let from = c.status();
         if action.target(from).is_none() {
             return Err(Error::ComplaintStep {
@@ -304,8 +308,14 @@ mod tests {
         let cust = customer("0", PaymentTerms::Cash).read().unwrap();
         let mut c = ComplaintDoc::record(&sales(), &cust, new()).unwrap();
         assert_eq!(c.read().unwrap().status(), ComplaintStatus::Open);
-        assert!(matches!(c.report_back(&sales(), "x"), Err(Error::ComplaintStep { .. })));
-        assert!(matches!(c.resolve(&sales(), "x"), Err(Error::RoleNotAllowed { .. })));
+        assert!(matches!(
+            c.report_back(&sales(), "x"),
+            Err(Error::ComplaintStep { .. })
+        ));
+        assert!(matches!(
+            c.resolve(&sales(), "x"),
+            Err(Error::RoleNotAllowed { .. })
+        ));
         assert_eq!(c.resolve(&desk(), " "), Err(Error::Required("resolution")));
         c.resolve(&desk(), "replacement batch shipped").unwrap();
         let r = c.read().unwrap();
@@ -321,11 +331,24 @@ mod tests {
     #[test]
     fn only_in_scope() {
         let cust = customer("0", PaymentTerms::Cash).read().unwrap();
-        assert!(matches!(ComplaintDoc::record(&sales_b(), &cust, new()), Err(Error::NotOwner { .. })));
-        let mut c = ComplaintDoc::record(&sales(), &cust, new()).unwrap();
-        assert!(matches!(c.resolve(&manager_west(), "x"), Err(Error::OutsideRegion { .. })));
         assert!(matches!(
-            ComplaintDoc::record(&sales(), &cust, NewComplaint { subject: "".into(), ..new() }),
+            ComplaintDoc::record(&sales_b(), &cust, new()),
+            Err(Error::NotOwner { .. })
+        ));
+        let mut c = ComplaintDoc::record(&sales(), &cust, new()).unwrap();
+        assert!(matches!(
+            c.resolve(&manager_west(), "x"),
+            Err(Error::OutsideRegion { .. })
+        ));
+        assert!(matches!(
+            ComplaintDoc::record(
+                &sales(),
+                &cust,
+                NewComplaint {
+                    subject: "".into(),
+                    ..new()
+                }
+            ),
             Err(Error::Required(_))
         ));
     }

@@ -126,7 +126,10 @@ impl CustomerDoc {
     /// in their region, grade C, cash terms, no credit.
     pub fn create_prospect(ctx: &ChangeCtx, name: &str, address: &str) -> Result<Self> {
         require_role(&ctx.actor, &[Role::Salesperson], "create prospects")?;
-        let region = ctx.actor.region().ok_or(Error::Required("the salesperson's region"))?;
+        let region = ctx
+            .actor
+            .region()
+            .ok_or(Error::Required("the salesperson's region"))?;
         Self::create_unchecked(
             ctx,
             NewCustomer {
@@ -144,7 +147,11 @@ impl CustomerDoc {
 
     /// Head office (admin or a manager in the region) creates an active customer.
     pub fn create(ctx: &ChangeCtx, new: NewCustomer) -> Result<Self> {
-        require_role(&ctx.actor, &[Role::Admin, Role::Manager], "create customers")?;
+        require_role(
+            &ctx.actor,
+            &[Role::Admin, Role::Manager],
+            "create customers",
+        )?;
         if ctx.actor.role() == Role::Manager && ctx.actor.region() != Some(new.region.as_str()) {
             return Err(Error::OutsideRegion {
                 what: format!("customer {}", new.name),
@@ -170,7 +177,11 @@ impl CustomerDoc {
             grade: new.grade,
             status,
             payment_terms: new.payment_terms,
-            credit_days: if new.payment_terms == PaymentTerms::Credit { 30 } else { 0 },
+            credit_days: if new.payment_terms == PaymentTerms::Credit {
+                30
+            } else {
+                0
+            },
             credit_limit: check_non_negative("credit limit", new.credit_limit)?,
             receivables: Decimal::ZERO,
             receivables_as_of: None,
@@ -211,7 +222,12 @@ impl CustomerDoc {
     }
 
     /// Updates name and address (owner salesperson, their manager, order desk, admin).
-    pub fn set_name_and_address(&mut self, ctx: &ChangeCtx, name: &str, address: &str) -> Result<()> {
+    pub fn set_name_and_address(
+        &mut self,
+        ctx: &ChangeCtx,
+        name: &str,
+        address: &str,
+    ) -> Result<()> {
         let mut c = self.editable(ctx, DETAIL_EDITORS, "edit customer details")?;
         c.name = require_text(name, "customer name")?;
         c.address = address.trim().to_string();
@@ -274,4 +290,9 @@ impl CustomerDoc {
     }
 }
 
-const DETAIL_EDITORS: &[Role] = &[Role::Salesperson, Role::Manager, Role::OrderDesk, Role::Admin];
+const DETAIL_EDITORS: &[Role] = &[
+    Role::Salesperson,
+    Role::Manager,
+    Role::OrderDesk,
+    Role::Admin,
+];

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use automerge::{AutoCommit, ChangeHash, ObjId, Prop, ROOT, ReadDoc, Value, transaction::CommitOptions};
+use automerge::{AutoCommit, ChangeHash, Prop, ROOT, Value, transaction::CommitOptions};
 use autosurgeon::{Hydrate, Reconcile};
 use chrono::{DateTime, Utc};
 
@@ -293,7 +293,8 @@ impl Document {
     /// Reads a scalar at `path` from the root, for tests and diagnostics.
     #[cfg(test)]
     pub(crate) fn raw_get(&self, path: &[&str]) -> Option<String> {
-        let mut obj: ObjId = ROOT;
+        use automerge::ReadDoc;
+        let mut obj: automerge::ObjId = ROOT;
         for (i, key) in path.iter().enumerate() {
             let (v, id) = self.doc.get(&obj, *key).ok()??;
             if i + 1 == path.len() {

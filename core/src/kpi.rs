@@ -106,22 +106,20 @@ pub fn visit_kpis(visits: &[Visit], schedule: &ReportSchedule) -> Vec<VisitKpi> 
         let Some(at) = visit_time(v) else { continue };
         let day = schedule.local_date(at);
         let month = Month::of(day);
-        let (kpi, minutes, timed) = out
-            .entry((v.meta.owner.clone(), month))
-            .or_insert_with(|| {
-                (
-                    VisitKpi {
-                        salesperson: v.meta.owner.clone(),
-                        month,
-                        visits: 0,
-                        new_customer_visits: 0,
-                        per_day: BTreeMap::new(),
-                        average_minutes: None,
-                    },
-                    0,
-                    0,
-                )
-            });
+        let (kpi, minutes, timed) = out.entry((v.meta.owner.clone(), month)).or_insert_with(|| {
+            (
+                VisitKpi {
+                    salesperson: v.meta.owner.clone(),
+                    month,
+                    visits: 0,
+                    new_customer_visits: 0,
+                    per_day: BTreeMap::new(),
+                    average_minutes: None,
+                },
+                0,
+                0,
+            )
+        });
         kpi.visits += 1;
         *kpi.per_day.entry(day).or_default() += 1;
         if first_visit.get(&v.customer) == Some(&month) {
@@ -223,7 +221,14 @@ mod tests {
         ];
         let k = visit_kpis(&visits, &s);
         assert_eq!(k.len(), 2);
-        assert_eq!((k[0].month.to_string(), k[0].visits, k[0].new_customer_visits), ("2026-10".into(), 1, 1));
+        assert_eq!(
+            (
+                k[0].month.to_string(),
+                k[0].visits,
+                k[0].new_customer_visits
+            ),
+            ("2026-10".into(), 1, 1)
+        );
         let n = &k[1];
         assert_eq!((n.visits, n.new_customer_visits), (3, 1));
         assert_eq!(n.new_customer_share(), d("0.3333"));
@@ -238,7 +243,12 @@ mod tests {
         // 2026-10-31 17:00 UTC is 2026-11-01 01:00 in UTC+8.
         let s = ReportSchedule::default();
         let c = customer("0", PaymentTerms::Cash).read().unwrap();
-        let v = visit_at(&c, &sales(), Utc.with_ymd_and_hms(2026, 10, 31, 17, 0, 0).unwrap(), 30);
+        let v = visit_at(
+            &c,
+            &sales(),
+            Utc.with_ymd_and_hms(2026, 10, 31, 17, 0, 0).unwrap(),
+            30,
+        );
         assert_eq!(visit_kpis(&[v], &s)[0].month.to_string(), "2026-11");
     }
 
@@ -249,9 +259,14 @@ mod tests {
         let start = Utc.with_ymd_and_hms(2026, 11, 2, 1, 0, 0).unwrap();
         // Known since October, so not a new customer in November.
         let mut visits = vec![visit_at(&c, &sales(), start - Duration::days(30), 25)];
-        visits.extend(
-            (0..120).map(|i| visit_at(&c, &sales(), start + Duration::hours(i / 6 * 24 + i % 6), 25)),
-        );
+        visits.extend((0..120).map(|i| {
+            visit_at(
+                &c,
+                &sales(),
+                start + Duration::hours(i / 6 * 24 + i % 6),
+                25,
+            )
+        }));
         let k = &visit_kpis(&visits, &s)[1];
         assert_eq!(k.month.to_string(), "2026-11");
         assert_eq!(k.visits, 120);
@@ -266,8 +281,14 @@ mod tests {
         let fri = NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
         let mut reports = Vec::new();
         for (day, submit_at) in [
-            (fri, Some(Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap())),
-            (fri - Duration::days(1), Some(Utc.with_ymd_and_hms(2026, 11, 20, 3, 0, 0).unwrap())),
+            (
+                fri,
+                Some(Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()),
+            ),
+            (
+                fri - Duration::days(1),
+                Some(Utc.with_ymd_and_hms(2026, 11, 20, 3, 0, 0).unwrap()),
+            ),
             (fri - Duration::days(2), None),
         ] {
             let mut r = DailyReportDoc::create(&sales(), day).unwrap();

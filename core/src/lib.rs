@@ -25,9 +25,9 @@ mod kpi;
 pub mod money;
 mod order;
 mod report;
-mod visit;
 #[cfg(test)]
 mod testing;
+mod visit;
 
 pub use access::may_see;
 pub use actor::{Actor, ChangeCtx, Role};
@@ -41,15 +41,15 @@ pub use customer::{
 pub use document::{DocKind, Document, FieldChange, Meta, SCHEMA_VERSION};
 pub use error::{Error, Result};
 pub use ids::DocId;
+pub use kpi::{MONTHLY_VISIT_TARGET, Month, ReportKpi, VisitKpi, report_kpis, visit_kpis};
 pub use order::{
     Channel, CreditCheckpoint, Delivery, DerivedState, MAX_SEQUENCE, NewLine, NewOrder, Order,
     OrderAction, OrderDetails, OrderDoc, OrderEvent, OrderLine, OrderNumber, OrderPrefix,
     OrderStatus, Payment, ProductionInfo, ReorderKind, Requirements, Shipment, check_credit,
     derive_state,
 };
-pub use visit::{
-    FollowUp, FollowUpKind, GUIDELINE_MINUTES, GeoPoint, Outcome, Priority, Stamp, Visit,
-    VisitDoc, VisitNote, VisitPlan, VisitStatus,
-};
 pub use report::{DailyReport, DailyReportDoc, ReportSchedule, Submission};
-pub use kpi::{MONTHLY_VISIT_TARGET, Month, ReportKpi, VisitKpi, report_kpis, visit_kpis};
+pub use visit::{
+    FollowUp, FollowUpKind, GUIDELINE_MINUTES, GeoPoint, Outcome, Priority, Stamp, Visit, VisitDoc,
+    VisitNote, VisitPlan, VisitStatus,
+};

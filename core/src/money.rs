@@ -98,9 +98,27 @@ mod tests {
 
     #[test]
     fn refuses_bad_amounts() {
-        for bad in ["", "abc", "1,250.50", "1e5", "1.00001", "NaN", "12.5.1", "10000000000000"] {
+        for bad in [
+            "",
+            "abc",
+            "1,250.50",
+            "1e5",
+            "1.00001",
+            "NaN",
+            "12.5.1",
+            "10000000000000",
+        ] {
             let e = parse_amount("unit price", bad).unwrap_err();
-            assert!(matches!(e, Error::InvalidDecimal { field: "unit price", .. }), "{bad}");
+            assert!(
+                matches!(
+                    e,
+                    Error::InvalidDecimal {
+                        field: "unit price",
+                        ..
+                    }
+                ),
+                "{bad}"
+            );
             assert!(e.to_string().contains("unit price"));
         }
     }

@@ -50,12 +50,19 @@ const CHINA_STANDARD_TIME: FixedOffset = match FixedOffset::east_opt(8 * 3600) {
 
 impl ReportSchedule {
     /// A schedule with the given working days, due time and UTC offset.
-    pub fn new(working_days: &[Weekday], due_time: NaiveTime, utc_offset: FixedOffset) -> Result<Self> {
+    pub fn new(
+        working_days: &[Weekday],
+        due_time: NaiveTime,
+        utc_offset: FixedOffset,
+    ) -> Result<Self> {
         if working_days.is_empty() {
             return Err(Error::Required("at least one working day"));
         }
         Ok(ReportSchedule {
-            working_days: working_days.iter().map(|d| d.num_days_from_monday()).collect(),
+            working_days: working_days
+                .iter()
+                .map(|d| d.num_days_from_monday())
+                .collect(),
             due_time,
             utc_offset,
             holidays: BTreeSet::new(),
@@ -75,7 +82,8 @@ impl ReportSchedule {
 
     /// Is `date` a working day?
     pub fn is_working_day(&self, date: NaiveDate) -> bool {
-        self.working_days.contains(&date.weekday().num_days_from_monday())
+        self.working_days
+            .contains(&date.weekday().num_days_from_monday())
             && !self.holidays.contains(&date)
     }
 
@@ -155,7 +163,8 @@ impl DailyReport {
     /// `Some(true)` if submitted after the deadline of `schedule`, `Some(false)`
     /// if on time, `None` if not submitted yet.
     pub fn is_late(&self, schedule: &ReportSchedule) -> Option<bool> {
-        self.submitted_at().map(|at| at > schedule.due_at(self.date))
+        self.submitted_at()
+            .map(|at| at > schedule.due_at(self.date))
     }
 
     /// Overdue now: not submitted and past the deadline.
@@ -173,8 +182,17 @@ pub struct DailyReportDoc {
 impl DailyReportDoc {
     /// Starts the salesperson's report for `date`.
     pub fn create(ctx: &ChangeCtx, date: NaiveDate) -> Result<Self> {
-        require_role(&ctx.actor, &[Role::Salesperson], "write daily visit reports")?;
-        let meta = Meta::new(ctx, DocKind::DailyReport, ctx.actor.user(), ctx.actor.region());
+        require_role(
+            &ctx.actor,
+            &[Role::Salesperson],
+            "write daily visit reports",
+        )?;
+        let meta = Meta::new(
+            ctx,
+            DocKind::DailyReport,
+            ctx.actor.user(),
+            ctx.actor.region(),
+        );
         let report = DailyReport {
             meta: meta.clone(),
             date,
@@ -213,9 +231,15 @@ impl DailyReportDoc {
     }
 
     fn editable(&self, ctx: &ChangeCtx) -> Result<DailyReport> {
-        require_role(&ctx.actor, &[Role::Salesperson], "write daily visit reports")?;
+        require_role(
+            &ctx.actor,
+            &[Role::Salesperson],
+            "write daily visit reports",
+        )?;
         let r = self.read()?;
-        require_scope(&ctx.actor, &r.meta, || format!("the daily report of {}", r.date))?;
+        require_scope(&ctx.actor, &r.meta, || {
+            format!("the daily report of {}", r.date)
+        })?;
         if r.submitted_at().is_some() {
             return Err(Error::ReportAlreadySubmitted {
                 date: r.date.to_string(),
@@ -225,7 +249,13 @@ impl DailyReportDoc {
     }
 
     /// Writes the report's text.
-    pub fn write(&mut self, ctx: &ChangeCtx, summary: &str, problems: &str, plan_tomorrow: &str) -> Result<()> {
+    pub fn write(
+        &mut self,
+        ctx: &ChangeCtx,
+        summary: &str,
+        problems: &str,
+        plan_tomorrow: &str,
+    ) -> Result<()> {
         let mut r = self.editable(ctx)?;
         r.summary = summary.trim().to_string();
         r.problems = problems.trim().to_string();
@@ -271,15 +301,23 @@ mod tests {
     fn due_at_nine_on_the_next_working_day() {
         let s = ReportSchedule::default();
         // Friday's report is due Monday 09:00 in UTC+8 = Monday 01:00 UTC.
-        assert_eq!(s.due_at(friday()), Utc.with_ymd_and_hms(2026, 11, 23, 1, 0, 0).unwrap());
+        assert_eq!(
+            s.due_at(friday()),
+            Utc.with_ymd_and_hms(2026, 11, 23, 1, 0, 0).unwrap()
+        );
         // Monday's is due Tuesday.
         assert_eq!(
             s.due_at(NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()),
             Utc.with_ymd_and_hms(2026, 11, 24, 1, 0, 0).unwrap()
         );
         // With Monday a holiday, Friday's report is due Tuesday.
-        let h = s.clone().with_holidays([NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()]);
-        assert_eq!(h.due_at(friday()), Utc.with_ymd_and_hms(2026, 11, 24, 1, 0, 0).unwrap());
+        let h = s
+            .clone()
+            .with_holidays([NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()]);
+        assert_eq!(
+            h.due_at(friday()),
+            Utc.with_ymd_and_hms(2026, 11, 24, 1, 0, 0).unwrap()
+        );
     }
 
     #[test]
@@ -291,8 +329,13 @@ mod tests {
             FixedOffset::east_opt(0).unwrap(),
         )
         .unwrap();
-        assert_eq!(s.due_at(friday()), Utc.with_ymd_and_hms(2026, 11, 21, 10, 0, 0).unwrap());
-        assert!(ReportSchedule::new(&[], NaiveTime::MIN, FixedOffset::east_opt(0).unwrap()).is_err());
+        assert_eq!(
+            s.due_at(friday()),
+            Utc.with_ymd_and_hms(2026, 11, 21, 10, 0, 0).unwrap()
+        );
+        assert!(
+            ReportSchedule::new(&[], NaiveTime::MIN, FixedOffset::east_opt(0).unwrap()).is_err()
+        );
     }
 
     #[test]
@@ -301,7 +344,11 @@ mod tests {
         let mut r = DailyReportDoc::create(&sales(), friday()).unwrap();
         r.write(&sales(), "6 visits", "", "visit fair").unwrap();
         assert_eq!(r.read().unwrap().is_late(&s), None);
-        assert!(r.read().unwrap().is_overdue(&s, Utc.with_ymd_and_hms(2026, 11, 23, 1, 0, 1).unwrap()));
+        assert!(
+            r.read()
+                .unwrap()
+                .is_overdue(&s, Utc.with_ymd_and_hms(2026, 11, 23, 1, 0, 1).unwrap())
+        );
         let mut on_time = r.document().fork();
         let mut late_ctx = sales();
         late_ctx.at = Utc.with_ymd_and_hms(2026, 11, 23, 1, 0, 1).unwrap();
@@ -322,14 +369,26 @@ mod tests {
     #[test]
     fn a_submitted_report_is_final_and_only_its_owner_writes() {
         let mut r = DailyReportDoc::create(&sales(), friday()).unwrap();
-        assert!(matches!(r.write(&sales_b(), "x", "", ""), Err(Error::NotOwner { .. })));
-        assert!(matches!(r.write(&manager(), "x", "", ""), Err(Error::RoleNotAllowed { .. })));
-        assert_eq!(r.submit(&sales()), Err(Error::Required("the report's summary")));
+        assert!(matches!(
+            r.write(&sales_b(), "x", "", ""),
+            Err(Error::NotOwner { .. })
+        ));
+        assert!(matches!(
+            r.write(&manager(), "x", "", ""),
+            Err(Error::RoleNotAllowed { .. })
+        ));
+        assert_eq!(
+            r.submit(&sales()),
+            Err(Error::Required("the report's summary"))
+        );
         r.write(&sales(), "5 visits", "", "").unwrap();
         r.add_visit(&sales(), DocId::new()).unwrap();
         r.submit(&sales()).unwrap();
         let e = r.write(&sales(), "6 visits", "", "").unwrap_err();
-        assert_eq!(e.to_string(), "the daily visit report for 2026-11-20 was already submitted");
+        assert_eq!(
+            e.to_string(),
+            "the daily visit report for 2026-11-20 was already submitted"
+        );
         assert!(r.submit(&sales()).is_err());
     }
 }

@@ -205,7 +205,9 @@ impl VisitDoc {
     /// Plans a visit to `customer` (its salesperson, or their manager).
     pub fn plan(ctx: &ChangeCtx, customer: &Customer, plan: VisitPlan) -> Result<Self> {
         require_role(&ctx.actor, LOGGERS, "plan visits")?;
-        require_scope(&ctx.actor, &customer.meta, || format!("customer {}", customer.name))?;
+        require_scope(&ctx.actor, &customer.meta, || {
+            format!("customer {}", customer.name)
+        })?;
         let meta = Meta::new(
             ctx,
             DocKind::Visit,
@@ -282,7 +284,10 @@ impl VisitDoc {
     pub fn replan(&mut self, ctx: &ChangeCtx, plan: VisitPlan) -> Result<()> {
         let mut v = self.editable(ctx, LOGGERS, "plan visits")?;
         if v.check_in.is_some() {
-            return Err(Self::step_error(&v, "it has started and can no longer be replanned"));
+            return Err(Self::step_error(
+                &v,
+                "it has started and can no longer be replanned",
+            ));
         }
         v.plan = plan;
         self.doc.update(ctx, &v)
@@ -311,7 +316,10 @@ impl VisitDoc {
             return Err(Self::step_error(&v, "already checked out"));
         }
         if ctx.at < check_in.at {
-            return Err(Self::step_error(&v, "check-out cannot be earlier than check-in"));
+            return Err(Self::step_error(
+                &v,
+                "check-out cannot be earlier than check-in",
+            ));
         }
         v.check_out = Some(Stamp {
             at: ctx.at,
@@ -339,7 +347,11 @@ impl VisitDoc {
 
     /// Adds a note; returns its id.
     pub fn add_note(&mut self, ctx: &ChangeCtx, text: &str) -> Result<String> {
-        let mut v = self.editable(ctx, &[Role::Salesperson, Role::Manager, Role::OrderDesk], "add visit notes")?;
+        let mut v = self.editable(
+            ctx,
+            &[Role::Salesperson, Role::Manager, Role::OrderDesk],
+            "add visit notes",
+        )?;
         let id = new_item_id();
         v.notes.insert(
             id.clone(),
@@ -371,7 +383,9 @@ impl VisitDoc {
     /// Links an order taken on the visit.
     pub fn link_order(&mut self, ctx: &ChangeCtx, order_number: &str) -> Result<()> {
         let mut v = self.editable(ctx, LOGGERS, "log visits")?;
-        v.outcome.orders.insert(require_text(order_number, "order number")?, true);
+        v.outcome
+            .orders
+            .insert(require_text(order_number, "order number")?, true);
         self.doc.update(ctx, &v)
     }
 
@@ -383,7 +397,12 @@ impl VisitDoc {
     }
 
     /// Adds a follow-up; returns its id.
-    pub fn add_follow_up(&mut self, ctx: &ChangeCtx, text: &str, due: DateTime<Utc>) -> Result<String> {
+    pub fn add_follow_up(
+        &mut self,
+        ctx: &ChangeCtx,
+        text: &str,
+        due: DateTime<Utc>,
+    ) -> Result<String> {
         let mut v = self.editable(ctx, LOGGERS, "plan follow-ups")?;
         let id = new_item_id();
         v.follow_ups.insert(
@@ -417,7 +436,10 @@ impl VisitDoc {
     pub fn cancel(&mut self, ctx: &ChangeCtx, reason: &str) -> Result<()> {
         let mut v = self.editable(ctx, LOGGERS, "cancel visits")?;
         if v.check_in.is_some() {
-            return Err(Self::step_error(&v, "it has started and can no longer be cancelled"));
+            return Err(Self::step_error(
+                &v,
+                "it has started and can no longer be cancelled",
+            ));
         }
         v.cancelled = Some(require_reason(reason, "cancel a visit")?);
         self.doc.update(ctx, &v)
@@ -466,10 +488,14 @@ mod tests {
         let c = customer("0", PaymentTerms::Cash).read().unwrap();
         let mut v = VisitDoc::plan(&sales(), &c, plan()).unwrap();
         assert_eq!(v.read().unwrap().status(), VisitStatus::Planned);
-        let here = GeoPoint { latitude: 30.27, longitude: 120.15 };
+        let here = GeoPoint {
+            latitude: 30.27,
+            longitude: 120.15,
+        };
         v.check_in(&at(5), Some(here)).unwrap();
         assert_eq!(v.read().unwrap().status(), VisitStatus::InProgress);
-        v.set_conversation(&at(10), "Mr Chen", "autumn prices").unwrap();
+        v.set_conversation(&at(10), "Mr Chen", "autumn prices")
+            .unwrap();
         v.check_out(&at(47), None).unwrap();
         let r = v.read().unwrap();
         assert_eq!(r.status(), VisitStatus::Done);
@@ -479,7 +505,10 @@ mod tests {
         let thanks: Vec<_> = r.follow_ups.values().collect();
         assert_eq!(thanks.len(), 1);
         assert_eq!(thanks[0].kind, FollowUpKind::ThankYouCall);
-        assert_eq!(thanks[0].due, t0() + Duration::minutes(47) + Duration::days(1));
+        assert_eq!(
+            thanks[0].due,
+            t0() + Duration::minutes(47) + Duration::days(1)
+        );
     }
 
     #[test]
@@ -487,7 +516,10 @@ mod tests {
         let c = customer("0", PaymentTerms::Cash).read().unwrap();
         let mut v = VisitDoc::plan(&sales(), &c, plan()).unwrap();
         let e = v.check_out(&at(1), None).unwrap_err();
-        assert_eq!(e.to_string(), "visit to Hengda Textiles: check in before checking out");
+        assert_eq!(
+            e.to_string(),
+            "visit to Hengda Textiles: check in before checking out"
+        );
         v.check_in(&at(10), None).unwrap();
         assert!(v.check_in(&at(11), None).is_err());
         assert!(v.check_out(&at(5), None).is_err());
@@ -503,7 +535,16 @@ mod tests {
         let mut v = VisitDoc::plan(&sales(), &c, plan()).unwrap();
         let before = v.document().heads();
         for (la, lo) in [(91.0, 0.0), (0.0, 181.0), (f64::NAN, 0.0)] {
-            assert!(v.check_in(&at(1), Some(GeoPoint { latitude: la, longitude: lo })).is_err());
+            assert!(
+                v.check_in(
+                    &at(1),
+                    Some(GeoPoint {
+                        latitude: la,
+                        longitude: lo
+                    })
+                )
+                .is_err()
+            );
         }
         assert_eq!(v.document().heads(), before);
     }
@@ -511,11 +552,23 @@ mod tests {
     #[test]
     fn only_the_salesperson_and_their_manager_log_visits() {
         let c = customer("0", PaymentTerms::Cash).read().unwrap();
-        assert!(matches!(VisitDoc::plan(&sales_b(), &c, plan()), Err(Error::NotOwner { .. })));
-        assert!(matches!(VisitDoc::plan(&warehouse(), &c, plan()), Err(Error::RoleNotAllowed { .. })));
+        assert!(matches!(
+            VisitDoc::plan(&sales_b(), &c, plan()),
+            Err(Error::NotOwner { .. })
+        ));
+        assert!(matches!(
+            VisitDoc::plan(&warehouse(), &c, plan()),
+            Err(Error::RoleNotAllowed { .. })
+        ));
         let mut v = VisitDoc::plan(&sales(), &c, plan()).unwrap();
-        assert!(matches!(v.add_note(&sales_b(), "hi"), Err(Error::NotOwner { .. })));
-        assert!(matches!(v.check_in(&manager(), None), Err(Error::RoleNotAllowed { .. })));
+        assert!(matches!(
+            v.add_note(&sales_b(), "hi"),
+            Err(Error::NotOwner { .. })
+        ));
+        assert!(matches!(
+            v.check_in(&manager(), None),
+            Err(Error::RoleNotAllowed { .. })
+        ));
         v.add_note(&manager(), "ask about the fair").unwrap();
     }
 
@@ -526,8 +579,13 @@ mod tests {
         v.link_order(&sales(), "S07-20261123-001").unwrap();
         let complaint = DocId::new();
         v.link_complaint(&sales(), complaint).unwrap();
-        v.set_outcome(&sales(), "200 pcs after the fair", "likes the colours", Some(t0() + Duration::days(7)))
-            .unwrap();
+        v.set_outcome(
+            &sales(),
+            "200 pcs after the fair",
+            "likes the colours",
+            Some(t0() + Duration::days(7)),
+        )
+        .unwrap();
         let r = v.read().unwrap();
         assert!(r.outcome.orders.contains_key("S07-20261123-001"));
         assert!(r.outcome.complaints.contains_key(&complaint.to_string()));
@@ -538,7 +596,10 @@ mod tests {
     fn a_cancelled_visit_takes_no_more_edits() {
         let c = customer("0", PaymentTerms::Cash).read().unwrap();
         let mut v = VisitDoc::plan(&sales(), &c, plan()).unwrap();
-        assert_eq!(v.cancel(&sales(), ""), Err(Error::ReasonRequired("cancel a visit")));
+        assert_eq!(
+            v.cancel(&sales(), ""),
+            Err(Error::ReasonRequired("cancel a visit"))
+        );
         v.cancel(&sales(), "shop closed").unwrap();
         assert_eq!(v.read().unwrap().status(), VisitStatus::Cancelled);
         assert!(v.check_in(&sales(), None).is_err());
@@ -548,10 +609,15 @@ mod tests {
     fn follow_ups_are_completed_once() {
         let c = customer("0", PaymentTerms::Cash).read().unwrap();
         let mut v = VisitDoc::plan(&sales(), &c, plan()).unwrap();
-        let f = v.add_follow_up(&sales(), "send price list", t0() + Duration::days(2)).unwrap();
+        let f = v
+            .add_follow_up(&sales(), "send price list", t0() + Duration::days(2))
+            .unwrap();
         v.complete_follow_up(&at(60), &f).unwrap();
         v.complete_follow_up(&at(90), &f).unwrap();
-        assert_eq!(v.read().unwrap().follow_ups[&f].done_at, Some(t0() + Duration::minutes(60)));
+        assert_eq!(
+            v.read().unwrap().follow_ups[&f].done_at,
+            Some(t0() + Duration::minutes(60))
+        );
         assert!(v.complete_follow_up(&sales(), "nope").is_err());
     }
 }

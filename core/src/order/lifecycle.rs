@@ -388,7 +388,10 @@ mod tests {
         assert_eq!(derive_state(&events).approved_digest.as_deref(), Some("v1"));
         events.push(ev("3", A::Reapprove, S::Approved, Some("v2")));
         let s = derive_state(&events);
-        assert_eq!((s.stage, s.approved_digest.as_deref()), (S::Approved, Some("v2")));
+        assert_eq!(
+            (s.stage, s.approved_digest.as_deref()),
+            (S::Approved, Some("v2"))
+        );
         events.push(ev("4", A::Reject, S::Approved, None));
         let s = derive_state(&events);
         assert_eq!((s.stage, s.approved_digest), (S::Rejected, None));

@@ -323,7 +323,9 @@ impl OrderDoc {
     /// customers, the order desk or a manager for any in scope).
     pub fn create(ctx: &ChangeCtx, customer: &Customer, new: NewOrder) -> Result<Self> {
         require_role(&ctx.actor, CONTENT_EDITORS, "create orders")?;
-        require_scope(&ctx.actor, &customer.meta, || format!("customer {}", customer.name))?;
+        require_scope(&ctx.actor, &customer.meta, || {
+            format!("customer {}", customer.name)
+        })?;
         if new.channel == Channel::Reorder && new.reorder_kind.is_none() {
             return Err(Error::Required("the kind of reorder"));
         }
@@ -496,7 +498,9 @@ impl OrderDoc {
     /// Moves the order to another customer of the same salesperson.
     pub fn set_customer(&mut self, ctx: &ChangeCtx, customer: &Customer) -> Result<()> {
         let mut o = self.for_content_edit(ctx)?;
-        require_scope(&ctx.actor, &customer.meta, || format!("customer {}", customer.name))?;
+        require_scope(&ctx.actor, &customer.meta, || {
+            format!("customer {}", customer.name)
+        })?;
         o.customer = customer.id();
         o.customer_name = customer.name.clone();
         o.payment_terms = customer.payment_terms;
@@ -555,7 +559,10 @@ impl OrderDoc {
             OrderAction::Cancel => true,
             _ => shown != OrderStatus::ChangedAfterApproval,
         };
-        let target = action.target(stage).filter(|_| possible).ok_or_else(|| refused(shown))?;
+        let target = action
+            .target(stage)
+            .filter(|_| possible)
+            .ok_or_else(|| refused(shown))?;
         // A salesperson may only withdraw orders nobody has approved yet.
         if action == OrderAction::Cancel
             && ctx.actor.role() == Role::Salesperson
@@ -667,15 +674,30 @@ impl OrderDoc {
     }
 
     /// Production starts the order and says when it expects to finish.
-    pub fn start_production(&mut self, ctx: &ChangeCtx, expected_finish: Option<NaiveDate>) -> Result<()> {
+    pub fn start_production(
+        &mut self,
+        ctx: &ChangeCtx,
+        expected_finish: Option<NaiveDate>,
+    ) -> Result<()> {
         let (mut o, to) = self.for_step(ctx, OrderAction::StartProduction)?;
         o.production.expected_finish = expected_finish;
-        self.record(ctx, o, OrderAction::StartProduction, to, String::new(), false)
+        self.record(
+            ctx,
+            o,
+            OrderAction::StartProduction,
+            to,
+            String::new(),
+            false,
+        )
     }
 
     /// Production updates its expected finish date and note.
     pub fn update_production(&mut self, ctx: &ChangeCtx, info: ProductionInfo) -> Result<()> {
-        require_role(&ctx.actor, &[Role::Production], "update production progress")?;
+        require_role(
+            &ctx.actor,
+            &[Role::Production],
+            "update production progress",
+        )?;
         let mut o = self.read()?;
         let stage = o.derived().stage;
         if stage.is_closed() {
@@ -718,7 +740,12 @@ impl OrderDoc {
     }
 
     /// Finance records a payment; returns the payment's id.
-    pub fn record_payment(&mut self, ctx: &ChangeCtx, amount: Decimal, reference: &str) -> Result<String> {
+    pub fn record_payment(
+        &mut self,
+        ctx: &ChangeCtx,
+        amount: Decimal,
+        reference: &str,
+    ) -> Result<String> {
         require_role(&ctx.actor, &[Role::Finance], "record payments")?;
         let mut o = self.read()?;
         let stage = o.derived().stage;
@@ -781,7 +808,12 @@ impl OrderDoc {
     /// it starts as a draft if this one is a draft, otherwise as submitted, and
     /// needs its own approval. Removing lines from an approved order makes it
     /// changed after approval.
-    pub fn split(&mut self, ctx: &ChangeCtx, lines: &[String], number: OrderNumber) -> Result<OrderDoc> {
+    pub fn split(
+        &mut self,
+        ctx: &ChangeCtx,
+        lines: &[String],
+        number: OrderNumber,
+    ) -> Result<OrderDoc> {
         let mut o = self.for_content_edit(ctx)?;
         let invalid = |reason: String| Error::InvalidSplitOrMerge {
             action: "split",

@@ -21,7 +21,9 @@ impl OrderPrefix {
     pub fn new(prefix: &str) -> Result<Self> {
         let ok = (1..=8).contains(&prefix.len())
             && prefix.starts_with(|c: char| c.is_ascii_uppercase())
-            && prefix.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+            && prefix
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
         if ok {
             Ok(OrderPrefix(prefix.to_string()))
         } else {
@@ -147,8 +149,16 @@ mod tests {
     #[test]
     fn refuses_malformed_numbers() {
         for s in [
-            "", "S07", "S07-20261122", "s07-20261122-003", "S07-20261322-003", "S07-20261122-3",
-            "S07-20261122-0003", "S07-20261122-003-1", "7S-20261122-003", "S07-20261122-000",
+            "",
+            "S07",
+            "S07-20261122",
+            "s07-20261122-003",
+            "S07-20261322-003",
+            "S07-20261122-3",
+            "S07-20261122-0003",
+            "S07-20261122-003-1",
+            "7S-20261122-003",
+            "S07-20261122-000",
             "S07-20261122-100000",
         ] {
             assert!(s.parse::<OrderNumber>().is_err(), "{s}");

@@ -11,19 +11,34 @@ fn credit_customer() -> Customer {
 fn order_at(c: &Customer, upto: OrderStatus) -> OrderDoc {
     let (mut o, _) = draft_order(c);
     let steps: Vec<(OrderStatus, Box<dyn Fn(&mut OrderDoc)>)> = vec![
-        (OrderStatus::Submitted, Box::new(|o| o.submit(&sales()).unwrap())),
-        (OrderStatus::Approved, Box::new(|o| o.approve(&manager(), c, None).unwrap())),
-        (OrderStatus::Confirmed, Box::new(|o| o.confirm(&desk()).unwrap())),
+        (
+            OrderStatus::Submitted,
+            Box::new(|o| o.submit(&sales()).unwrap()),
+        ),
+        (
+            OrderStatus::Approved,
+            Box::new(|o| o.approve(&manager(), c, None).unwrap()),
+        ),
+        (
+            OrderStatus::Confirmed,
+            Box::new(|o| o.confirm(&desk()).unwrap()),
+        ),
         (
             OrderStatus::InProduction,
             Box::new(|o| o.start_production(&production(), Some(day())).unwrap()),
         ),
-        (OrderStatus::InStock, Box::new(|o| o.mark_in_stock(&warehouse()).unwrap())),
+        (
+            OrderStatus::InStock,
+            Box::new(|o| o.mark_in_stock(&warehouse()).unwrap()),
+        ),
         (
             OrderStatus::Shipped,
             Box::new(|o| o.ship(&warehouse(), c, Shipment::default(), None).unwrap()),
         ),
-        (OrderStatus::Delivered, Box::new(|o| o.mark_delivered(&desk()).unwrap())),
+        (
+            OrderStatus::Delivered,
+            Box::new(|o| o.mark_delivered(&desk()).unwrap()),
+        ),
         (
             OrderStatus::Settled,
             Box::new(|o| {
@@ -32,7 +47,10 @@ fn order_at(c: &Customer, upto: OrderStatus) -> OrderDoc {
                 o.settle(&finance()).unwrap()
             }),
         ),
-        (OrderStatus::Archived, Box::new(|o| o.archive(&finance()).unwrap())),
+        (
+            OrderStatus::Archived,
+            Box::new(|o| o.archive(&finance()).unwrap()),
+        ),
     ];
     if upto == OrderStatus::Draft {
         return o;
@@ -87,7 +105,9 @@ fn bad_numbers_are_refused_and_change_nothing() {
     let (mut o, l) = draft_order(&c);
     let before = o.document().heads();
     assert_eq!(
-        o.set_quantity(&sales(), &l, d("0")).unwrap_err().to_string(),
+        o.set_quantity(&sales(), &l, d("0"))
+            .unwrap_err()
+            .to_string(),
         "quantity must be positive (got 0)"
     );
     assert!(o.set_quantity(&sales(), &l, d("-2")).is_err());
@@ -126,7 +146,10 @@ fn submitting_needs_a_line() {
     let c = credit_customer();
     let (mut o, l) = draft_order(&c);
     o.remove_line(&sales(), &l).unwrap();
-    assert_eq!(o.submit(&sales()).unwrap_err(), Error::Required("at least one order line"));
+    assert_eq!(
+        o.submit(&sales()).unwrap_err(),
+        Error::Required("at least one order line")
+    );
 }
 
 #[test]
@@ -136,8 +159,14 @@ fn every_step_is_recorded_with_who_when_where() {
     assert_eq!(o.events.len(), 2);
     let approve = &o.events[1];
     assert_eq!(approve.action, OrderAction::Approve);
-    assert_eq!((approve.from, approve.to), (OrderStatus::Submitted, OrderStatus::Approved));
-    assert_eq!((approve.user.as_str(), approve.role.as_str()), ("zhao", "manager"));
+    assert_eq!(
+        (approve.from, approve.to),
+        (OrderStatus::Submitted, OrderStatus::Approved)
+    );
+    assert_eq!(
+        (approve.user.as_str(), approve.role.as_str()),
+        ("zhao", "manager")
+    );
     assert_eq!(approve.device, "office-1");
     assert_eq!(approve.at, t0());
     assert_eq!(approve.digest.as_deref(), Some(o.content_digest().as_str()));
@@ -147,18 +176,49 @@ fn every_step_is_recorded_with_who_when_where() {
 fn each_step_needs_its_role() {
     let c = credit_customer();
     let mut o = order_at(&c, OrderStatus::Submitted);
-    for who in [sales(), desk(), warehouse(), finance(), production(), admin()] {
+    for who in [
+        sales(),
+        desk(),
+        warehouse(),
+        finance(),
+        production(),
+        admin(),
+    ] {
         let e = o.approve(&who, &c, None).unwrap_err();
-        assert!(matches!(e, Error::RoleNotAllowed { action: "approve orders", .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                Error::RoleNotAllowed {
+                    action: "approve orders",
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
-    assert!(matches!(o.approve(&manager_west(), &c, None), Err(Error::OutsideRegion { .. })));
+    assert!(matches!(
+        o.approve(&manager_west(), &c, None),
+        Err(Error::OutsideRegion { .. })
+    ));
     o.approve(&manager(), &c, None).unwrap();
-    assert!(matches!(o.confirm(&sales()), Err(Error::RoleNotAllowed { .. })));
-    assert!(matches!(o.confirm(&warehouse()), Err(Error::RoleNotAllowed { .. })));
+    assert!(matches!(
+        o.confirm(&sales()),
+        Err(Error::RoleNotAllowed { .. })
+    ));
+    assert!(matches!(
+        o.confirm(&warehouse()),
+        Err(Error::RoleNotAllowed { .. })
+    ));
     o.confirm(&desk()).unwrap();
-    assert!(matches!(o.start_production(&desk(), None), Err(Error::RoleNotAllowed { .. })));
+    assert!(matches!(
+        o.start_production(&desk(), None),
+        Err(Error::RoleNotAllowed { .. })
+    ));
     o.start_production(&production(), None).unwrap();
-    assert!(matches!(o.mark_in_stock(&production()), Err(Error::RoleNotAllowed { .. })));
+    assert!(matches!(
+        o.mark_in_stock(&production()),
+        Err(Error::RoleNotAllowed { .. })
+    ));
     o.mark_in_stock(&warehouse()).unwrap();
     for who in [sales(), manager(), desk(), finance()] {
         assert!(matches!(
@@ -167,10 +227,19 @@ fn each_step_needs_its_role() {
         ));
     }
     o.ship(&warehouse(), &c, Shipment::default(), None).unwrap();
-    assert!(matches!(o.mark_delivered(&sales()), Err(Error::RoleNotAllowed { .. })));
+    assert!(matches!(
+        o.mark_delivered(&sales()),
+        Err(Error::RoleNotAllowed { .. })
+    ));
     o.mark_delivered(&warehouse()).unwrap();
-    assert!(matches!(o.record_payment(&sales(), d("1"), "x"), Err(Error::RoleNotAllowed { .. })));
-    assert!(matches!(o.settle(&desk()), Err(Error::RoleNotAllowed { .. })));
+    assert!(matches!(
+        o.record_payment(&sales(), d("1"), "x"),
+        Err(Error::RoleNotAllowed { .. })
+    ));
+    assert!(matches!(
+        o.settle(&desk()),
+        Err(Error::RoleNotAllowed { .. })
+    ));
 }
 
 #[test]
@@ -194,13 +263,21 @@ fn every_refused_transition_is_refused() {
         (OrderAction::Approve, |o, c| o.approve(&manager(), c, None)),
         (OrderAction::Reject, |o, _| o.reject(&manager(), "no")),
         (OrderAction::Confirm, |o, _| o.confirm(&desk())),
-        (OrderAction::StartProduction, |o, _| o.start_production(&production(), None)),
-        (OrderAction::MarkInStock, |o, _| o.mark_in_stock(&warehouse())),
-        (OrderAction::Ship, |o, c| o.ship(&warehouse(), c, Shipment::default(), None)),
+        (OrderAction::StartProduction, |o, _| {
+            o.start_production(&production(), None)
+        }),
+        (OrderAction::MarkInStock, |o, _| {
+            o.mark_in_stock(&warehouse())
+        }),
+        (OrderAction::Ship, |o, c| {
+            o.ship(&warehouse(), c, Shipment::default(), None)
+        }),
         (OrderAction::Deliver, |o, _| o.mark_delivered(&desk())),
         (OrderAction::Settle, |o, _| o.settle(&finance())),
         (OrderAction::Archive, |o, _| o.archive(&finance())),
-        (OrderAction::Cancel, |o, _| o.cancel(&manager(), "customer withdrew")),
+        (OrderAction::Cancel, |o, _| {
+            o.cancel(&manager(), "customer withdrew")
+        }),
     ];
     for status in all {
         for (action, step) in steps {
@@ -214,9 +291,17 @@ fn every_refused_transition_is_refused() {
                 && !(action == OrderAction::Reject && status != OrderStatus::Submitted);
             let before = o.document().heads();
             let result = step(&mut o, &c);
-            assert_eq!(result.is_ok(), allowed, "{action:?} from {status:?}: {result:?}");
+            assert_eq!(
+                result.is_ok(),
+                allowed,
+                "{action:?} from {status:?}: {result:?}"
+            );
             if !allowed {
-                assert_eq!(o.document().heads(), before, "{action:?} from {status:?} changed the doc");
+                assert_eq!(
+                    o.document().heads(),
+                    before,
+                    "{action:?} from {status:?} changed the doc"
+                );
                 let msg = result.unwrap_err().to_string();
                 assert!(msg.contains("S07-20261123-001"), "{msg}");
             }
@@ -230,9 +315,18 @@ fn settled_orders_cannot_change() {
     let mut o = order_at(&c, OrderStatus::Settled);
     let l = o.read().unwrap().lines.keys().next().unwrap().clone();
     let e = o.set_quantity(&sales(), &l, d("1")).unwrap_err();
-    assert_eq!(e.to_string(), "order S07-20261123-001 is settled and can no longer be changed");
-    assert!(matches!(o.cancel(&manager(), "x"), Err(Error::OrderClosed { .. })));
-    assert!(matches!(o.record_payment(&finance(), d("1"), "x"), Err(Error::OrderClosed { .. })));
+    assert_eq!(
+        e.to_string(),
+        "order S07-20261123-001 is settled and can no longer be changed"
+    );
+    assert!(matches!(
+        o.cancel(&manager(), "x"),
+        Err(Error::OrderClosed { .. })
+    ));
+    assert!(matches!(
+        o.record_payment(&finance(), d("1"), "x"),
+        Err(Error::OrderClosed { .. })
+    ));
 }
 
 #[test]
@@ -240,15 +334,24 @@ fn shipped_orders_lock_their_content() {
     let c = credit_customer();
     let mut o = order_at(&c, OrderStatus::Shipped);
     let l = o.read().unwrap().lines.keys().next().unwrap().clone();
-    assert!(matches!(o.set_quantity(&sales(), &l, d("1")), Err(Error::ContentLocked { .. })));
-    assert!(matches!(o.add_line(&desk(), line("X", "1", "1")), Err(Error::ContentLocked { .. })));
+    assert!(matches!(
+        o.set_quantity(&sales(), &l, d("1")),
+        Err(Error::ContentLocked { .. })
+    ));
+    assert!(matches!(
+        o.add_line(&desk(), line("X", "1", "1")),
+        Err(Error::ContentLocked { .. })
+    ));
 }
 
 #[test]
 fn reject_needs_a_reason_and_sends_the_order_back() {
     let c = credit_customer();
     let mut o = order_at(&c, OrderStatus::Submitted);
-    assert_eq!(o.reject(&manager(), "  "), Err(Error::ReasonRequired("reject an order")));
+    assert_eq!(
+        o.reject(&manager(), "  "),
+        Err(Error::ReasonRequired("reject an order"))
+    );
     o.reject(&manager(), "prices too low").unwrap();
     let r = o.read().unwrap();
     assert_eq!(r.status(), OrderStatus::Rejected);
@@ -265,11 +368,17 @@ fn reject_needs_a_reason_and_sends_the_order_back() {
 fn a_salesperson_cancels_only_unapproved_orders() {
     let c = credit_customer();
     let mut o = order_at(&c, OrderStatus::Submitted);
-    assert_eq!(o.cancel(&sales(), ""), Err(Error::ReasonRequired("cancel an order")));
+    assert_eq!(
+        o.cancel(&sales(), ""),
+        Err(Error::ReasonRequired("cancel an order"))
+    );
     o.cancel(&sales(), "customer changed their mind").unwrap();
     assert_eq!(o.read().unwrap().status(), OrderStatus::Cancelled);
     let mut o = order_at(&c, OrderStatus::Approved);
-    assert!(matches!(o.cancel(&sales(), "x"), Err(Error::RoleNotAllowed { .. })));
+    assert!(matches!(
+        o.cancel(&sales(), "x"),
+        Err(Error::RoleNotAllowed { .. })
+    ));
     o.cancel(&manager(), "out of stock for the season").unwrap();
 }
 
@@ -283,7 +392,10 @@ fn editing_an_approved_order_needs_reapproval() {
     assert_eq!(r.status(), OrderStatus::ChangedAfterApproval);
     assert!(r.changed_after_approval());
     // Nothing moves on until a manager looks at it again.
-    assert!(matches!(o.start_production(&production(), None), Err(Error::TransitionNotAllowed { .. })));
+    assert!(matches!(
+        o.start_production(&production(), None),
+        Err(Error::TransitionNotAllowed { .. })
+    ));
     o.approve(&manager(), &c, None).unwrap();
     let r = o.read().unwrap();
     assert_eq!(r.status(), OrderStatus::Confirmed);
@@ -297,12 +409,36 @@ fn each_content_field_triggers_reapproval_and_details_do_not() {
     let other = customer("5000", PaymentTerms::Credit).read().unwrap();
     type Edit = Box<dyn Fn(&mut OrderDoc, &str)>;
     let edits: Vec<(&str, Edit, bool)> = vec![
-        ("quantity", Box::new(|o, l| o.set_quantity(&sales(), l, d("11")).unwrap()), true),
-        ("price", Box::new(|o, l| o.set_unit_price(&sales(), l, d("13")).unwrap()), true),
-        ("discount", Box::new(|o, l| o.set_discount(&sales(), l, d("5")).unwrap()), true),
-        ("variant", Box::new(|o, l| o.set_variant(&sales(), l, "blue/L").unwrap()), true),
-        ("new line", Box::new(|o, _| drop(o.add_line(&sales(), line("Z", "1", "1")).unwrap())), true),
-        ("customer", Box::new(move |o, _| o.set_customer(&sales(), &other).unwrap()), true),
+        (
+            "quantity",
+            Box::new(|o, l| o.set_quantity(&sales(), l, d("11")).unwrap()),
+            true,
+        ),
+        (
+            "price",
+            Box::new(|o, l| o.set_unit_price(&sales(), l, d("13")).unwrap()),
+            true,
+        ),
+        (
+            "discount",
+            Box::new(|o, l| o.set_discount(&sales(), l, d("5")).unwrap()),
+            true,
+        ),
+        (
+            "variant",
+            Box::new(|o, l| o.set_variant(&sales(), l, "blue/L").unwrap()),
+            true,
+        ),
+        (
+            "new line",
+            Box::new(|o, _| drop(o.add_line(&sales(), line("Z", "1", "1")).unwrap())),
+            true,
+        ),
+        (
+            "customer",
+            Box::new(move |o, _| o.set_customer(&sales(), &other).unwrap()),
+            true,
+        ),
         (
             "delivery date",
             Box::new(|o, _| o.set_delivery_date(&sales(), Some(day())).unwrap()),
@@ -311,8 +447,14 @@ fn each_content_field_triggers_reapproval_and_details_do_not() {
         (
             "notes",
             Box::new(|o, _| {
-                o.set_details(&sales(), OrderDetails { notes: "call first".into(), ..Default::default() })
-                    .unwrap()
+                o.set_details(
+                    &sales(),
+                    OrderDetails {
+                        notes: "call first".into(),
+                        ..Default::default()
+                    },
+                )
+                .unwrap()
             }),
             false,
         ),
@@ -321,7 +463,11 @@ fn each_content_field_triggers_reapproval_and_details_do_not() {
         let mut o = order_at(&c, OrderStatus::Approved);
         let l = o.read().unwrap().lines.keys().next().unwrap().clone();
         edit(&mut o, &l);
-        assert_eq!(o.read().unwrap().changed_after_approval(), needs_reapproval, "{what}");
+        assert_eq!(
+            o.read().unwrap().changed_after_approval(),
+            needs_reapproval,
+            "{what}"
+        );
     }
 }
 
@@ -334,10 +480,21 @@ fn credit_is_checked_at_approval_with_an_explicit_override() {
     let before = o.document().heads();
     let e = o.approve(&manager(), &c, None).unwrap_err();
     assert!(matches!(e, Error::OverCreditLimit { .. }));
-    assert!(e.to_string().contains("exceed the credit limit 100.00"), "{e}");
-    assert_eq!(o.approve(&manager(), &c, Some(" ")), Err(Error::ReasonRequired("override the credit check")));
+    assert!(
+        e.to_string().contains("exceed the credit limit 100.00"),
+        "{e}"
+    );
+    assert_eq!(
+        o.approve(&manager(), &c, Some(" ")),
+        Err(Error::ReasonRequired("override the credit check"))
+    );
     assert_eq!(o.document().heads(), before);
-    o.approve(&manager(), &c, Some("long-standing customer, paying Friday")).unwrap();
+    o.approve(
+        &manager(),
+        &c,
+        Some("long-standing customer, paying Friday"),
+    )
+    .unwrap();
     let ev = o.read().unwrap().events.pop().unwrap();
     assert!(ev.credit_override);
     assert_eq!(ev.reason, "long-standing customer, paying Friday");
@@ -348,7 +505,8 @@ fn shipping_is_blocked_on_credit_hold_until_payment_arrives() {
     let c = credit_customer();
     let mut o = order_at(&c, OrderStatus::InStock);
     // Meanwhile the customer ran up receivables.
-    let mut cd = CustomerDoc::load(&customer("200", PaymentTerms::Credit).document().save()).unwrap();
+    let mut cd =
+        CustomerDoc::load(&customer("200", PaymentTerms::Credit).document().save()).unwrap();
     cd.set_receivables(&finance(), d("150")).unwrap();
     let mut held = cd.read().unwrap();
     held.meta.id = c.id(); // the same customer, as finance now sees it
@@ -358,7 +516,8 @@ fn shipping_is_blocked_on_credit_hold_until_payment_arrives() {
     ));
     // A payment on this order brings it within the limit: 150 + (125 - 75) = 200.
     o.record_payment(&finance(), d("75"), "bank 7").unwrap();
-    o.ship(&warehouse(), &held, Shipment::default(), None).unwrap();
+    o.ship(&warehouse(), &held, Shipment::default(), None)
+        .unwrap();
     assert_eq!(o.read().unwrap().status(), OrderStatus::Shipped);
 }
 
@@ -366,9 +525,12 @@ fn shipping_is_blocked_on_credit_hold_until_payment_arrives() {
 fn cash_customers_pay_before_shipping() {
     let c = customer("0", PaymentTerms::Cash).read().unwrap();
     let mut o = order_at(&c, OrderStatus::InStock);
-    let e = o.ship(&warehouse(), &c, Shipment::default(), None).unwrap_err();
+    let e = o
+        .ship(&warehouse(), &c, Shipment::default(), None)
+        .unwrap_err();
     assert!(matches!(e, Error::CashNotPaid { .. }), "{e}");
-    o.record_payment(&finance(), d("125"), "cash receipt 9").unwrap();
+    o.record_payment(&finance(), d("125"), "cash receipt 9")
+        .unwrap();
     o.ship(&warehouse(), &c, Shipment::default(), None).unwrap();
 }
 
@@ -377,7 +539,10 @@ fn the_credit_check_needs_the_orders_customer() {
     let c = credit_customer();
     let other = credit_customer();
     let mut o = order_at(&c, OrderStatus::Submitted);
-    assert!(matches!(o.approve(&manager(), &other, None), Err(Error::WrongCustomer { .. })));
+    assert!(matches!(
+        o.approve(&manager(), &other, None),
+        Err(Error::WrongCustomer { .. })
+    ));
 }
 
 #[test]
@@ -386,7 +551,10 @@ fn settling_needs_full_payment() {
     let mut o = order_at(&c, OrderStatus::Delivered);
     o.record_payment(&finance(), d("100"), "bank").unwrap();
     let e = o.settle(&finance()).unwrap_err();
-    assert_eq!(e.to_string(), "order S07-20261123-001 has 25.00 outstanding; it can be settled once paid in full");
+    assert_eq!(
+        e.to_string(),
+        "order S07-20261123-001 has 25.00 outstanding; it can be settled once paid in full"
+    );
     assert!(o.record_payment(&finance(), d("0"), "x").is_err());
     o.record_payment(&finance(), d("25"), "bank").unwrap();
     o.settle(&finance()).unwrap();
@@ -398,7 +566,10 @@ fn the_shipping_notice_carries_the_customers_reference() {
     let mut o = order_at(&c, OrderStatus::Draft);
     o.set_details(
         &sales(),
-        OrderDetails { customer_reference: "PO-5531".into(), ..Default::default() },
+        OrderDetails {
+            customer_reference: "PO-5531".into(),
+            ..Default::default()
+        },
     )
     .unwrap();
     let o = {
@@ -409,7 +580,11 @@ fn the_shipping_notice_carries_the_customers_reference() {
         o.ship(&warehouse(), &c, Shipment::default(), None).unwrap();
         o.read().unwrap()
     };
-    assert!(o.shipment.notice.contains("PO-5531"), "{}", o.shipment.notice);
+    assert!(
+        o.shipment.notice.contains("PO-5531"),
+        "{}",
+        o.shipment.notice
+    );
 }
 
 #[test]
@@ -423,9 +598,19 @@ fn reorders_need_their_kind() {
         evidence: String::new(),
     };
     assert!(OrderDoc::create(&sales(), &c, new.clone()).is_err());
-    let o = OrderDoc::create(&sales(), &c, NewOrder { reorder_kind: Some(ReorderKind::SizeRefill), ..new })
-        .unwrap();
-    assert_eq!(o.read().unwrap().reorder_kind, Some(ReorderKind::SizeRefill));
+    let o = OrderDoc::create(
+        &sales(),
+        &c,
+        NewOrder {
+            reorder_kind: Some(ReorderKind::SizeRefill),
+            ..new
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        o.read().unwrap().reorder_kind,
+        Some(ReorderKind::SizeRefill)
+    );
 }
 
 #[test]
@@ -438,7 +623,10 @@ fn a_salesperson_orders_only_for_their_own_customers() {
         delivery_date: None,
         evidence: String::new(),
     };
-    assert!(matches!(OrderDoc::create(&sales_b(), &c, new.clone()), Err(Error::NotOwner { .. })));
+    assert!(matches!(
+        OrderDoc::create(&sales_b(), &c, new.clone()),
+        Err(Error::NotOwner { .. })
+    ));
     assert!(OrderDoc::create(&desk(), &c, new).is_ok());
 }
 
@@ -449,7 +637,9 @@ fn split_moves_lines_into_a_new_submitted_order() {
     let l2 = o.add_line(&sales(), line("TS-2", "4", "20")).unwrap();
     o.submit(&sales()).unwrap();
     o.approve(&manager(), &c, None).unwrap();
-    let mut part = o.split(&desk(), std::slice::from_ref(&l2), number(2)).unwrap();
+    let mut part = o
+        .split(&desk(), std::slice::from_ref(&l2), number(2))
+        .unwrap();
     let (a, b) = (o.read().unwrap(), part.read().unwrap());
     assert_eq!(a.lines.keys().collect::<Vec<_>>(), vec![&l1]);
     assert_eq!(b.lines.keys().collect::<Vec<_>>(), vec![&l2]);
@@ -470,9 +660,18 @@ fn split_moves_lines_into_a_new_submitted_order() {
 fn split_refuses_to_empty_the_order() {
     let c = credit_customer();
     let (mut o, l1) = draft_order(&c);
-    assert!(matches!(o.split(&sales(), &[l1], number(2)), Err(Error::InvalidSplitOrMerge { .. })));
-    assert!(matches!(o.split(&sales(), &[], number(2)), Err(Error::InvalidSplitOrMerge { .. })));
-    assert!(matches!(o.split(&sales(), &["x".into()], number(2)), Err(Error::UnknownLine { .. })));
+    assert!(matches!(
+        o.split(&sales(), &[l1], number(2)),
+        Err(Error::InvalidSplitOrMerge { .. })
+    ));
+    assert!(matches!(
+        o.split(&sales(), &[], number(2)),
+        Err(Error::InvalidSplitOrMerge { .. })
+    ));
+    assert!(matches!(
+        o.split(&sales(), &["x".into()], number(2)),
+        Err(Error::UnknownLine { .. })
+    ));
 }
 
 #[test]
@@ -488,7 +687,13 @@ fn merge_combines_lines_of_the_same_customer() {
     assert_eq!(ra.total(), d("260"));
     assert_eq!(rb.status(), OrderStatus::Cancelled);
     assert_eq!(rb.merged_into.as_deref(), Some(ra.number.as_str()));
-    assert!(rb.events.last().unwrap().reason.contains("merged into order"));
+    assert!(
+        rb.events
+            .last()
+            .unwrap()
+            .reason
+            .contains("merged into order")
+    );
 }
 
 #[test]
@@ -498,7 +703,10 @@ fn merge_refuses_different_customers() {
     let (mut a, _) = draft_order(&c);
     let (mut b, _) = draft_order(&c2);
     let before = b.document().heads();
-    assert!(matches!(a.merge_from(&sales(), &mut b), Err(Error::InvalidSplitOrMerge { .. })));
+    assert!(matches!(
+        a.merge_from(&sales(), &mut b),
+        Err(Error::InvalidSplitOrMerge { .. })
+    ));
     assert_eq!(b.document().heads(), before);
 }
 
@@ -515,7 +723,10 @@ fn history_says_who_changed_which_field() {
         .find(|h| h.path == format!("lines/{l}/quantity") && h.value.as_deref() == Some("15"))
         .expect("the quantity change is in the history");
     let actor = change.actor.as_ref().unwrap();
-    assert_eq!((actor.user(), actor.device(), actor.role()), ("li", "phone-li", Role::Salesperson));
+    assert_eq!(
+        (actor.user(), actor.device(), actor.role()),
+        ("li", "phone-li", Role::Salesperson)
+    );
     assert_eq!(change.at, edit.at);
 }
 
@@ -523,7 +734,10 @@ fn history_says_who_changed_which_field() {
 fn loading_checks_the_kind() {
     let mut c = customer("1", PaymentTerms::Cash);
     let bytes = c.document().save();
-    assert!(matches!(OrderDoc::load(&bytes), Err(Error::WrongKind { .. })));
+    assert!(matches!(
+        OrderDoc::load(&bytes),
+        Err(Error::WrongKind { .. })
+    ));
     assert!(matches!(OrderDoc::load(b"garbage"), Err(Error::Corrupt(_))));
     assert!(matches!(OrderDoc::load(&[]), Err(Error::Corrupt(_))));
 }
