@@ -142,10 +142,8 @@ impl Complaint {
     pub fn status(&self) -> ComplaintStatus {
         let mut status = ComplaintStatus::Open;
         for ev in &self.events {
-            if ev.from == status {
-                if let Some(next) = ev.action.target(status) {
-                    status = next;
-                }
+            if let Some(next) = ev.action.target(status).filter(|_| ev.from == status) {
+                status = next;
             }
         }
         status

@@ -1,6 +1,8 @@
 //! Replicas edit offline, then merge in every order and end identical, with the
 //! business rules intact.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::*;

@@ -2,6 +2,8 @@
 //! replica that saw the same changes shows the same order, and the invariants
 //! hold on every replica after every merge.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::*;

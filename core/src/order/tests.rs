@@ -10,7 +10,8 @@ fn credit_customer() -> Customer {
 /// Walks a fresh order up to (and including) `upto`.
 fn order_at(c: &Customer, upto: OrderStatus) -> OrderDoc {
     let (mut o, _) = draft_order(c);
-    let steps: Vec<(OrderStatus, Box<dyn Fn(&mut OrderDoc)>)> = vec![
+    type Step<'a> = Box<dyn Fn(&mut OrderDoc) + 'a>;
+    let steps: Vec<(OrderStatus, Step)> = vec![
         (
             OrderStatus::Submitted,
             Box::new(|o| o.submit(&sales()).unwrap()),
