@@ -6,7 +6,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, DurationRound, Utc};
 
 use crate::error::{Error, Result};
 
@@ -197,11 +197,14 @@ impl ChangeCtx {
         ChangeCtx { actor, at }
     }
 
-    /// A context for `actor` now.
+    /// A context for `actor` now (to the millisecond, as documents store it).
     pub fn now(actor: Actor) -> Self {
+        let now = Utc::now();
         ChangeCtx {
             actor,
-            at: Utc::now(),
+            at: now
+                .duration_trunc(chrono::TimeDelta::milliseconds(1))
+                .unwrap_or(now),
         }
     }
 }

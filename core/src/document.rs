@@ -9,7 +9,7 @@ use std::fmt;
 
 use automerge::{AutoCommit, ChangeHash, Prop, ROOT, Value, transaction::CommitOptions};
 use autosurgeon::{Hydrate, Reconcile};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, DurationRound, Utc};
 
 use crate::actor::{Actor, ChangeCtx};
 use crate::error::{Error, Result};
@@ -101,7 +101,8 @@ impl Meta {
             schema: SCHEMA_VERSION,
             owner: owner.to_string(),
             region: region.map(str::to_string),
-            created_at: ctx.at,
+            // Documents store instants to the millisecond.
+            created_at: ctx.at.duration_trunc(chrono::TimeDelta::milliseconds(1)).unwrap_or(ctx.at),
             created_by: ctx.actor.user().to_string(),
             created_on: ctx.actor.device().to_string(),
         }

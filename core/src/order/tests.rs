@@ -752,3 +752,25 @@ fn saved_orders_load_back_identical() {
     assert_eq!(back.read().unwrap(), o.read().unwrap());
     assert_eq!(Decimal::from(125), back.read().unwrap().total());
 }
+
+#[test]
+fn documents_created_with_the_current_time_load_back() {
+    // Instants are stored to the millisecond; a sub-millisecond clock must not
+    // make the stored header differ from the one created.
+    let now = ChangeCtx::now(admin().actor);
+    let mut c = CustomerDoc::create(
+        &now,
+        NewCustomer {
+            name: "Now Ltd".into(),
+            address: String::new(),
+            region: "east".into(),
+            owner: "li".into(),
+            grade: Grade::B,
+            payment_terms: PaymentTerms::Cash,
+            credit_limit: Decimal::ZERO,
+        },
+    )
+    .unwrap();
+    let back = CustomerDoc::load(&c.document().save()).unwrap();
+    assert_eq!(back.read().unwrap().meta.created_at, now.at);
+}
