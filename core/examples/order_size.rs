@@ -9,7 +9,12 @@ use rust_decimal::Decimal;
 
 fn main() -> Result<()> {
     let admin = ChangeCtx::now(Actor::new("root", Role::Admin, None, "office")?);
-    let sales = ChangeCtx::now(Actor::new("li", Role::Salesperson, Some("east"), "phone-li")?);
+    let sales = ChangeCtx::now(Actor::new(
+        "li",
+        Role::Salesperson,
+        Some("east"),
+        "phone-li",
+    )?);
     let manager = ChangeCtx::now(Actor::new("zhao", Role::Manager, Some("east"), "office-1")?);
     let customer = CustomerDoc::create(
         &admin,
@@ -74,6 +79,9 @@ fn main() -> Result<()> {
     println!("| 20 lines, as created            | {created:>11} |");
     println!("| after 100 further edits         | {after:>11} |");
     println!();
-    println!("({changes} field changes in the history; status {})", order.read()?.status());
+    println!(
+        "({changes} field changes in the history; status {})",
+        order.read()?.status()
+    );
     Ok(())
 }

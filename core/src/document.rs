@@ -102,7 +102,10 @@ impl Meta {
             owner: owner.to_string(),
             region: region.map(str::to_string),
             // Documents store instants to the millisecond.
-            created_at: ctx.at.duration_trunc(chrono::TimeDelta::milliseconds(1)).unwrap_or(ctx.at),
+            created_at: ctx
+                .at
+                .duration_trunc(chrono::TimeDelta::milliseconds(1))
+                .unwrap_or(ctx.at),
             created_by: ctx.actor.user().to_string(),
             created_on: ctx.actor.device().to_string(),
         }
