@@ -49,12 +49,17 @@ pub(crate) fn require_scope(
 /// managers their region, head office everything; shared documents (no region,
 /// such as the catalog) are seen by all.
 pub fn may_see(actor: &Actor, meta: &Meta) -> bool {
-    if meta.region.is_none() && meta.doc_kind() == Some(crate::DocKind::Catalog) {
+    may_see_parts(actor, &meta.kind, &meta.owner, meta.region.as_deref())
+}
+
+/// [`may_see`] on the parts of a header that decide it.
+pub fn may_see_parts(actor: &Actor, kind: &str, owner: &str, region: Option<&str>) -> bool {
+    if kind == crate::DocKind::Catalog.as_str() {
         return true;
     }
     match actor.role() {
-        Role::Salesperson => actor.user() == meta.owner,
-        Role::Manager => match (&meta.region, actor.region()) {
+        Role::Salesperson => actor.user() == owner,
+        Role::Manager => match (region, actor.region()) {
             (Some(doc_region), Some(mine)) => doc_region == mine,
             _ => true,
         },

@@ -212,12 +212,80 @@ impl Document {
         Ok(())
     }
 
+    /// Loads a document from a snapshot followed by incremental change chunks,
+    /// as the stores keep it.
+    pub fn load_parts<'a>(
+        snapshot: &[u8],
+        increments: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<Self> {
+        let mut doc = AutoCommit::load(snapshot)?;
+        for chunk in increments {
+            doc.load_incremental(chunk)?;
+        }
+        Self::from_automerge(doc)
+    }
+
+    /// Wraps an Automerge document that has a fieldsync header.
+    pub(crate) fn from_automerge(doc: AutoCommit) -> Result<Self> {
+        let meta: Meta = autosurgeon::hydrate_prop(&doc, ROOT, "meta")
+            .map_err(|e| Error::Corrupt(format!("not a fieldsync document ({e})")))?;
+        Ok(Document { doc, meta })
+    }
+
+    /// Re-reads the header after changes arrived from elsewhere.
+    pub(crate) fn refresh_meta(&mut self) -> Result<()> {
+        let meta: Meta = autosurgeon::hydrate_prop(&self.doc, ROOT, "meta")
+            .map_err(|e| Error::Corrupt(format!("not a fieldsync document ({e})")))?;
+        self.meta = meta;
+        Ok(())
+    }
+
+    /// Hashes of changes this document depends on but does not have.
+    pub fn missing_deps(&mut self) -> Vec<ChangeHash> {
+        self.doc.get_missing_deps(&[])
+    }
+
+    /// Does this document contain every change in `heads`?
+    pub fn has_all(&mut self, heads: &[ChangeHash]) -> bool {
+        heads
+            .iter()
+            .all(|h| self.doc.get_change_by_hash(h).is_some())
+    }
+
+    /// The document as it was at `heads` (which it must contain).
+    pub fn at(&mut self, heads: &[ChangeHash]) -> Result<Document> {
+        let doc = self.doc.fork_at(heads)?;
+        Self::from_automerge(doc)
+    }
+
+    /// The authors of the changes made after `heads`, as recorded in their
+    /// messages (`None` for a change without a fieldsync author).
+    pub fn authors_after(&mut self, heads: &[ChangeHash]) -> Vec<Option<Actor>> {
+        self.doc
+            .get_changes(heads)
+            .iter()
+            .map(|c| c.message().and_then(Actor::from_message))
+            .collect()
+    }
+
+    /// The underlying Automerge document, for the sync engine.
+    pub(crate) fn automerge(&mut self) -> &mut AutoCommit {
+        &mut self.doc
+    }
+
     /// A second replica of this document, as another device would hold it.
     pub fn fork(&mut self) -> Document {
         Document {
             doc: self.doc.fork(),
             meta: self.meta.clone(),
         }
+    }
+
+    /// Reads the document as a business object: `doc.view::<Order>()`.
+    /// Fails with [`Error::WrongKind`] when the document is of another kind.
+    pub fn view<T: View>(&self) -> Result<T> {
+        self.expect_kind(T::KIND)?;
+        self.hydrate()
     }
 
     /// Reads the whole document into `T`.
@@ -344,4 +412,32 @@ pub struct FieldChange {
     pub path: String,
     /// The new value in words, or `None` when the field was removed.
     pub value: Option<String>,
+}
+
+/// A business object that can be read from a [`Document`] of its kind.
+pub trait View: Hydrate + sealed::Sealed {
+    /// The kind of document it is read from.
+    const KIND: DocKind;
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+macro_rules! views {
+    ($($t:ty => $k:ident),* $(,)?) => {$(
+        impl sealed::Sealed for $t {}
+        impl View for $t {
+            const KIND: DocKind = DocKind::$k;
+        }
+    )*};
+}
+
+views! {
+    crate::Customer => Customer,
+    crate::Catalog => Catalog,
+    crate::Order => Order,
+    crate::Visit => Visit,
+    crate::Complaint => Complaint,
+    crate::DailyReport => DailyReport,
 }

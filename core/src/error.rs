@@ -217,6 +217,14 @@ pub enum Error {
         found: String,
     },
 
+    /// A sync message that is malformed, truncated, or of another protocol version.
+    #[error("sync failed: {0}")]
+    Protocol(String),
+
+    /// The local store could not be read or written.
+    #[error("the local store failed: {0}")]
+    Store(String),
+
     /// The bytes are not a fieldsync document, or the document does not have the
     /// shape this version of fieldsync understands.
     #[error("the document could not be read: {0}")]
@@ -241,5 +249,11 @@ impl From<autosurgeon::HydrateError> for Error {
 impl From<autosurgeon::ReconcileError> for Error {
     fn from(e: autosurgeon::ReconcileError) -> Self {
         Error::Corrupt(e.to_string())
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::Store(e.to_string())
     }
 }

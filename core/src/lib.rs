@@ -25,11 +25,13 @@ mod kpi;
 pub mod money;
 mod order;
 mod report;
+pub mod store;
+pub mod sync;
 #[cfg(test)]
 mod testing;
 mod visit;
 
-pub use access::may_see;
+pub use access::{may_see, may_see_parts};
 pub use actor::{Actor, ChangeCtx, Role};
 pub use catalog::{Catalog, CatalogDoc, PriceList, Product, ProductInput, Stock};
 pub use complaint::{
@@ -38,7 +40,7 @@ pub use complaint::{
 pub use customer::{
     Contact, Customer, CustomerDoc, CustomerStatus, Grade, NewCustomer, PaymentTerms,
 };
-pub use document::{DocKind, Document, FieldChange, Meta, SCHEMA_VERSION};
+pub use document::{DocKind, Document, FieldChange, Meta, SCHEMA_VERSION, View};
 pub use error::{Error, Result};
 pub use ids::DocId;
 pub use kpi::{MONTHLY_VISIT_TARGET, Month, ReportKpi, VisitKpi, report_kpis, visit_kpis};

@@ -1,0 +1,659 @@
+//! The phone's local store: every document the device holds, an index for the
+//! app's lists, the sync bookkeeping (what the relay is known to hold, what is
+//! pending upload, what was refused) and the device's identity.
+
+use std::path::Path;
+
+use automerge::ChangeHash;
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use super::index::{IndexEntry, index_entry};
+use super::schema::{self, Migration};
+use super::{decode_heads, encode_heads};
+use crate::actor::{Actor, Role};
+use crate::document::{DocKind, Document};
+use crate::error::{Error, Result};
+use crate::ids::DocId;
+use crate::order::{OrderNumber, OrderPrefix};
+
+/// Incremental change chunks kept per document before it is compacted into a
+/// new snapshot.
+const COMPACT_AFTER_CHUNKS: i64 = 32;
+
+const MIGRATIONS: &[Migration] = &[
+    // 1: documents as snapshot + incremental changes, and device settings.
+    Migration {
+        sql: "
+            CREATE TABLE documents (
+                id BLOB PRIMARY KEY,
+                kind TEXT NOT NULL,
+                snapshot BLOB NOT NULL,
+                heads BLOB NOT NULL,
+                chunks INTEGER NOT NULL DEFAULT 0
+            );
+            CREATE TABLE doc_changes (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                doc BLOB NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+                bytes BLOB NOT NULL
+            );
+            CREATE INDEX doc_changes_by_doc ON doc_changes(doc, seq);
+            CREATE TABLE settings (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+        ",
+        backfill: None,
+    },
+    // 2: the list index and the sync bookkeeping, filled in for existing documents.
+    Migration {
+        sql: "
+            CREATE TABLE doc_index (
+                id BLOB PRIMARY KEY REFERENCES documents(id) ON DELETE CASCADE,
+                kind TEXT NOT NULL,
+                owner TEXT NOT NULL,
+                region TEXT,
+                customer BLOB,
+                status TEXT NOT NULL,
+                number TEXT,
+                title TEXT NOT NULL,
+                total TEXT,
+                at_ms INTEGER NOT NULL
+            );
+            CREATE INDEX doc_index_kind_at ON doc_index(kind, at_ms);
+            CREATE INDEX doc_index_kind_status ON doc_index(kind, status);
+            CREATE TABLE sync_state (
+                id BLOB PRIMARY KEY REFERENCES documents(id) ON DELETE CASCADE,
+                relay_heads BLOB NOT NULL,
+                pending INTEGER NOT NULL,
+                refused TEXT
+            );
+            CREATE INDEX sync_state_pending ON sync_state(pending) WHERE pending = 1;
+        ",
+        backfill: Some(backfill_index_and_sync_state),
+    },
+];
+
+/// Version 1 stores had no sync bookkeeping: index every document and treat it
+/// as not yet on the relay (the relay ignores what it already has).
+fn backfill_index_and_sync_state(conn: &Connection) -> Result<()> {
+    let ids: Vec<Vec<u8>> = conn
+        .prepare("SELECT id FROM documents")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for id in ids {
+        let mut doc = load_doc(conn, &id)?;
+        write_index(conn, &doc)?;
+        let heads = doc.heads();
+        set_sync_state(conn, doc.id(), &[], !heads.is_empty())?;
+    }
+    Ok(())
+}
+
+/// Who this device is, as issued at enrollment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceIdentity {
+    /// The device's id.
+    pub device_id: String,
+    /// The user it belongs to.
+    pub user: String,
+    /// The user's role.
+    pub role: Role,
+    /// The user's region.
+    pub region: Option<String>,
+    /// The order-number prefix issued to this device.
+    pub order_prefix: OrderPrefix,
+}
+
+impl DeviceIdentity {
+    /// The actor for changes made on this device.
+    pub fn actor(&self) -> Result<Actor> {
+        Actor::new(
+            &self.user,
+            self.role,
+            self.region.as_deref(),
+            &self.device_id,
+        )
+    }
+}
+
+/// A document whose last upload the relay refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedDoc {
+    /// What the list shows of it.
+    pub entry: IndexEntry,
+    /// The relay's reason.
+    pub reason: String,
+}
+
+/// The phone's local store.
+#[derive(Debug)]
+pub struct DeviceStore {
+    conn: Connection,
+}
+
+impl DeviceStore {
+    /// Opens (or creates) the store at `path`, migrating an older one.
+    pub fn open(path: &Path) -> Result<Self> {
+        let mut conn = schema::open(path)?;
+        schema::migrate(&mut conn, "device", MIGRATIONS)?;
+        Ok(DeviceStore { conn })
+    }
+
+    /// Opens a store in memory (for tests and tools).
+    pub fn open_in_memory() -> Result<Self> {
+        let mut conn = Connection::open_in_memory()?;
+        schema::configure(&conn)?;
+        schema::migrate(&mut conn, "device", MIGRATIONS)?;
+        Ok(DeviceStore { conn })
+    }
+
+    #[cfg(test)]
+    pub(crate) fn open_at_version(path: &Path, version: usize) -> Result<Self> {
+        let mut conn = schema::open(path)?;
+        schema::migrate(&mut conn, "device", &MIGRATIONS[..version])?;
+        Ok(DeviceStore { conn })
+    }
+
+    /// The device's identity, once enrolled.
+    pub fn identity(&self) -> Result<Option<DeviceIdentity>> {
+        let Some(raw) = get_setting(&self.conn, "identity")? else {
+            return Ok(None);
+        };
+        let text =
+            String::from_utf8(raw).map_err(|_| Error::Store("identity is damaged".into()))?;
+        let f: Vec<&str> = text.split('\n').collect();
+        let [device_id, user, role, region, prefix] = f[..] else {
+            return Err(Error::Store("identity is damaged".into()));
+        };
+        Ok(Some(DeviceIdentity {
+            device_id: device_id.to_string(),
+            user: user.to_string(),
+            role: role.parse()?,
+            region: (!region.is_empty()).then(|| region.to_string()),
+            order_prefix: OrderPrefix::new(prefix)?,
+        }))
+    }
+
+    /// Records the device's identity (at enrollment).
+    pub fn set_identity(&mut self, id: &DeviceIdentity) -> Result<()> {
+        id.actor()?; // the fields must make a valid actor
+        let text = [
+            id.device_id.as_str(),
+            &id.user,
+            id.role.as_str(),
+            id.region.as_deref().unwrap_or(""),
+            id.order_prefix.as_str(),
+        ]
+        .join("\n");
+        set_setting(&self.conn, "identity", text.as_bytes())
+    }
+
+    /// Mints the next order number for `date` on this device. Numbers are never
+    /// reused, even if the order is discarded.
+    pub fn next_order_number(&mut self, date: NaiveDate) -> Result<OrderNumber> {
+        let prefix = self
+            .identity()?
+            .ok_or(Error::Required(
+                "an enrolled device (its order number prefix)",
+            ))?
+            .order_prefix;
+        let key = format!("order_seq:{}", date.format("%Y%m%d"));
+        let tx = self.conn.transaction()?;
+        let last = get_setting(&tx, &key)?
+            .map(|b| parse_u64(&b))
+            .transpose()?
+            .unwrap_or(0);
+        let next = u32::try_from(last + 1).unwrap_or(u32::MAX);
+        let number = OrderNumber::new(prefix, date, next)?;
+        set_setting(&tx, &key, next.to_string().as_bytes())?;
+        tx.commit()?;
+        Ok(number)
+    }
+
+    /// Saves a document created or edited on this device: its new changes are
+    /// stored, its index entry updated, and it is pending upload.
+    pub fn save(&mut self, doc: &mut Document) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        write_doc(&tx, doc)?;
+        let relay = relay_heads(&tx, doc.id())?;
+        let pending = !covers(&relay, &doc.heads());
+        set_sync_state(&tx, doc.id(), &relay, pending)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Loads a document.
+    pub fn load(&self, id: DocId) -> Result<Document> {
+        load_doc(&self.conn, id.as_uuid().as_bytes())
+    }
+
+    /// Does the store hold this document?
+    pub fn contains(&self, id: DocId) -> Result<bool> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM documents WHERE id = ?1",
+                [id_bytes(id)],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// Every document id, by kind.
+    pub fn ids(&self, kind: DocKind) -> Result<Vec<DocId>> {
+        self.conn
+            .prepare("SELECT id FROM documents WHERE kind = ?1 ORDER BY id")?
+            .query_map([kind.as_str()], |r| r.get::<_, Vec<u8>>(0))?
+            .map(|b| doc_id(&b?))
+            .collect()
+    }
+
+    /// Visits planned to start in `[from, to)`: give the bounds of "today" in
+    /// the user's time zone to list today's visits.
+    pub fn visits_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<IndexEntry>> {
+        self.list(
+            "kind = 'visit' AND at_ms >= ?1 AND at_ms < ?2 ORDER BY at_ms",
+            params![from.timestamp_millis(), to.timestamp_millis()],
+        )
+    }
+
+    /// Orders not yet settled, archived or cancelled, newest first.
+    pub fn open_orders(&self) -> Result<Vec<IndexEntry>> {
+        self.list(
+            "kind = 'order' AND status NOT IN ('settled', 'archived', 'cancelled') ORDER BY at_ms DESC",
+            [],
+        )
+    }
+
+    /// Orders waiting for a manager: submitted, or changed after approval.
+    pub fn orders_awaiting_review(&self) -> Result<Vec<IndexEntry>> {
+        self.list(
+            "kind = 'order' AND status IN ('submitted', 'changed_after_approval') ORDER BY at_ms",
+            [],
+        )
+    }
+
+    /// Documents with changes the relay does not have yet.
+    pub fn pending_upload(&self) -> Result<Vec<IndexEntry>> {
+        self.list(
+            "id IN (SELECT id FROM sync_state WHERE pending = 1) ORDER BY at_ms",
+            [],
+        )
+    }
+
+    /// How many documents have changes the relay does not have yet.
+    pub fn pending_count(&self) -> Result<u64> {
+        Ok(self.conn.query_row(
+            "SELECT count(*) FROM sync_state WHERE pending = 1",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Documents whose last upload the relay refused, with its reasons.
+    pub fn refused(&self) -> Result<Vec<RefusedDoc>> {
+        let reasons: Vec<(Vec<u8>, String)> = self
+            .conn
+            .prepare("SELECT id, refused FROM sync_state WHERE refused IS NOT NULL")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        reasons
+            .into_iter()
+            .map(|(id, reason)| {
+                let entry = self
+                    .list("id = ?1", [&id])?
+                    .pop()
+                    .ok_or_else(|| Error::Store("refused document has no index entry".into()))?;
+                Ok(RefusedDoc { entry, reason })
+            })
+            .collect()
+    }
+
+    /// Throws away the local changes the relay refused: the document goes back
+    /// to what the relay holds (or disappears, if the relay never had it).
+    pub fn discard_refused(&mut self, id: DocId) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        let relay = relay_heads(&tx, id)?;
+        if relay.is_empty() {
+            tx.execute("DELETE FROM documents WHERE id = ?1", [id_bytes(id)])?;
+        } else {
+            let mut doc = load_doc(&tx, id.as_uuid().as_bytes())?;
+            let mut back = doc.at(&relay)?;
+            replace_doc(&tx, &mut back)?;
+            set_sync_state(&tx, id, &relay, false)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Sends a refused document again at the next sync (after fixing it).
+    pub fn resubmit(&mut self, id: DocId) -> Result<()> {
+        self.conn.execute(
+            "UPDATE sync_state SET refused = NULL WHERE id = ?1",
+            [id_bytes(id)],
+        )?;
+        Ok(())
+    }
+
+    /// The relay sequence number up to which this device has everything.
+    pub fn cursor(&self) -> Result<u64> {
+        get_setting(&self.conn, "relay_cursor")?
+            .map(|b| parse_u64(&b))
+            .transpose()
+            .map(|c| c.unwrap_or(0))
+    }
+
+    fn list<P: rusqlite::Params>(&self, filter: &str, params: P) -> Result<Vec<IndexEntry>> {
+        let sql = format!(
+            "SELECT id, kind, owner, region, customer, status, number, title, total, at_ms
+             FROM doc_index WHERE {filter}"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params, |r| {
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<Vec<u8>>>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, Option<String>>(6)?,
+                r.get::<_, String>(7)?,
+                r.get::<_, Option<String>>(8)?,
+                r.get::<_, i64>(9)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (id, kind, owner, region, customer, status, number, title, total, at) = row?;
+            Ok(IndexEntry {
+                id: doc_id(&id)?,
+                kind: DocKind::parse(&kind)
+                    .ok_or_else(|| Error::Store(format!("unknown kind {kind} in the index")))?,
+                owner,
+                region,
+                customer: customer.map(|c| doc_id(&c)).transpose()?,
+                status,
+                number,
+                title,
+                total: total
+                    .map(|t| {
+                        t.parse()
+                            .map_err(|_| Error::Store("damaged total in the index".into()))
+                    })
+                    .transpose()?,
+                at: DateTime::from_timestamp_millis(at).unwrap_or_default(),
+            })
+        })
+        .collect()
+    }
+
+    /// Starts a transaction for the sync engine.
+    pub(crate) fn begin(&mut self) -> Result<SyncTx<'_>> {
+        Ok(SyncTx {
+            tx: self.conn.transaction()?,
+        })
+    }
+
+    /// Documents to upload: pending and not refused, with the heads the relay
+    /// is known to hold.
+    pub(crate) fn to_push(&self) -> Result<Vec<(DocId, Vec<ChangeHash>)>> {
+        self.conn
+            .prepare(
+                "SELECT id, relay_heads FROM sync_state WHERE pending = 1 AND refused IS NULL",
+            )?
+            .query_map([], |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })?
+            .map(|row| {
+                let (id, heads) = row?;
+                Ok((doc_id(&id)?, decode_heads(&heads)?))
+            })
+            .collect()
+    }
+}
+
+/// One atomic step of the sync engine on the device.
+pub(crate) struct SyncTx<'a> {
+    tx: Transaction<'a>,
+}
+
+impl SyncTx<'_> {
+    /// Loads a document, if held.
+    pub(crate) fn load(&self, id: DocId) -> Result<Option<Document>> {
+        let exists = self
+            .tx
+            .query_row(
+                "SELECT 1 FROM documents WHERE id = ?1",
+                [id_bytes(id)],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        exists
+            .then(|| load_doc(&self.tx, id.as_uuid().as_bytes()))
+            .transpose()
+    }
+
+    /// Stores a document after a sync step, recording that the relay holds
+    /// every change in `relay_holds` (heads, possibly several sets merged).
+    pub(crate) fn store_synced(
+        &self,
+        doc: &mut Document,
+        relay_holds: &[ChangeHash],
+    ) -> Result<()> {
+        write_doc(&self.tx, doc)?;
+        let heads = doc.heads();
+        let pending = !covers(relay_holds, &heads);
+        // Keep the smallest description of what the relay holds.
+        let relay = if pending { dedup(relay_holds) } else { heads };
+        set_sync_state(&self.tx, doc.id(), &relay, pending)?;
+        Ok(())
+    }
+
+    /// The relay refused the document's changes.
+    pub(crate) fn refuse(&self, id: DocId, reason: &str) -> Result<()> {
+        self.tx.execute(
+            "UPDATE sync_state SET refused = ?2 WHERE id = ?1",
+            params![id_bytes(id), reason],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets what the relay is known to hold (the relay was restored).
+    pub(crate) fn forget_relay_state(&self) -> Result<()> {
+        self.tx
+            .execute("UPDATE sync_state SET relay_heads = x'', pending = 1", [])?;
+        Ok(())
+    }
+
+    pub(crate) fn relay_heads(&self, id: DocId) -> Result<Vec<ChangeHash>> {
+        relay_heads(&self.tx, id)
+    }
+
+    pub(crate) fn set_cursor(&self, cursor: u64) -> Result<()> {
+        set_setting(&self.tx, "relay_cursor", cursor.to_string().as_bytes())
+    }
+
+    pub(crate) fn commit(self) -> Result<()> {
+        Ok(self.tx.commit()?)
+    }
+}
+
+fn id_bytes(id: DocId) -> Vec<u8> {
+    id.as_uuid().as_bytes().to_vec()
+}
+
+fn doc_id(bytes: &[u8]) -> Result<DocId> {
+    uuid::Uuid::from_slice(bytes)
+        .map(DocId::from)
+        .map_err(|_| Error::Store("a stored document id is damaged".into()))
+}
+
+fn sorted(mut heads: Vec<ChangeHash>) -> Vec<ChangeHash> {
+    heads.sort();
+    heads
+}
+
+/// Does a relay holding `relay` (and their ancestors) hold every change up to `heads`?
+/// Only exact membership is checked, so a `false` may be pessimistic; the relay
+/// ignores changes it already has.
+fn covers(relay: &[ChangeHash], heads: &[ChangeHash]) -> bool {
+    heads.iter().all(|h| relay.contains(h))
+}
+
+fn dedup(heads: &[ChangeHash]) -> Vec<ChangeHash> {
+    let mut v = sorted(heads.to_vec());
+    v.dedup();
+    v
+}
+
+fn parse_u64(bytes: &[u8]) -> Result<u64> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| Error::Store("a stored number is damaged".into()))
+}
+
+fn get_setting(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>> {
+    Ok(conn
+        .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+            r.get(0)
+        })
+        .optional()?)
+}
+
+fn set_setting(conn: &Connection, key: &str, value: &[u8]) -> Result<()> {
+    conn.execute(
+        "INSERT INTO settings (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
+    Ok(())
+}
+
+fn load_doc(conn: &Connection, id: &[u8]) -> Result<Document> {
+    let snapshot: Option<Vec<u8>> = conn
+        .query_row("SELECT snapshot FROM documents WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let snapshot = snapshot.ok_or_else(|| {
+        Error::Store(format!(
+            "the store has no document {}",
+            doc_id(id).map(|d| d.to_string()).unwrap_or_default()
+        ))
+    })?;
+    let chunks: Vec<Vec<u8>> = conn
+        .prepare_cached("SELECT bytes FROM doc_changes WHERE doc = ?1 ORDER BY seq")?
+        .query_map([id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Document::load_parts(&snapshot, chunks.iter().map(Vec::as_slice))
+}
+
+/// Persists whatever `doc` has that the store does not, compacting when the
+/// incremental chunks pile up, and refreshes its index entry.
+fn write_doc(conn: &Connection, doc: &mut Document) -> Result<()> {
+    let id = id_bytes(doc.id());
+    let stored: Option<(Vec<u8>, i64)> = conn
+        .query_row(
+            "SELECT heads, chunks FROM documents WHERE id = ?1",
+            [&id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let heads = doc.heads();
+    match stored {
+        None => {
+            let kind = doc.meta().kind.clone();
+            conn.execute(
+                "INSERT INTO documents (id, kind, snapshot, heads, chunks) VALUES (?1, ?2, ?3, ?4, 0)",
+                params![id, kind, doc.save(), encode_heads(&heads)],
+            )?;
+        }
+        Some((stored_heads, chunks)) => {
+            let stored_heads = decode_heads(&stored_heads)?;
+            if sorted(stored_heads.clone()) == sorted(heads.clone()) {
+                return Ok(());
+            }
+            if chunks + 1 >= COMPACT_AFTER_CHUNKS {
+                conn.execute("DELETE FROM doc_changes WHERE doc = ?1", [&id])?;
+                conn.execute(
+                    "UPDATE documents SET snapshot = ?2, heads = ?3, chunks = 0 WHERE id = ?1",
+                    params![id, doc.save(), encode_heads(&heads)],
+                )?;
+            } else {
+                let bytes = doc.save_after(&stored_heads);
+                conn.execute(
+                    "INSERT INTO doc_changes (doc, bytes) VALUES (?1, ?2)",
+                    params![id, bytes],
+                )?;
+                conn.execute(
+                    "UPDATE documents SET heads = ?2, chunks = chunks + 1 WHERE id = ?1",
+                    params![id, encode_heads(&heads)],
+                )?;
+            }
+        }
+    }
+    write_index(conn, doc)
+}
+
+/// Replaces a stored document wholesale (after discarding changes).
+fn replace_doc(conn: &Connection, doc: &mut Document) -> Result<()> {
+    let id = id_bytes(doc.id());
+    conn.execute("DELETE FROM doc_changes WHERE doc = ?1", [&id])?;
+    conn.execute(
+        "UPDATE documents SET snapshot = ?2, heads = ?3, chunks = 0 WHERE id = ?1",
+        params![id, doc.save(), encode_heads(&doc.heads())],
+    )?;
+    write_index(conn, doc)
+}
+
+fn write_index(conn: &Connection, doc: &Document) -> Result<()> {
+    let e = index_entry(doc)?;
+    conn.execute(
+        "INSERT INTO doc_index (id, kind, owner, region, customer, status, number, title, total, at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, owner = excluded.owner,
+           region = excluded.region, customer = excluded.customer, status = excluded.status,
+           number = excluded.number, title = excluded.title, total = excluded.total,
+           at_ms = excluded.at_ms",
+        params![
+            id_bytes(e.id),
+            e.kind.as_str(),
+            e.owner,
+            e.region,
+            e.customer.map(id_bytes),
+            e.status,
+            e.number,
+            e.title,
+            e.total.map(|t| t.to_string()),
+            e.at.timestamp_millis(),
+        ],
+    )?;
+    Ok(())
+}
+
+fn relay_heads(conn: &Connection, id: DocId) -> Result<Vec<ChangeHash>> {
+    let raw: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT relay_heads FROM sync_state WHERE id = ?1",
+            [id_bytes(id)],
+            |r| r.get(0),
+        )
+        .optional()?;
+    raw.map(|b| decode_heads(&b))
+        .transpose()
+        .map(Option::unwrap_or_default)
+}
+
+fn set_sync_state(conn: &Connection, id: DocId, relay: &[ChangeHash], pending: bool) -> Result<()> {
+    conn.execute(
+        "INSERT INTO sync_state (id, relay_heads, pending, refused) VALUES (?1, ?2, ?3, NULL)
+         ON CONFLICT (id) DO UPDATE SET relay_heads = excluded.relay_heads, pending = excluded.pending",
+        params![id_bytes(id), encode_heads(relay), pending],
+    )?;
+    Ok(())
+}

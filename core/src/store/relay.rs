@@ -1,0 +1,203 @@
+//! The relay's embedded store on SQLite: each document as a snapshot plus the
+//! log entries after it, and the log itself, which is what devices sync from.
+
+use std::path::Path;
+
+use chrono::Utc;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::schema::{self, Migration};
+use super::{decode_heads, encode_heads};
+use crate::document::Document;
+use crate::error::{Error, Result};
+use crate::ids::DocId;
+use crate::sync::{Accepted, LogEntry, RelayStore};
+
+/// Log entries per document before its snapshot is rewritten.
+const COMPACT_AFTER_CHUNKS: i64 = 64;
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    sql: "
+        CREATE TABLE relay_documents (
+            id BLOB PRIMARY KEY,
+            kind TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            region TEXT,
+            snapshot BLOB NOT NULL,
+            snapshot_seq INTEGER NOT NULL,
+            chunks INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE relay_log (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            doc BLOB NOT NULL REFERENCES relay_documents(id),
+            origin TEXT NOT NULL,
+            changes BLOB NOT NULL,
+            heads BLOB NOT NULL,
+            at_ms INTEGER NOT NULL
+        );
+        CREATE INDEX relay_log_by_doc ON relay_log(doc, seq);
+    ",
+    backfill: None,
+}];
+
+/// The relay's documents and log in a SQLite file.
+#[derive(Debug)]
+pub struct SqliteRelayStore {
+    conn: Connection,
+}
+
+impl SqliteRelayStore {
+    /// Opens (or creates) the relay store at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        let mut conn = schema::open(path)?;
+        schema::migrate(&mut conn, "relay", MIGRATIONS)?;
+        Ok(SqliteRelayStore { conn })
+    }
+
+    /// A relay store in memory (for tests and benchmarks).
+    pub fn open_in_memory() -> Result<Self> {
+        let mut conn = Connection::open_in_memory()?;
+        schema::configure(&conn)?;
+        schema::migrate(&mut conn, "relay", MIGRATIONS)?;
+        Ok(SqliteRelayStore { conn })
+    }
+
+    /// The number of documents the relay holds.
+    pub fn document_count(&self) -> Result<u64> {
+        Ok(self
+            .conn
+            .query_row("SELECT count(*) FROM relay_documents", [], |r| r.get(0))?)
+    }
+
+    /// Every document id the relay holds.
+    pub fn ids(&self) -> Result<Vec<DocId>> {
+        self.conn
+            .prepare("SELECT id FROM relay_documents ORDER BY id")?
+            .query_map([], |r| r.get::<_, Vec<u8>>(0))?
+            .map(|b| id_from(&b?))
+            .collect()
+    }
+}
+
+fn id_from(bytes: &[u8]) -> Result<DocId> {
+    uuid::Uuid::from_slice(bytes)
+        .map(DocId::from)
+        .map_err(|_| Error::Store("a stored document id is damaged".into()))
+}
+
+impl RelayStore for SqliteRelayStore {
+    fn load(&mut self, id: DocId) -> Result<Option<Document>> {
+        let key = id.as_uuid().as_bytes().to_vec();
+        let row: Option<(Vec<u8>, i64)> = self
+            .conn
+            .query_row(
+                "SELECT snapshot, snapshot_seq FROM relay_documents WHERE id = ?1",
+                [&key],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((snapshot, since)) = row else {
+            return Ok(None);
+        };
+        let chunks: Vec<Vec<u8>> = self
+            .conn
+            .prepare_cached(
+                "SELECT changes FROM relay_log WHERE doc = ?1 AND seq > ?2 ORDER BY seq",
+            )?
+            .query_map(params![key, since], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Document::load_parts(&snapshot, chunks.iter().map(Vec::as_slice)).map(Some)
+    }
+
+    fn commit(&mut self, origin: &str, accepted: Vec<Accepted>) -> Result<Vec<u64>> {
+        let tx = self.conn.transaction()?;
+        let now = Utc::now().timestamp_millis();
+        let mut seqs = Vec::with_capacity(accepted.len());
+        for Accepted { mut doc, changes } in accepted {
+            let key = doc.id().as_uuid().as_bytes().to_vec();
+            let meta = doc.meta().clone();
+            let heads = doc.heads();
+            let chunks: Option<i64> = tx
+                .query_row(
+                    "SELECT chunks FROM relay_documents WHERE id = ?1",
+                    [&key],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if chunks.is_none() {
+                // The row must exist before the log entry that references it.
+                tx.execute(
+                    "INSERT INTO relay_documents (id, kind, owner, region, snapshot, snapshot_seq, chunks)
+                     VALUES (?1, ?2, ?3, ?4, x'', 0, 0)",
+                    params![key, meta.kind, meta.owner, meta.region],
+                )?;
+            }
+            tx.execute(
+                "INSERT INTO relay_log (doc, origin, changes, heads, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![key, origin, changes, encode_heads(&heads), now],
+            )?;
+            let seq = tx.last_insert_rowid();
+            match chunks {
+                Some(n) if n + 1 < COMPACT_AFTER_CHUNKS => {
+                    tx.execute(
+                        "UPDATE relay_documents SET owner = ?2, region = ?3, chunks = chunks + 1 WHERE id = ?1",
+                        params![key, meta.owner, meta.region],
+                    )?;
+                }
+                _ => {
+                    tx.execute(
+                        "UPDATE relay_documents SET owner = ?2, region = ?3, snapshot = ?4,
+                           snapshot_seq = ?5, chunks = 0 WHERE id = ?1",
+                        params![key, meta.owner, meta.region, doc.save(), seq],
+                    )?;
+                }
+            }
+            seqs.push(u64::try_from(seq).unwrap_or_default());
+        }
+        tx.commit()?;
+        Ok(seqs)
+    }
+
+    fn last_seq(&mut self) -> Result<u64> {
+        let seq: i64 =
+            self.conn
+                .query_row("SELECT coalesce(max(seq), 0) FROM relay_log", [], |r| {
+                    r.get(0)
+                })?;
+        Ok(u64::try_from(seq).unwrap_or_default())
+    }
+
+    fn log_after(&mut self, cursor: u64, limit: usize) -> Result<Vec<LogEntry>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT l.seq, l.doc, d.kind, d.owner, d.region, l.changes, l.heads
+             FROM relay_log l JOIN relay_documents d ON d.id = l.doc
+             WHERE l.seq > ?1 ORDER BY l.seq LIMIT ?2",
+        )?;
+        let cursor = i64::try_from(cursor).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![cursor, limit], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, Vec<u8>>(5)?,
+                r.get::<_, Vec<u8>>(6)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (seq, doc, kind, owner, region, changes, heads) = row?;
+            Ok(LogEntry {
+                seq: u64::try_from(seq).unwrap_or_default(),
+                doc: id_from(&doc)?,
+                kind,
+                owner,
+                region,
+                changes,
+                heads: decode_heads(&heads)?,
+            })
+        })
+        .collect()
+    }
+}

@@ -1,0 +1,393 @@
+//! The relay side of the sync protocol: bytes in, bytes out.
+//!
+//! For each request the relay
+//! 1. applies each pushed document's changes to a copy of its own, and keeps
+//!    them only if the device may see the document (before and after) and the
+//!    [`Policy`] agrees; otherwise that document is refused with a reason;
+//! 2. commits everything it kept in one transaction, each document's new
+//!    changes appended to the relay's log under a new sequence number;
+//! 3. answers with the outcome per push and every change in the log after the
+//!    device's cursor that the device may see (except what this very request
+//!    brought), grouped by document, and the new cursor.
+//!
+//! A request repeated (its answer lost) changes nothing the second time: the
+//! relay already has the changes, so nothing new is logged, and the answer again
+//! carries everything after the device's (unchanged) cursor.
+
+use std::collections::{HashMap, HashSet};
+
+use automerge::{AutoCommit, ChangeHash, sync::SyncDoc};
+
+use super::wire::{self, DocMessage, Outcome, SyncRequest, SyncResponse, Update};
+use crate::access::may_see_parts;
+use crate::actor::Actor;
+use crate::document::Document;
+use crate::error::{Error, Result};
+use crate::ids::DocId;
+
+/// A document's changes accepted by the relay, to be committed.
+#[derive(Debug)]
+pub struct Accepted {
+    /// The relay's copy with the changes applied.
+    pub doc: Document,
+    /// The new changes only (what the log records).
+    pub changes: Vec<u8>,
+}
+
+/// One entry of the relay's log: changes to one document, in commit order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    /// The entry's sequence number.
+    pub seq: u64,
+    /// The document.
+    pub doc: DocId,
+    /// Its kind (`DocKind::as_str`), owner and region now, for visibility.
+    pub kind: String,
+    /// Owner salesperson.
+    pub owner: String,
+    /// Region.
+    pub region: Option<String>,
+    /// The changes.
+    pub changes: Vec<u8>,
+    /// The document's heads after these changes.
+    pub heads: Vec<ChangeHash>,
+}
+
+/// Where the relay keeps documents and its log: SQLite by default
+/// ([`crate::store::SqliteRelayStore`]), PostgreSQL later.
+pub trait RelayStore {
+    /// The relay's copy of a document, if it has one.
+    fn load(&mut self, id: DocId) -> Result<Option<Document>>;
+    /// Commits the accepted documents atomically, logging each one's changes
+    /// with `origin` (the device); returns the sequence numbers assigned.
+    fn commit(&mut self, origin: &str, accepted: Vec<Accepted>) -> Result<Vec<u64>>;
+    /// The highest sequence number in the log (0 when empty).
+    fn last_seq(&mut self) -> Result<u64>;
+    /// Up to `limit` log entries after `cursor`, in order.
+    fn log_after(&mut self, cursor: u64, limit: usize) -> Result<Vec<LogEntry>>;
+}
+
+/// Business rules the relay applies to every incoming change, beyond
+/// visibility (which the relay always checks).
+pub trait Policy {
+    /// May `actor` turn `before` (the relay's copy; `None` for a new document)
+    /// into `after`? `Err` carries the reason shown on the phone.
+    fn check(
+        &self,
+        actor: &Actor,
+        before: Option<&Document>,
+        after: &Document,
+    ) -> Result<(), String>;
+}
+
+/// No rules beyond visibility.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct VisibilityOnly;
+
+impl Policy for VisibilityOnly {
+    fn check(&self, _: &Actor, _: Option<&Document>, _: &Document) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Limits on one answer.
+#[derive(Debug, Clone, Copy)]
+pub struct RelayLimits {
+    /// Stop adding updates once the answer carries this many bytes of changes.
+    pub max_update_bytes: usize,
+    /// Log entries read per answer.
+    pub max_log_entries: usize,
+}
+
+impl Default for RelayLimits {
+    fn default() -> Self {
+        RelayLimits {
+            max_update_bytes: 4 << 20,
+            max_log_entries: 5_000,
+        }
+    }
+}
+
+/// The relay's sync engine over a store and a policy.
+pub struct Relay<S, P> {
+    store: S,
+    policy: P,
+    limits: RelayLimits,
+}
+
+impl<S: RelayStore, P: Policy> Relay<S, P> {
+    /// A relay over `store`, applying `policy`.
+    pub fn new(store: S, policy: P) -> Self {
+        Relay {
+            store,
+            policy,
+            limits: RelayLimits::default(),
+        }
+    }
+
+    /// Changes the limits on one answer.
+    pub fn with_limits(mut self, limits: RelayLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The store.
+    pub fn store(&mut self) -> &mut S {
+        &mut self.store
+    }
+
+    /// Handles one request from the device `actor` (authenticated by the
+    /// caller) and returns the answer. A malformed request is an error and
+    /// changes nothing; a refused document is an outcome in the answer.
+    pub fn handle(&mut self, actor: &Actor, request: &[u8]) -> Result<Vec<u8>> {
+        let response = self.handle_request(actor, wire::decode_request(request)?)?;
+        wire::encode_response(&response)
+    }
+
+    /// [`Relay::handle`] on a decoded request.
+    pub fn handle_request(&mut self, actor: &Actor, req: SyncRequest) -> Result<SyncResponse> {
+        let last = self.store.last_seq()?;
+        let reset = req.cursor > last;
+        let cursor = if reset { 0 } else { req.cursor };
+
+        let mut seen = HashSet::new();
+        let mut accepted = Vec::new();
+        let mut push_outcomes = Vec::with_capacity(req.pushes.len());
+        for push in &req.pushes {
+            let id = wire_id(push.doc);
+            let outcome = if !seen.insert(id) {
+                Outcome::Refused("the document was sent twice in one request".into())
+            } else {
+                self.take_push(actor, id, &push.changes, &mut accepted)?
+            };
+            push_outcomes.push(outcome);
+        }
+        let mut reconcile_outcomes = Vec::with_capacity(req.reconcile.len());
+        let mut replies = Vec::new();
+        for m in &req.reconcile {
+            let id = wire_id(m.doc);
+            let (outcome, reply) = if !seen.insert(id) {
+                (
+                    Outcome::Refused("the document was sent twice in one request".into()),
+                    None,
+                )
+            } else {
+                self.take_reconcile(actor, id, &m.message, &mut accepted)?
+            };
+            reconcile_outcomes.push(outcome);
+            if let Some(message) = reply {
+                replies.push(DocMessage {
+                    doc: m.doc,
+                    message,
+                });
+            }
+        }
+
+        let own: HashSet<u64> = self
+            .store
+            .commit(actor.device(), accepted)?
+            .into_iter()
+            .collect();
+
+        let (updates, new_cursor, more) = self.updates_after(actor, cursor, &own)?;
+        Ok(SyncResponse {
+            cursor: new_cursor,
+            more,
+            reset,
+            pushes: push_outcomes,
+            updates,
+            reconcile_outcomes,
+            reconcile: replies,
+        })
+    }
+
+    /// Applies a push to a copy of the relay's document and decides.
+    fn take_push(
+        &mut self,
+        actor: &Actor,
+        id: DocId,
+        changes: &[u8],
+        accepted: &mut Vec<Accepted>,
+    ) -> Result<Outcome> {
+        let mut before = self.store.load(id)?;
+        let mut work = match before.as_mut() {
+            Some(d) => d.automerge().fork(),
+            None => AutoCommit::new(),
+        };
+        if let Err(e) = work.load_incremental(changes) {
+            return Ok(Outcome::Refused(format!(
+                "the changes could not be read ({e})"
+            )));
+        }
+        if !work.get_missing_deps(&[]).is_empty() {
+            return Ok(Outcome::Reconcile);
+        }
+        self.decide(actor, id, before, work, accepted)
+    }
+
+    /// Runs one step of Automerge's sync protocol for a document, statelessly
+    /// on the relay's side.
+    fn take_reconcile(
+        &mut self,
+        actor: &Actor,
+        id: DocId,
+        message: &[u8],
+        accepted: &mut Vec<Accepted>,
+    ) -> Result<(Outcome, Option<Vec<u8>>)> {
+        let message = match automerge::sync::Message::decode(message) {
+            Ok(m) => m,
+            Err(e) => {
+                return Ok((
+                    Outcome::Refused(format!("the sync message could not be read ({e})")),
+                    None,
+                ));
+            }
+        };
+        let mut before = self.store.load(id)?;
+        if let Some(b) = before.as_ref() {
+            if !may_see_parts(
+                actor,
+                &b.meta().kind,
+                &b.meta().owner,
+                b.meta().region.as_deref(),
+            ) {
+                return Ok((Outcome::Refused(not_yours(id)), None));
+            }
+        }
+        let mut work = match before.as_mut() {
+            Some(d) => d.automerge().fork(),
+            None => AutoCommit::new(),
+        };
+        let mut state = automerge::sync::State::new();
+        if let Err(e) = work.sync().receive_sync_message(&mut state, message) {
+            return Ok((
+                Outcome::Refused(format!("the sync message could not be applied ({e})")),
+                None,
+            ));
+        }
+        let before_heads = match before.as_mut() {
+            Some(d) => d.heads(),
+            None => Vec::new(),
+        };
+        let changed = work.get_heads() != before_heads;
+        let has_header = Document::from_automerge(work.clone()).is_ok();
+        let outcome = if changed && has_header {
+            let outcome = self.decide(actor, id, before, work.clone(), accepted)?;
+            if outcome != Outcome::Accepted {
+                return Ok((outcome, None));
+            }
+            outcome
+        } else {
+            Outcome::Accepted
+        };
+        let reply = work
+            .sync()
+            .generate_sync_message(&mut state)
+            .map(|m| m.encode());
+        Ok((outcome, reply))
+    }
+
+    /// Checks a document with new changes against visibility and the policy.
+    fn decide(
+        &mut self,
+        actor: &Actor,
+        id: DocId,
+        mut before: Option<Document>,
+        work: AutoCommit,
+        accepted: &mut Vec<Accepted>,
+    ) -> Result<Outcome> {
+        let mut after = match Document::from_automerge(work) {
+            Ok(d) => d,
+            Err(e) => return Ok(Outcome::Refused(e.to_string())),
+        };
+        if after.id() != id {
+            return Ok(Outcome::Refused(format!(
+                "the changes are for document {}, not {id}",
+                after.id()
+            )));
+        }
+        if let Some(b) = before.as_ref() {
+            if b.meta().kind != after.meta().kind || b.meta().id != after.meta().id {
+                return Ok(Outcome::Refused(
+                    "a document's id and kind cannot change".into(),
+                ));
+            }
+        }
+        for meta in before.iter().map(Document::meta).chain([after.meta()]) {
+            if !may_see_parts(actor, &meta.kind, &meta.owner, meta.region.as_deref()) {
+                return Ok(Outcome::Refused(not_yours(id)));
+            }
+        }
+        if let Err(reason) = self.policy.check(actor, before.as_ref(), &after) {
+            return Ok(Outcome::Refused(reason));
+        }
+        let before_heads = before.as_mut().map(Document::heads).unwrap_or_default();
+        let changes = after.save_after(&before_heads);
+        if !changes.is_empty() {
+            accepted.push(Accepted {
+                doc: after,
+                changes,
+            });
+        }
+        Ok(Outcome::Accepted)
+    }
+
+    /// Everything after `cursor` the device may see, except what it just sent.
+    fn updates_after(
+        &mut self,
+        actor: &Actor,
+        cursor: u64,
+        own: &HashSet<u64>,
+    ) -> Result<(Vec<Update>, u64, bool)> {
+        let entries = self.store.log_after(cursor, self.limits.max_log_entries)?;
+        let read_all = entries.len() < self.limits.max_log_entries;
+        let mut updates: Vec<Update> = Vec::new();
+        let mut index: HashMap<DocId, usize> = HashMap::new();
+        let mut bytes = 0usize;
+        let mut new_cursor = cursor;
+        let mut more = !read_all;
+        for e in entries {
+            let visible = may_see_parts(actor, &e.kind, &e.owner, e.region.as_deref());
+            if own.contains(&e.seq) || !visible {
+                new_cursor = e.seq;
+                continue;
+            }
+            if bytes > 0 && bytes + e.changes.len() > self.limits.max_update_bytes {
+                more = true;
+                break;
+            }
+            bytes += e.changes.len();
+            let heads = e.heads.iter().map(|h| h.0).collect();
+            match index.get(&e.doc) {
+                Some(&i) => {
+                    updates[i].changes.extend_from_slice(&e.changes);
+                    updates[i].heads = heads;
+                }
+                None => {
+                    index.insert(e.doc, updates.len());
+                    updates.push(Update {
+                        doc: *e.doc.as_uuid().as_bytes(),
+                        heads,
+                        changes: e.changes,
+                    });
+                }
+            }
+            new_cursor = e.seq;
+        }
+        Ok((updates, new_cursor, more))
+    }
+}
+
+fn wire_id(bytes: [u8; 16]) -> DocId {
+    DocId::from(uuid::Uuid::from_bytes(bytes))
+}
+
+fn not_yours(id: DocId) -> String {
+    format!("document {id} is not yours: it belongs to another salesperson or region")
+}
+
+impl From<Error> for Outcome {
+    fn from(e: Error) -> Self {
+        Outcome::Refused(e.to_string())
+    }
+}
