@@ -448,3 +448,321 @@ impl Policy for Cap {
         }
     }
 }
+
+#[test]
+fn a_refused_document_shows_its_reason_and_can_be_fixed_or_discarded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut relay = Relay::new(
+        SqliteRelayStore::open(&dir.path().join("relay.db")).unwrap(),
+        Cap,
+    );
+    let mut phone = Device::new(dir.path(), "phone", sales());
+    let c = customer_on(&mut phone);
+    let order = phone.add_order(&c, 1, 1); // 20.00
+    sync(&mut phone, &mut relay);
+    let line = phone
+        .order(order)
+        .read()
+        .unwrap()
+        .lines
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+
+    // Too big: refused, with the reason, and nothing stored on the relay.
+    phone.edit_order(order, |o, ctx| {
+        o.set_quantity(ctx, &line, d("500")).unwrap()
+    });
+    let before = relay_doc(&mut relay, order).heads();
+    let s = sync(&mut phone, &mut relay);
+    assert_eq!(s.refused.len(), 1);
+    assert!(
+        s.refused[0].1.contains("need a phone call first"),
+        "{:?}",
+        s.refused
+    );
+    assert_eq!(relay_doc(&mut relay, order).heads(), before);
+    let refused = phone.store.refused().unwrap();
+    assert_eq!((refused.len(), refused[0].entry.id), (1, order));
+    assert_eq!(phone.store.pending_count().unwrap(), 1);
+    // Not sent again until the user acts.
+    assert_eq!(sync(&mut phone, &mut relay).sent, 0);
+
+    // Fix and resubmit.
+    phone.edit_order(order, |o, ctx| o.set_quantity(ctx, &line, d("50")).unwrap());
+    phone.store.resubmit(order).unwrap();
+    let s = sync(&mut phone, &mut relay);
+    assert_eq!((s.sent, s.refused.len()), (1, 0));
+    assert!(phone.store.refused().unwrap().is_empty());
+    let on_relay = OrderDoc::from_document(relay_doc(&mut relay, order))
+        .unwrap()
+        .read()
+        .unwrap();
+    assert_eq!(on_relay.total(), d("500"));
+
+    // Refused again, and this time discarded: back to what the relay holds.
+    phone.edit_order(order, |o, ctx| {
+        o.set_unit_price(ctx, &line, d("99")).unwrap()
+    });
+    sync(&mut phone, &mut relay);
+    assert_eq!(phone.store.refused().unwrap().len(), 1);
+    phone.store.discard_refused(order).unwrap();
+    assert!(phone.store.refused().unwrap().is_empty());
+    assert_eq!(phone.store.pending_count().unwrap(), 0);
+    assert_eq!(phone.order(order).read().unwrap(), on_relay);
+    assert_eq!(phone.store.open_orders().unwrap()[0].total, Some(d("500")));
+}
+
+#[test]
+fn a_device_cannot_write_or_read_documents_it_may_not_see() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut relay = relay_in(dir.path());
+    let mut li = Device::new(dir.path(), "li", sales());
+    let mut wang = Device::new(
+        dir.path(),
+        "wang",
+        ctx("wang", Role::Salesperson, Some("east"), "phone-wang"),
+    );
+    let c = customer_on(&mut li);
+    let order = li.add_order(&c, 1, 1);
+    sync(&mut li, &mut relay);
+    // Wang never receives Li's documents.
+    let s = sync(&mut wang, &mut relay);
+    assert_eq!(s.received, 0);
+    assert!(!wang.store.contains(order).unwrap());
+    // A document owned by Li, planted in Wang's store, is refused.
+    let mut planted = CustomerDoc::create(
+        &admin(),
+        NewCustomer {
+            name: "Planted".into(),
+            address: String::new(),
+            region: "east".into(),
+            owner: "li".into(),
+            grade: Grade::C,
+            payment_terms: PaymentTerms::Cash,
+            credit_limit: d("0"),
+        },
+    )
+    .unwrap();
+    wang.store.save(planted.document()).unwrap();
+    let s = sync(&mut wang, &mut relay);
+    assert_eq!(s.refused.len(), 1);
+    assert!(s.refused[0].1.contains("is not yours"), "{:?}", s.refused);
+    assert!(
+        relay
+            .store()
+            .load(planted.document().id())
+            .unwrap()
+            .is_none()
+    );
+    // The shared catalog reaches everyone.
+    let mut office = Device::new(dir.path(), "office", admin());
+    let mut catalog = CatalogDoc::create(&admin()).unwrap();
+    office.store.save(catalog.document()).unwrap();
+    sync(&mut office, &mut relay);
+    sync(&mut wang, &mut relay);
+    assert!(wang.store.contains(catalog.document().id()).unwrap());
+}
+
+#[test]
+fn malformed_bytes_are_refused_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut relay = relay_in(dir.path());
+    let mut phone = Device::new(dir.path(), "phone", sales());
+    let c = customer_on(&mut phone);
+    phone.add_order(&c, 1, 1);
+    let mut session = SyncSession::new();
+    let req = session.next_request(&mut phone.store).unwrap().unwrap();
+    for bad in [vec![], b"hello".to_vec(), req[..req.len() - 1].to_vec(), {
+        let mut v = req.clone();
+        v[4] = 2;
+        v
+    }] {
+        let e = relay.handle(&phone.ctx.actor, &bad).unwrap_err();
+        assert!(matches!(e, Error::Protocol(_)), "{e}");
+    }
+    assert_eq!(
+        relay.store().last_seq().unwrap(),
+        0,
+        "nothing applied on the relay"
+    );
+    // Garbage changes inside a well-formed request: that document is refused.
+    let bad_changes = wire::encode_request(&wire::SyncRequest {
+        cursor: 0,
+        pushes: vec![wire::Push {
+            doc: [1; 16],
+            changes: vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3],
+        }],
+        reconcile: vec![],
+    })
+    .unwrap();
+    let resp =
+        wire::decode_response(&relay.handle(&phone.ctx.actor, &bad_changes).unwrap()).unwrap();
+    assert!(
+        matches!(resp.pushes[0], wire::Outcome::Refused(_)),
+        "{:?}",
+        resp.pushes
+    );
+    assert_eq!(relay.store().last_seq().unwrap(), 0);
+    // A bad answer on the device: an error, and the store is untouched.
+    let pending = phone.store.pending_count().unwrap();
+    let cursor = phone.store.cursor().unwrap();
+    for bad in [vec![0u8; 3], b"FSYN\x01\x02\xff".to_vec()] {
+        assert!(matches!(
+            session.receive(&mut phone.store, &bad),
+            Err(Error::Protocol(_))
+        ));
+    }
+    assert_eq!(phone.store.pending_count().unwrap(), pending);
+    assert_eq!(phone.store.cursor().unwrap(), cursor);
+    // An answer that does not fit the request is refused too.
+    let empty = wire::encode_response(&wire::SyncResponse::default()).unwrap();
+    assert!(session.receive(&mut phone.store, &empty).is_err());
+}
+
+#[test]
+fn a_large_backlog_arrives_in_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut relay = relay_in(dir.path()).with_limits(RelayLimits {
+        max_update_bytes: 4_000,
+        max_log_entries: 7,
+    });
+    let mut phone = Device::new(dir.path(), "phone", sales());
+    let mut tablet = Device::new(dir.path(), "tablet", sales_tablet());
+    let c = customer_on(&mut phone);
+    let ids: Vec<DocId> = (0..40).map(|i| phone.add_order(&c, i + 1, 3)).collect();
+    sync(&mut phone, &mut relay);
+    let s = sync(&mut tablet, &mut relay);
+    assert!(s.round_trips > 3, "{s:?}");
+    for id in ids {
+        same_doc(
+            &mut tablet.store.load(id).unwrap(),
+            &mut phone.store.load(id).unwrap(),
+        );
+    }
+    assert_eq!(sync(&mut tablet, &mut relay).round_trips, 1);
+}
+
+/// A tiny deterministic random generator, so a failure can be replayed from its seed.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+#[test]
+fn five_devices_offline_at_random_converge() {
+    for seed in [0x9e37_79b9_7f4a_7c15_u64, 42, 7_777_777] {
+        simulate(seed);
+    }
+}
+
+fn simulate(seed: u64) {
+    let mut rng = Rng(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let mut relay = relay_in(dir.path());
+    let users = [
+        ctx("li", Role::Salesperson, Some("east"), "phone-li"),
+        ctx("li", Role::Salesperson, Some("east"), "tablet-li"),
+        ctx("wang", Role::Salesperson, Some("east"), "phone-wang"),
+        ctx("zhao", Role::Manager, Some("east"), "office-zhao"),
+        ctx("sun", Role::OrderDesk, None, "office-sun"),
+    ];
+    let mut devices: Vec<Device> = users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| Device::new(dir.path(), &format!("d{i}"), u.clone()))
+        .collect();
+    let li_customer = customer_on(&mut devices[0]);
+    let wang_customer = customer_on(&mut devices[2]);
+    let mut seq = 0;
+    for d in devices.iter_mut() {
+        sync(d, &mut relay);
+    }
+    for _round in 0..60 {
+        let i = rng.below(5) as usize;
+        let dev = &mut devices[i];
+        match rng.below(6) {
+            // Offline work: create or edit an order visible to this device.
+            0 if i < 3 => {
+                seq += 1;
+                let c = if i == 2 { &wang_customer } else { &li_customer };
+                dev.add_order(c, seq, 1 + rng.below(3) as usize);
+            }
+            0..=2 => {
+                let orders = dev.store.ids(DocKind::Order).unwrap();
+                if orders.is_empty() {
+                    continue;
+                }
+                let id = orders[rng.below(orders.len() as u64) as usize];
+                let qty = rust_decimal::Decimal::from(1 + rng.below(20));
+                let mut o = dev.order(id);
+                let lines: Vec<String> = o.read().unwrap().lines.keys().cloned().collect();
+                let l = &lines[rng.below(lines.len() as u64) as usize];
+                let ctx = dev.ctx.clone();
+                if o.set_quantity(&ctx, l, qty).is_ok() {
+                    if rng.below(3) == 0 {
+                        let _ = o.submit(&ctx);
+                    }
+                    dev.store.save(o.document()).unwrap();
+                }
+            }
+            // Sync, with the answer lost one time in four, or the app killed
+            // between sending and applying the answer.
+            3 | 4 => {
+                let mut session = SyncSession::new();
+                while let Some(req) = session.next_request(&mut dev.store).unwrap() {
+                    let resp = relay.handle(&dev.ctx.actor, &req).unwrap();
+                    match rng.below(8) {
+                        0 | 1 => break,
+                        2 => {
+                            dev.restart();
+                            break;
+                        }
+                        _ => session.receive(&mut dev.store, &resp).unwrap(),
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    // Everyone reconnects, twice over, so everything reaches everyone.
+    for _ in 0..2 {
+        for d in devices.iter_mut() {
+            let s = sync(d, &mut relay);
+            assert!(s.refused.is_empty(), "seed {seed}: {s:?}");
+        }
+    }
+    let relay_ids = relay.store().ids().unwrap();
+    for d in devices.iter_mut() {
+        assert_eq!(d.store.pending_count().unwrap(), 0, "seed {seed}");
+        for &id in &relay_ids {
+            let mut on_relay = relay_doc(&mut relay, id);
+            let visible = may_see(&d.ctx.actor, on_relay.meta());
+            assert_eq!(
+                d.store.contains(id).unwrap(),
+                visible,
+                "seed {seed}: visibility of {id}"
+            );
+            if visible {
+                same_doc(&mut on_relay, &mut d.store.load(id).unwrap());
+            }
+        }
+        for kind in DocKind::ALL {
+            for id in d.store.ids(kind).unwrap() {
+                assert!(
+                    relay_ids.contains(&id),
+                    "seed {seed}: {id} never reached the relay"
+                );
+            }
+        }
+    }
+}

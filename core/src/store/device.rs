@@ -324,6 +324,10 @@ impl DeviceStore {
             let mut back = doc.at(&relay)?;
             replace_doc(&tx, &mut back)?;
             set_sync_state(&tx, id, &relay, false)?;
+            tx.execute(
+                "UPDATE sync_state SET refused = NULL WHERE id = ?1",
+                [id_bytes(id)],
+            )?;
         }
         tx.commit()?;
         Ok(())
