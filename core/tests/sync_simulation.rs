@@ -766,3 +766,51 @@ fn simulate(seed: u64) {
         }
     }
 }
+
+#[test]
+fn the_index_follows_changes_made_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut relay = relay_in(dir.path());
+    let mut phone = Device::new(dir.path(), "phone", sales());
+    let mut office = Device::new(dir.path(), "office", manager());
+    let c = customer_on(&mut phone);
+    let order = phone.add_order(&c, 1, 2);
+    phone.edit_order(order, |o, ctx| o.submit(ctx).unwrap());
+    sync(&mut phone, &mut relay);
+    sync(&mut office, &mut relay);
+    assert_eq!(office.store.orders_awaiting_review().unwrap()[0].id, order);
+    let customer = CustomerDoc::from_document(office.store.load(c.id()).unwrap())
+        .unwrap()
+        .read()
+        .unwrap();
+    office.edit_order(order, |o, ctx| o.approve(ctx, &customer, None).unwrap());
+    assert!(office.store.orders_awaiting_review().unwrap().is_empty());
+    sync(&mut office, &mut relay);
+    sync(&mut phone, &mut relay);
+    let open = phone.store.open_orders().unwrap();
+    assert_eq!((open.len(), open[0].status.as_str()), (1, "approved"));
+    assert_eq!(phone.store.pending_count().unwrap(), 0);
+    // The salesperson edits the approved order: "changed after approval" on both sides.
+    let line = phone
+        .order(order)
+        .read()
+        .unwrap()
+        .lines
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    phone.edit_order(order, |o, ctx| o.set_quantity(ctx, &line, d("3")).unwrap());
+    assert_eq!(
+        phone.store.open_orders().unwrap()[0].status,
+        "changed_after_approval"
+    );
+    sync(&mut phone, &mut relay);
+    sync(&mut office, &mut relay);
+    let review = office.store.orders_awaiting_review().unwrap();
+    assert_eq!(
+        (review.len(), review[0].status.as_str()),
+        (1, "changed_after_approval")
+    );
+    assert_eq!(review[0].total, Some(d("50")));
+}

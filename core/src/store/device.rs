@@ -661,3 +661,195 @@ fn set_sync_state(conn: &Connection, id: DocId, relay: &[ChangeHash], pending: b
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+    use crate::*;
+    use chrono::Duration;
+
+    fn plan_visit(c: &Customer, at: DateTime<Utc>) -> VisitDoc {
+        VisitDoc::plan(
+            &sales(),
+            c,
+            VisitPlan {
+                planned_start: at,
+                purpose: "call".into(),
+                priority: Priority::Normal,
+                materials: String::new(),
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_first_schema_store_is_migrated_and_indexed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let c = customer("0", PaymentTerms::Cash).read().unwrap();
+        let (mut order, _) = draft_order(&c);
+        let mut visit = plan_visit(&c, t0());
+        {
+            // What a version-1 build wrote: documents only.
+            let old = DeviceStore::open_at_version(&path, 1).unwrap();
+            for doc in [order.document(), visit.document()] {
+                old.conn
+                    .execute(
+                        "INSERT INTO documents (id, kind, snapshot, heads, chunks) VALUES (?1, ?2, ?3, ?4, 0)",
+                        params![id_bytes(doc.id()), doc.meta().kind.clone(), doc.save(), encode_heads(&doc.heads())],
+                    )
+                    .unwrap();
+            }
+            assert!(
+                old.conn.prepare("SELECT * FROM doc_index").is_err(),
+                "no index in version 1"
+            );
+        }
+        let store = DeviceStore::open(&path).unwrap();
+        let version: u32 = store
+            .conn
+            .query_row(
+                "SELECT version FROM schema_migrations WHERE component = 'device'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(version, 2);
+        let orders = store.open_orders().unwrap();
+        assert_eq!(orders.len(), 1);
+        assert_eq!(orders[0].number.as_deref(), Some("S07-20261123-001"));
+        assert_eq!(orders[0].total, Some(d("125")));
+        let visits = store
+            .visits_between(t0() - Duration::hours(1), t0() + Duration::hours(1))
+            .unwrap();
+        assert_eq!(visits.len(), 1);
+        assert_eq!(
+            store.pending_count().unwrap(),
+            2,
+            "never synced, so both are pending"
+        );
+        assert_eq!(
+            store
+                .load(order.document().id())
+                .unwrap()
+                .view::<Order>()
+                .unwrap(),
+            order.read().unwrap()
+        );
+    }
+
+    #[test]
+    fn a_store_from_a_newer_build_is_refused_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.db");
+        let store = DeviceStore::open(&path).unwrap();
+        store
+            .conn
+            .execute(
+                "UPDATE schema_migrations SET version = 99 WHERE component = 'device'",
+                [],
+            )
+            .unwrap();
+        drop(store);
+        let e = DeviceStore::open(&path).unwrap_err().to_string();
+        assert!(e.contains("newer than this build knows"), "{e}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_store_is_refused_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("junk.db");
+        std::fs::write(
+            &path,
+            b"this is not a database, just some text that is long enough",
+        )
+        .unwrap();
+        let e = DeviceStore::open(&path).unwrap_err();
+        assert!(matches!(e, Error::Store(_)), "{e}");
+    }
+
+    #[test]
+    fn lists_come_from_the_index() {
+        let mut store = DeviceStore::open_in_memory().unwrap();
+        let c = customer("0", PaymentTerms::Cash).read().unwrap();
+        let (mut draft, _) = draft_order(&c);
+        let (mut submitted, _) = draft_order(&c);
+        submitted.submit(&sales()).unwrap();
+        let (mut cancelled, _) = draft_order(&c);
+        cancelled.cancel(&sales(), "duplicate").unwrap();
+        for o in [&mut draft, &mut submitted, &mut cancelled] {
+            store.save(o.document()).unwrap();
+        }
+        let today = plan_visit(&c, t0());
+        let tomorrow = plan_visit(&c, t0() + Duration::days(1));
+        for mut v in [today, tomorrow] {
+            store.save(v.document()).unwrap();
+        }
+        assert_eq!(store.open_orders().unwrap().len(), 2);
+        let review = store.orders_awaiting_review().unwrap();
+        assert_eq!((review.len(), review[0].status.as_str()), (1, "submitted"));
+        let day_start = t0() - Duration::hours(2);
+        let visits = store
+            .visits_between(day_start, day_start + Duration::days(1))
+            .unwrap();
+        assert_eq!(visits.len(), 1);
+        assert_eq!(visits[0].title, "Hengda Textiles");
+        assert_eq!(store.pending_upload().unwrap().len(), 5);
+        // An edit updates the index in place.
+        let mut o = OrderDoc::from_document(store.load(draft.document().id()).unwrap()).unwrap();
+        o.submit(&sales()).unwrap();
+        store.save(o.document()).unwrap();
+        assert_eq!(store.orders_awaiting_review().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn many_edits_are_compacted_and_load_back() {
+        let mut store = DeviceStore::open_in_memory().unwrap();
+        let c = customer("0", PaymentTerms::Cash).read().unwrap();
+        let (mut o, l) = draft_order(&c);
+        store.save(o.document()).unwrap();
+        for i in 1..100 {
+            o.set_quantity(&sales(), &l, Decimal::from(i)).unwrap();
+            store.save(o.document()).unwrap();
+            let chunks: i64 = store
+                .conn
+                .query_row("SELECT count(*) FROM doc_changes", [], |r| r.get(0))
+                .unwrap();
+            assert!(chunks < COMPACT_AFTER_CHUNKS);
+        }
+        let back = store
+            .load(o.document().id())
+            .unwrap()
+            .view::<Order>()
+            .unwrap();
+        assert_eq!(back, o.read().unwrap());
+        assert_eq!(back.lines[&l].quantity, Decimal::from(99));
+    }
+
+    #[test]
+    fn order_numbers_come_from_the_enrolled_prefix_and_never_repeat() {
+        let mut store = DeviceStore::open_in_memory().unwrap();
+        assert!(
+            store.next_order_number(day()).is_err(),
+            "no prefix before enrollment"
+        );
+        let id = DeviceIdentity {
+            device_id: "phone-li".into(),
+            user: "li".into(),
+            role: Role::Salesperson,
+            region: Some("east".into()),
+            order_prefix: OrderPrefix::new("S07").unwrap(),
+        };
+        store.set_identity(&id).unwrap();
+        assert_eq!(store.identity().unwrap(), Some(id));
+        let a = store.next_order_number(day()).unwrap();
+        let b = store.next_order_number(day()).unwrap();
+        let c = store.next_order_number(day() + Duration::days(1)).unwrap();
+        assert_eq!(a.to_string(), "S07-20261123-001");
+        assert_eq!(b.to_string(), "S07-20261123-002");
+        assert_eq!(c.to_string(), "S07-20261124-001");
+    }
+
+    use rust_decimal::Decimal;
+}

@@ -26,7 +26,7 @@ pub(crate) fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
 
 /// Decodes heads written by [`encode_heads`].
 pub(crate) fn decode_heads(bytes: &[u8]) -> Result<Vec<ChangeHash>> {
-    if bytes.len() % 32 != 0 {
+    if !bytes.len().is_multiple_of(32) {
         return Err(Error::Store("stored heads are damaged".into()));
     }
     Ok(bytes

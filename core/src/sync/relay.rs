@@ -244,15 +244,15 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
             }
         };
         let mut before = self.store.load(id)?;
-        if let Some(b) = before.as_ref() {
-            if !may_see_parts(
+        if let Some(b) = before.as_ref()
+            && !may_see_parts(
                 actor,
                 &b.meta().kind,
                 &b.meta().owner,
                 b.meta().region.as_deref(),
-            ) {
-                return Ok((Outcome::Refused(not_yours(id)), None));
-            }
+            )
+        {
+            return Ok((Outcome::Refused(not_yours(id)), None));
         }
         let mut work = match before.as_mut() {
             Some(d) => d.automerge().fork(),
@@ -306,12 +306,12 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
                 after.id()
             )));
         }
-        if let Some(b) = before.as_ref() {
-            if b.meta().kind != after.meta().kind || b.meta().id != after.meta().id {
-                return Ok(Outcome::Refused(
-                    "a document's id and kind cannot change".into(),
-                ));
-            }
+        if let Some(b) = before.as_ref()
+            && (b.meta().kind != after.meta().kind || b.meta().id != after.meta().id)
+        {
+            return Ok(Outcome::Refused(
+                "a document's id and kind cannot change".into(),
+            ));
         }
         for meta in before.iter().map(Document::meta).chain([after.meta()]) {
             if !may_see_parts(actor, &meta.kind, &meta.owner, meta.region.as_deref()) {
