@@ -51,7 +51,8 @@ fn sync(store: &mut DeviceStore, actor: &Actor, relay: &mut BenchRelay) -> SyncS
 fn seed(store: &mut DeviceStore, me: &ChangeCtx) -> Vec<DocId> {
     let customers: Vec<Customer> = (0..DOCS / 5)
         .map(|i| {
-            let mut c = CustomerDoc::create_prospect(me, &format!("Shop {i}"), "Main Street").unwrap();
+            let mut c =
+                CustomerDoc::create_prospect(me, &format!("Shop {i}"), "Main Street").unwrap();
             store.save(c.document()).unwrap();
             c.read().unwrap()
         })
@@ -59,11 +60,22 @@ fn seed(store: &mut DeviceStore, me: &ChangeCtx) -> Vec<DocId> {
     let mut orders = Vec::new();
     for i in 0..DOCS / 2 {
         let c = &customers[i % customers.len()];
-        let number = OrderNumber::new(OrderPrefix::new("S07").unwrap(), today(), (i % 99_999) as u32 + 1).unwrap();
+        let number = OrderNumber::new(
+            OrderPrefix::new("S07").unwrap(),
+            today(),
+            (i % 99_999) as u32 + 1,
+        )
+        .unwrap();
         let mut o = OrderDoc::create(
             me,
             c,
-            NewOrder { number, channel: Channel::Visit, reorder_kind: None, delivery_date: None, evidence: String::new() },
+            NewOrder {
+                number,
+                channel: Channel::Visit,
+                reorder_kind: None,
+                delivery_date: None,
+                evidence: String::new(),
+            },
         )
         .unwrap();
         for j in 0..3 {
@@ -93,7 +105,12 @@ fn seed(store: &mut DeviceStore, me: &ChangeCtx) -> Vec<DocId> {
         let mut v = VisitDoc::plan(
             me,
             c,
-            VisitPlan { planned_start: start, purpose: "Call".into(), priority: Priority::Normal, materials: String::new() },
+            VisitPlan {
+                planned_start: start,
+                purpose: "Call".into(),
+                priority: Priority::Normal,
+                materials: String::new(),
+            },
         )
         .unwrap();
         store.save(v.document()).unwrap();
@@ -113,7 +130,10 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let phone_ctx = ctx("li", "phone-li");
     let tablet_ctx = ctx("li", "tablet-li");
-    let mut relay = Relay::new(SqliteRelayStore::open(&dir.path().join("relay.db")).unwrap(), VisibilityOnly);
+    let mut relay = Relay::new(
+        SqliteRelayStore::open(&dir.path().join("relay.db")).unwrap(),
+        VisibilityOnly,
+    );
 
     eprintln!("seeding {DOCS} documents ...");
     let t = Instant::now();
@@ -153,7 +173,11 @@ fn main() {
     let week = 500;
     let mut change_bytes = 0usize;
     for (who, range) in [(&phone_ctx, 0..week), (&tablet_ctx, week..2 * week)] {
-        let store = if who.actor.device() == "phone-li" { &mut phone } else { &mut seed_store };
+        let store = if who.actor.device() == "phone-li" {
+            &mut phone
+        } else {
+            &mut seed_store
+        };
         for &id in &orders[range] {
             let mut o = OrderDoc::from_document(store.load(id).unwrap()).unwrap();
             let before = o.document().heads();
@@ -161,8 +185,14 @@ fn main() {
             for (k, l) in lines.iter().enumerate() {
                 o.set_quantity(who, l, Decimal::from(20 + k)).unwrap();
             }
-            o.set_details(who, OrderDetails { notes: "Deliver before 10:00, back entrance".into(), ..Default::default() })
-                .unwrap();
+            o.set_details(
+                who,
+                OrderDetails {
+                    notes: "Deliver before 10:00, back entrance".into(),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
             change_bytes += o.document().save_after(&before).len();
             store.save(o.document()).unwrap();
         }
@@ -201,15 +231,19 @@ fn main() {
 fn open_and_list_child(path: &Path) {
     let t = Instant::now();
     let store = DeviceStore::open(path).unwrap();
-    let visits = store.visits_between(today_at(0), today_at(0) + Days::new(1)).unwrap();
+    let visits = store
+        .visits_between(today_at(0), today_at(0) + Days::new(1))
+        .unwrap();
     let orders = store.open_orders().unwrap();
     let elapsed = t.elapsed();
     let peak_kb = std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
         })
         .unwrap_or(0);
     println!(

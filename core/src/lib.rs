@@ -25,6 +25,7 @@ mod kpi;
 pub mod money;
 mod order;
 mod report;
+pub mod rules;
 pub mod store;
 pub mod sync;
 #[cfg(test)]

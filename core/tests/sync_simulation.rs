@@ -668,7 +668,11 @@ fn five_devices_offline_at_random_converge() {
 fn simulate(seed: u64) {
     let mut rng = Rng(seed);
     let dir = tempfile::tempdir().unwrap();
-    let mut relay = relay_in(dir.path());
+    // With the relay's full role policy: every legitimate edit must pass it.
+    let mut relay = Relay::new(
+        SqliteRelayStore::open(&dir.path().join("relay.db")).unwrap(),
+        fieldsync_core::rules::RolePolicy,
+    );
     let users = [
         ctx("li", Role::Salesperson, Some("east"), "phone-li"),
         ctx("li", Role::Salesperson, Some("east"), "tablet-li"),

@@ -96,7 +96,7 @@ impl OrderStatus {
     }
 
     /// Before the goods left: the statuses from which an order can be cancelled.
-    pub(crate) fn is_before_shipping(&self) -> bool {
+    pub fn is_before_shipping(&self) -> bool {
         matches!(
             self,
             OrderStatus::Draft | OrderStatus::Submitted | OrderStatus::Rejected
@@ -167,7 +167,7 @@ impl OrderAction {
     }
 
     /// The step as a verb phrase after "cannot" ("approve orders").
-    pub(crate) fn as_permission(&self) -> &'static str {
+    pub fn as_permission(&self) -> &'static str {
         match self {
             OrderAction::Submit => "submit orders",
             OrderAction::Approve | OrderAction::Reapprove => "approve orders",
