@@ -34,10 +34,11 @@ impl Policy for RolePolicy {
         if !may_see(actor, after.meta()) || before.is_some_and(|b| !may_see(actor, b.meta())) {
             return Err(format!("{} is not yours to change", describe(after)));
         }
-        if let Some(b) = before {
-            if b.meta() != after.meta() && actor.role() != Role::Admin {
-                return Err("only an administrator can change a document's owner or region".into());
-            }
+        if let Some(b) = before
+            && b.meta() != after.meta()
+            && actor.role() != Role::Admin
+        {
+            return Err("only an administrator can change a document's owner or region".into());
         }
         let kind = after
             .meta()

@@ -29,7 +29,8 @@ fn check(who: &ChangeCtx, before: &mut Document, after: &mut Document) -> Result
 fn order_at(upto: OrderStatus) -> (OrderDoc, Customer) {
     let c = customer();
     let mut o = order(&c);
-    let steps: &[(OrderStatus, &dyn Fn(&mut OrderDoc))] = &[
+    type Step<'a> = &'a dyn Fn(&mut OrderDoc);
+    let steps: &[(OrderStatus, Step)] = &[
         (OrderStatus::Submitted, &|o| o.submit(&sales()).unwrap()),
         (OrderStatus::Approved, &|o| {
             o.approve(&manager(), &c, None).unwrap()
