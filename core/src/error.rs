@@ -217,6 +217,14 @@ pub enum Error {
         found: String,
     },
 
+    /// A document nobody has (or that the caller may not see).
+    #[error("there is no document {0}")]
+    UnknownDocument(String),
+
+    /// The relay refused a change, with its reason.
+    #[error("refused: {0}")]
+    Refused(String),
+
     /// A sync message that is malformed, truncated, or of another protocol version.
     #[error("sync failed: {0}")]
     Protocol(String),

@@ -20,6 +20,16 @@ impl DocId {
         DocId(Uuid::now_v7())
     }
 
+    /// The id from its 16 bytes.
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        DocId(Uuid::from_bytes(bytes))
+    }
+
+    /// The id's 16 bytes.
+    pub fn to_bytes(&self) -> [u8; 16] {
+        *self.0.as_bytes()
+    }
+
     /// The id as a UUID.
     pub fn as_uuid(&self) -> &Uuid {
         &self.0

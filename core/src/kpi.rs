@@ -81,51 +81,77 @@ impl VisitKpi {
     }
 }
 
-fn visit_time(v: &Visit) -> Option<DateTime<Utc>> {
-    if v.cancelled.is_some() {
-        return None;
+/// What the KPIs need of one visit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VisitFact {
+    /// The salesperson.
+    pub salesperson: String,
+    /// The customer visited.
+    pub customer: DocId,
+    /// Check-in time.
+    pub at: DateTime<Utc>,
+    /// Length in minutes, once checked out.
+    pub minutes: Option<i64>,
+}
+
+impl VisitFact {
+    /// The fact of a visit, if it counts (checked in, not cancelled).
+    pub fn of(v: &Visit) -> Option<VisitFact> {
+        if v.cancelled.is_some() {
+            return None;
+        }
+        v.check_in.as_ref().map(|s| VisitFact {
+            salesperson: v.meta.owner.clone(),
+            customer: v.customer,
+            at: s.at,
+            minutes: v.length_minutes(),
+        })
     }
-    v.check_in.as_ref().map(|s| s.at)
 }
 
 /// KPIs per salesperson and month for `visits`. Pass every visit known (not
 /// just one month's), so that first visits, and thus new customers, are right.
 pub fn visit_kpis(visits: &[Visit], schedule: &ReportSchedule) -> Vec<VisitKpi> {
+    let facts: Vec<VisitFact> = visits.iter().filter_map(VisitFact::of).collect();
+    visit_kpis_from_facts(&facts, schedule)
+}
+
+/// [`visit_kpis`] from the facts alone (as a database row gives them).
+pub fn visit_kpis_from_facts(visits: &[VisitFact], schedule: &ReportSchedule) -> Vec<VisitKpi> {
     let mut first_visit: HashMap<DocId, Month> = HashMap::new();
     for v in visits {
-        if let Some(at) = visit_time(v) {
-            let m = Month::of(schedule.local_date(at));
-            first_visit
-                .entry(v.customer)
-                .and_modify(|f| *f = (*f).min(m))
-                .or_insert(m);
-        }
+        let m = Month::of(schedule.local_date(v.at));
+        first_visit
+            .entry(v.customer)
+            .and_modify(|f| *f = (*f).min(m))
+            .or_insert(m);
     }
     let mut out: BTreeMap<(String, Month), (VisitKpi, i64, u32)> = BTreeMap::new();
     for v in visits {
-        let Some(at) = visit_time(v) else { continue };
-        let day = schedule.local_date(at);
+        let day = schedule.local_date(v.at);
         let month = Month::of(day);
-        let (kpi, minutes, timed) = out.entry((v.meta.owner.clone(), month)).or_insert_with(|| {
-            (
-                VisitKpi {
-                    salesperson: v.meta.owner.clone(),
-                    month,
-                    visits: 0,
-                    new_customer_visits: 0,
-                    per_day: BTreeMap::new(),
-                    average_minutes: None,
-                },
-                0,
-                0,
-            )
-        });
+        let (kpi, minutes, timed) =
+            out.entry((v.salesperson.clone(), month))
+                .or_insert_with(|| {
+                    (
+                        VisitKpi {
+                            salesperson: v.salesperson.clone(),
+                            month,
+                            visits: 0,
+                            new_customer_visits: 0,
+                            per_day: BTreeMap::new(),
+                            average_minutes: None,
+                        },
+                        0,
+                        0,
+                    )
+                });
         kpi.visits += 1;
         *kpi.per_day.entry(day).or_default() += 1;
         if first_visit.get(&v.customer) == Some(&month) {
             kpi.new_customer_visits += 1;
         }
-        if let Some(m) = v.length_minutes() {
+        if let Some(m) = v.minutes {
             *minutes += m;
             *timed += 1;
         }

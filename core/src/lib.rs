@@ -44,7 +44,10 @@ pub use customer::{
 pub use document::{DocKind, Document, FieldChange, Meta, SCHEMA_VERSION, View};
 pub use error::{Error, Result};
 pub use ids::DocId;
-pub use kpi::{MONTHLY_VISIT_TARGET, Month, ReportKpi, VisitKpi, report_kpis, visit_kpis};
+pub use kpi::{
+    MONTHLY_VISIT_TARGET, Month, ReportKpi, VisitFact, VisitKpi, report_kpis, visit_kpis,
+    visit_kpis_from_facts,
+};
 pub use order::{
     Channel, CreditCheckpoint, Delivery, DerivedState, MAX_SEQUENCE, NewLine, NewOrder, Order,
     OrderAction, OrderDetails, OrderDoc, OrderEvent, OrderLine, OrderNumber, OrderPrefix,

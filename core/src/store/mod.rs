@@ -13,7 +13,8 @@ mod schema;
 
 pub use device::{DeviceIdentity, DeviceStore, RefusedDoc};
 pub use index::{IndexEntry, index_entry};
-pub use relay::SqliteRelayStore;
+pub use relay::{Projection, SqliteRelayStore};
+pub use schema::{Migration, migrate};
 
 use automerge::ChangeHash;
 

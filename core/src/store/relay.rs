@@ -40,10 +40,23 @@ const MIGRATIONS: &[Migration] = &[Migration {
     backfill: None,
 }];
 
+/// Writes derived rows (the head-office tables) for each accepted document,
+/// inside the transaction that stores the document.
+pub trait Projection: Send {
+    /// Brings the rows derived from `doc` up to date.
+    fn project(&self, conn: &Connection, doc: &Document) -> Result<()>;
+}
+
 /// The relay's documents and log in a SQLite file.
-#[derive(Debug)]
 pub struct SqliteRelayStore {
     conn: Connection,
+    projection: Option<Box<dyn Projection>>,
+}
+
+impl std::fmt::Debug for SqliteRelayStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteRelayStore").finish_non_exhaustive()
+    }
 }
 
 impl SqliteRelayStore {
@@ -51,7 +64,10 @@ impl SqliteRelayStore {
     pub fn open(path: &Path) -> Result<Self> {
         let mut conn = schema::open(path)?;
         schema::migrate(&mut conn, "relay", MIGRATIONS)?;
-        Ok(SqliteRelayStore { conn })
+        Ok(SqliteRelayStore {
+            conn,
+            projection: None,
+        })
     }
 
     /// A relay store in memory (for tests and benchmarks).
@@ -59,7 +75,21 @@ impl SqliteRelayStore {
         let mut conn = Connection::open_in_memory()?;
         schema::configure(&conn)?;
         schema::migrate(&mut conn, "relay", MIGRATIONS)?;
-        Ok(SqliteRelayStore { conn })
+        Ok(SqliteRelayStore {
+            conn,
+            projection: None,
+        })
+    }
+
+    /// Adds a projection run for every accepted document, in its transaction.
+    pub fn with_projection(mut self, projection: Box<dyn Projection>) -> Self {
+        self.projection = Some(projection);
+        self
+    }
+
+    /// The database connection, for the tables that live beside the relay's.
+    pub fn connection(&mut self) -> &mut Connection {
+        &mut self.conn
     }
 
     /// The number of documents the relay holds.
@@ -151,6 +181,9 @@ impl RelayStore for SqliteRelayStore {
                         params![key, meta.owner, meta.region, doc.save(), seq],
                     )?;
                 }
+            }
+            if let Some(p) = &self.projection {
+                p.project(&tx, &doc)?;
             }
             seqs.push(u64::try_from(seq).unwrap_or_default());
         }

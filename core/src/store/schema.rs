@@ -29,17 +29,15 @@ pub(crate) fn configure(conn: &Connection) -> Result<()> {
 }
 
 /// One step of a component's schema: SQL, then optional Rust (to backfill data).
-pub(crate) struct Migration {
+pub struct Migration {
+    /// SQL run in the migration's transaction.
     pub sql: &'static str,
+    /// Rust run after the SQL, in the same transaction.
     pub backfill: Option<fn(&Connection) -> Result<()>>,
 }
 
 /// Brings `component` up to the last of `migrations`; returns the version it was at.
-pub(crate) fn migrate(
-    conn: &mut Connection,
-    component: &str,
-    migrations: &[Migration],
-) -> Result<u32> {
+pub fn migrate(conn: &mut Connection, component: &str, migrations: &[Migration]) -> Result<u32> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
             component TEXT PRIMARY KEY,

@@ -136,6 +136,42 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
         &mut self.store
     }
 
+    /// The relay's copy of a document, for a head-office edit.
+    pub fn load(&mut self, id: DocId) -> Result<Document> {
+        self.store
+            .load(id)?
+            .ok_or_else(|| Error::UnknownDocument(id.to_string()))
+    }
+
+    /// Commits a document created or edited on the relay's side (a head-office
+    /// action, an import): checked like any incoming change, then logged, so
+    /// devices receive it at their next sync.
+    pub fn commit_edit(&mut self, actor: &Actor, after: &mut Document) -> Result<()> {
+        self.commit_edits(actor, std::slice::from_mut(after))
+    }
+
+    /// Commits several such documents in one transaction: all of them, or, if
+    /// any is refused, none.
+    pub fn commit_edits(&mut self, actor: &Actor, docs: &mut [Document]) -> Result<()> {
+        let mut accepted = Vec::new();
+        for after in docs.iter_mut() {
+            let id = after.id();
+            let before = self.store.load(id)?;
+            match self.decide(actor, id, before, after.automerge().clone(), &mut accepted)? {
+                Outcome::Accepted => {}
+                Outcome::Refused(reason) => return Err(Error::Refused(reason)),
+                Outcome::Reconcile => {
+                    return Err(Error::Corrupt(format!(
+                        "document {id} does not descend from the relay's copy"
+                    )));
+                }
+            }
+        }
+        self.store
+            .commit(&format!("office:{}", actor.user()), accepted)?;
+        Ok(())
+    }
+
     /// Handles one request from the device `actor` (authenticated by the
     /// caller) and returns the answer. A malformed request is an error and
     /// changes nothing; a refused document is an outcome in the answer.

@@ -1,0 +1,364 @@
+//! Users, devices and enrollment codes. Secrets (user API tokens, device
+//! tokens, enrollment codes) are random, shown once, and stored only as SHA-256
+//! hashes.
+
+use chrono::{DateTime, Duration, Utc};
+use fieldsync_core::store::{Migration, migrate};
+use fieldsync_core::{Actor, Role};
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Result, ServerError};
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    sql: "
+        CREATE TABLE users (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL,
+            region TEXT,
+            token_hash BLOB NOT NULL UNIQUE,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE devices (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL REFERENCES users(id),
+            token_hash BLOB NOT NULL UNIQUE,
+            order_prefix TEXT NOT NULL UNIQUE,
+            enrolled_at TEXT NOT NULL,
+            revoked_at TEXT
+        );
+        CREATE TABLE enrollment_codes (
+            code_hash BLOB PRIMARY KEY,
+            user_id TEXT NOT NULL REFERENCES users(id),
+            expires_at TEXT NOT NULL,
+            used_at TEXT,
+            device_id TEXT
+        );
+    ",
+    backfill: None,
+}];
+
+/// Creates the account tables, or brings them up to date.
+pub fn migrate_accounts(conn: &mut Connection) -> Result<()> {
+    migrate(conn, "accounts", MIGRATIONS)?;
+    Ok(())
+}
+
+/// A user as stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct User {
+    /// Login id (`li.wei`).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Role.
+    pub role: String,
+    /// Region, for salespeople and managers.
+    pub region: Option<String>,
+}
+
+/// What a device gets at enrollment.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Enrollment {
+    /// The device's id.
+    pub device_id: String,
+    /// The device's secret token: send as `Authorization: Bearer …`.
+    pub device_token: String,
+    /// The device's order-number prefix.
+    pub order_prefix: String,
+    /// The user the device belongs to.
+    pub user: String,
+    /// The user's role.
+    pub role: String,
+    /// The user's region.
+    pub region: Option<String>,
+}
+
+fn hash(secret: &str) -> Vec<u8> {
+    Sha256::digest(secret.trim().as_bytes()).to_vec()
+}
+
+fn random_bytes<const N: usize>() -> Result<[u8; N]> {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b).map_err(|e| ServerError::Internal(format!("no randomness: {e}")))?;
+    Ok(b)
+}
+
+fn token(prefix: &str) -> Result<String> {
+    let b = random_bytes::<32>()?;
+    Ok(format!(
+        "{prefix}_{}",
+        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+    ))
+}
+
+/// A code a person can type: 12 letters and digits without look-alikes, in groups.
+fn enrollment_code() -> Result<String> {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let b = random_bytes::<12>()?;
+    let chars: Vec<char> = b
+        .iter()
+        .map(|x| ALPHABET[(*x as usize) % ALPHABET.len()] as char)
+        .collect();
+    Ok(chars
+        .chunks(4)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("-"))
+}
+
+fn normalize_code(code: &str) -> String {
+    code.trim().to_ascii_uppercase()
+}
+
+/// Creates a user; returns the user's API token (shown once).
+pub fn create_user(
+    conn: &Connection,
+    id: &str,
+    name: &str,
+    role: Role,
+    region: Option<&str>,
+) -> Result<String> {
+    // The id and region must make a valid actor.
+    Actor::new(id, role, region, "check")?;
+    if matches!(role, Role::Salesperson | Role::Manager) && region.is_none() {
+        return Err(ServerError::BadRequest(format!(
+            "a {} needs a region (--region)",
+            role.in_words()
+        )));
+    }
+    let exists = conn
+        .query_row("SELECT 1 FROM users WHERE id = ?1", [id], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if exists {
+        return Err(ServerError::BadRequest(format!("user {id} already exists")));
+    }
+    let t = token("fsu")?;
+    conn.execute(
+        "INSERT INTO users (id, name, role, region, token_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![id, name.trim(), role.as_str(), region, hash(&t), Utc::now().to_rfc3339()],
+    )?;
+    Ok(t)
+}
+
+/// Looks a user up.
+pub fn user(conn: &Connection, id: &str) -> Result<User> {
+    conn.query_row(
+        "SELECT id, name, role, region FROM users WHERE id = ?1",
+        [id],
+        |r| {
+            Ok(User {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                role: r.get(2)?,
+                region: r.get(3)?,
+            })
+        },
+    )
+    .optional()?
+    .ok_or_else(|| ServerError::NotFound(format!("there is no user {id}")))
+}
+
+/// All users.
+pub fn users(conn: &Connection) -> Result<Vec<User>> {
+    let mut stmt = conn.prepare("SELECT id, name, role, region FROM users ORDER BY id")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(User {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            role: r.get(2)?,
+            region: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn actor_of(user: &User, device: &str) -> Result<Actor> {
+    Ok(Actor::new(
+        &user.id,
+        user.role.parse()?,
+        user.region.as_deref(),
+        device,
+    )?)
+}
+
+/// The head-office user behind an API token.
+pub fn authenticate_user(conn: &Connection, token: &str) -> Result<Actor> {
+    let id: Option<String> = conn
+        .query_row(
+            "SELECT id FROM users WHERE token_hash = ?1",
+            [hash(token)],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let id = id.ok_or_else(|| ServerError::Unauthorized("this API token is not valid".into()))?;
+    let u = user(conn, &id)?;
+    actor_of(&u, "head-office")
+}
+
+/// The device behind a device token; revoked devices are refused.
+pub fn authenticate_device(conn: &Connection, token: &str) -> Result<Actor> {
+    let row: Option<(String, String, Option<String>)> = conn
+        .query_row(
+            "SELECT id, user_id, revoked_at FROM devices WHERE token_hash = ?1",
+            [hash(token)],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let (device, user_id, revoked) = row.ok_or_else(|| {
+        ServerError::Unauthorized("this device token is not valid; enroll the device again".into())
+    })?;
+    if revoked.is_some() {
+        return Err(ServerError::Unauthorized(format!(
+            "device {device} was revoked; ask your administrator for a new enrollment code"
+        )));
+    }
+    actor_of(&user(conn, &user_id)?, &device)
+}
+
+/// Issues a one-time enrollment code for `user_id`, valid for `valid_for`.
+pub fn issue_code(
+    conn: &Connection,
+    user_id: &str,
+    valid_for: Duration,
+) -> Result<(String, DateTime<Utc>)> {
+    user(conn, user_id)?;
+    let code = enrollment_code()?;
+    let expires = Utc::now() + valid_for;
+    conn.execute(
+        "INSERT INTO enrollment_codes (code_hash, user_id, expires_at) VALUES (?1, ?2, ?3)",
+        params![hash(&normalize_code(&code)), user_id, expires.to_rfc3339()],
+    )?;
+    Ok((code, expires))
+}
+
+/// Trades a one-time code for device credentials. The code works once and
+/// only before it expires.
+pub fn enroll(conn: &mut Connection, code: &str, now: DateTime<Utc>) -> Result<Enrollment> {
+    let tx = conn.transaction()?;
+    let row: Option<(String, String, Option<String>)> = tx
+        .query_row(
+            "SELECT user_id, expires_at, used_at FROM enrollment_codes WHERE code_hash = ?1",
+            [hash(&normalize_code(code))],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let (user_id, expires, used) = row.ok_or_else(|| {
+        ServerError::Unauthorized(
+            "this enrollment code is not valid; check it or ask for a new one".into(),
+        )
+    })?;
+    if used.is_some() {
+        return Err(ServerError::Unauthorized(
+            "this enrollment code was already used; ask for a new one".into(),
+        ));
+    }
+    let expires = DateTime::parse_from_rfc3339(&expires)
+        .map_err(|_| ServerError::Internal("a stored expiry is damaged".into()))?;
+    if now > expires {
+        return Err(ServerError::Unauthorized(
+            "this enrollment code has expired; ask for a new one".into(),
+        ));
+    }
+    let u = user(&tx, &user_id)?;
+    let id_bytes = random_bytes::<6>()?;
+    let device_id = format!(
+        "d-{}",
+        id_bytes
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<String>()
+    );
+    let n: i64 = tx.query_row("SELECT count(*) FROM devices", [], |r| r.get(0))?;
+    let order_prefix = format!("S{:02}", n + 1);
+    let device_token = token("fsd")?;
+    tx.execute(
+        "INSERT INTO devices (id, user_id, token_hash, order_prefix, enrolled_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![device_id, user_id, hash(&device_token), order_prefix, now.to_rfc3339()],
+    )?;
+    tx.execute(
+        "UPDATE enrollment_codes SET used_at = ?2, device_id = ?3 WHERE code_hash = ?1",
+        params![hash(&normalize_code(code)), now.to_rfc3339(), device_id],
+    )?;
+    tx.commit()?;
+    Ok(Enrollment {
+        device_id,
+        device_token,
+        order_prefix,
+        user: u.id,
+        role: u.role,
+        region: u.region,
+    })
+}
+
+/// Revokes a device: its token stops working at once.
+pub fn revoke_device(conn: &Connection, device_id: &str) -> Result<()> {
+    let n = conn.execute(
+        "UPDATE devices SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+        params![device_id, Utc::now().to_rfc3339()],
+    )?;
+    if n == 0 {
+        return Err(ServerError::NotFound(format!(
+            "there is no active device {device_id}"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> Connection {
+        let mut c = Connection::open_in_memory().unwrap();
+        migrate_accounts(&mut c).unwrap();
+        c
+    }
+
+    #[test]
+    fn secrets_are_stored_hashed_and_work_once() {
+        let mut c = db();
+        let t = create_user(&c, "li", "Li Wei", Role::Salesperson, Some("east")).unwrap();
+        let stored: Vec<u8> = c
+            .query_row("SELECT token_hash FROM users", [], |r| r.get(0))
+            .unwrap();
+        assert_ne!(stored, t.as_bytes());
+        assert_eq!(authenticate_user(&c, &t).unwrap().user(), "li");
+        assert!(authenticate_user(&c, "fsu_nope").is_err());
+        let (code, _) = issue_code(&c, "li", Duration::hours(1)).unwrap();
+        let e = enroll(&mut c, &code.to_lowercase(), Utc::now()).unwrap();
+        assert_eq!((e.user.as_str(), e.order_prefix.as_str()), ("li", "S01"));
+        let a = authenticate_device(&c, &e.device_token).unwrap();
+        assert_eq!(a.device(), e.device_id);
+        assert!(
+            matches!(enroll(&mut c, &code, Utc::now()), Err(ServerError::Unauthorized(m)) if m.contains("already used"))
+        );
+        revoke_device(&c, &e.device_id).unwrap();
+        assert!(
+            matches!(authenticate_device(&c, &e.device_token), Err(ServerError::Unauthorized(m)) if m.contains("revoked"))
+        );
+    }
+
+    #[test]
+    fn codes_expire() {
+        let mut c = db();
+        create_user(&c, "li", "Li", Role::Salesperson, Some("east")).unwrap();
+        let (code, _) = issue_code(&c, "li", Duration::minutes(10)).unwrap();
+        let later = Utc::now() + Duration::minutes(11);
+        assert!(
+            matches!(enroll(&mut c, &code, later), Err(ServerError::Unauthorized(m)) if m.contains("expired"))
+        );
+    }
+
+    #[test]
+    fn users_need_valid_ids_and_regions() {
+        let c = db();
+        assert!(create_user(&c, "a b", "x", Role::Admin, None).is_err());
+        assert!(create_user(&c, "li", "x", Role::Salesperson, None).is_err());
+        create_user(&c, "li", "x", Role::Salesperson, Some("east")).unwrap();
+        assert!(create_user(&c, "li", "x", Role::Salesperson, Some("east")).is_err());
+        assert!(issue_code(&c, "nobody", Duration::hours(1)).is_err());
+    }
+}

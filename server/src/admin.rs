@@ -1,0 +1,528 @@
+//! What the `admin` subcommands do: CSV imports (all rows checked first;
+//! nothing is imported unless every row is good), report exports, and a demo
+//! company for a first run.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use chrono::{Days, Duration, NaiveDate, TimeZone, Utc};
+use fieldsync_core::{
+    Actor, CatalogDoc, ChangeCtx, Channel, ComplaintDoc, CustomerDoc, DailyReportDoc, DocKind,
+    Document, Grade, NewComplaint, NewCustomer, NewLine, NewOrder, OrderDoc, OrderNumber,
+    OrderPrefix, PaymentTerms, Priority, ProductInput, Role, Shipment, VisitDoc, VisitPlan, money,
+};
+use rusqlite::OptionalExtension;
+use rust_decimal::Decimal;
+
+use crate::accounts;
+use crate::app::{AppState, ServerRelay};
+use crate::error::{Result, ServerError};
+
+/// The administrator acting from the command line.
+fn admin_actor() -> Result<Actor> {
+    Ok(Actor::new("admin", Role::Admin, None, "admin-cli")?)
+}
+
+/// Problems found in a CSV file, one per bad row.
+fn report_rows(errors: Vec<String>, what: &str) -> ServerError {
+    let n = errors.len();
+    let mut msg = format!("{n} row(s) of the {what} file have problems; nothing was imported:\n");
+    for e in errors.iter().take(50) {
+        msg.push_str("  ");
+        msg.push_str(e);
+        msg.push('\n');
+    }
+    if n > 50 {
+        msg.push_str(&format!("  ... and {} more\n", n - 50));
+    }
+    ServerError::BadRequest(msg)
+}
+
+fn csv_rows(input: impl Read, expected: &[&str]) -> Result<Vec<(usize, BTreeMap<String, String>)>> {
+    let mut r = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(input);
+    let headers: Vec<String> = r
+        .headers()
+        .map_err(|e| ServerError::BadRequest(format!("cannot read the CSV header: {e}")))?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let missing: Vec<&str> = expected
+        .iter()
+        .copied()
+        .filter(|c| !headers.iter().any(|h| h == c))
+        .collect();
+    if !missing.is_empty() {
+        return Err(ServerError::BadRequest(format!(
+            "the CSV header lacks column(s) {}; expected: {}",
+            missing.join(", "),
+            expected.join(",")
+        )));
+    }
+    let mut out = Vec::new();
+    for (i, rec) in r.records().enumerate() {
+        let line = i + 2;
+        let rec = rec.map_err(|e| ServerError::BadRequest(format!("row {line}: {e}")))?;
+        out.push((
+            line,
+            headers
+                .iter()
+                .cloned()
+                .zip(rec.iter().map(str::to_string))
+                .collect(),
+        ));
+    }
+    Ok(out)
+}
+
+/// Imports customers from CSV with columns
+/// `name,address,region,owner,grade,payment_terms,credit_limit`.
+/// Returns how many were imported.
+pub fn import_customers(
+    state: &AppState,
+    input: impl Read,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<usize> {
+    let rows = csv_rows(
+        input,
+        &[
+            "name",
+            "address",
+            "region",
+            "owner",
+            "grade",
+            "payment_terms",
+            "credit_limit",
+        ],
+    )?;
+    let actor = admin_actor()?;
+    let ctx = ChangeCtx::now(actor.clone());
+    let mut relay = state.relay();
+    let mut errors = Vec::new();
+    let mut docs: Vec<Document> = Vec::new();
+    for (line, row) in &rows {
+        let get = |k: &str| row.get(k).cloned().unwrap_or_default();
+        let parsed = (|| -> Result<CustomerDoc> {
+            let grade = match get("grade").as_str() {
+                "A" => Grade::A,
+                "B" => Grade::B,
+                "C" | "" => Grade::C,
+                g => {
+                    return Err(ServerError::BadRequest(format!(
+                        "grade must be A, B or C, not '{g}'"
+                    )));
+                }
+            };
+            let terms = match get("payment_terms").as_str() {
+                "cash" | "" => PaymentTerms::Cash,
+                "credit" => PaymentTerms::Credit,
+                t => {
+                    return Err(ServerError::BadRequest(format!(
+                        "payment_terms must be cash or credit, not '{t}'"
+                    )));
+                }
+            };
+            let limit = match get("credit_limit").as_str() {
+                "" => Decimal::ZERO,
+                s => money::parse_amount("credit limit", s)?,
+            };
+            accounts::user(relay.store().connection(), &get("owner")).map_err(|_| {
+                ServerError::BadRequest(format!("owner '{}' is not a user", get("owner")))
+            })?;
+            Ok(CustomerDoc::create(
+                &ctx,
+                NewCustomer {
+                    name: get("name"),
+                    address: get("address"),
+                    region: get("region"),
+                    owner: get("owner"),
+                    grade,
+                    payment_terms: terms,
+                    credit_limit: limit,
+                },
+            )?)
+        })();
+        match parsed {
+            Ok(mut c) => docs.push(c.document().fork()),
+            Err(e) => errors.push(format!("row {line}: {e}")),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(report_rows(errors, "customers"));
+    }
+    let total = docs.len();
+    for (i, chunk) in docs.chunks_mut(500).enumerate() {
+        // Checked above, so a refusal here is not expected; each chunk is one
+        // transaction and the whole import was validated before the first.
+        relay.commit_edits(&actor, chunk)?;
+        progress((i * 500 + chunk.len()).min(total), total);
+    }
+    Ok(total)
+}
+
+fn catalog_id(relay: &mut ServerRelay) -> Result<Option<fieldsync_core::DocId>> {
+    let id: Option<Vec<u8>> = relay
+        .store()
+        .connection()
+        .query_row(
+            "SELECT id FROM relay_documents WHERE kind = ?1 ORDER BY id LIMIT 1",
+            [DocKind::Catalog.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    id.map(|b| {
+        uuid_from(&b).ok_or_else(|| ServerError::Internal("a stored catalog id is damaged".into()))
+    })
+    .transpose()
+}
+
+fn uuid_from(b: &[u8]) -> Option<fieldsync_core::DocId> {
+    let arr: [u8; 16] = b.try_into().ok()?;
+    Some(fieldsync_core::DocId::from_bytes(arr))
+}
+
+/// The catalog, created if there is none yet.
+fn catalog(relay: &mut ServerRelay, ctx: &ChangeCtx) -> Result<CatalogDoc> {
+    match catalog_id(relay)? {
+        Some(id) => Ok(CatalogDoc::from_document(relay.load(id)?)?),
+        None => Ok(CatalogDoc::create(ctx)?),
+    }
+}
+
+/// Imports products from CSV with columns `code,name,spec,unit,list_price`.
+pub fn import_products(
+    state: &AppState,
+    input: impl Read,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<usize> {
+    let rows = csv_rows(input, &["code", "name", "spec", "unit", "list_price"])?;
+    let actor = admin_actor()?;
+    let ctx = ChangeCtx::now(actor.clone());
+    let mut relay = state.relay();
+    let mut cat = catalog(&mut relay, &ctx)?;
+    let mut errors = Vec::new();
+    let total = rows.len();
+    for (i, (line, row)) in rows.iter().enumerate() {
+        let get = |k: &str| row.get(k).cloned().unwrap_or_default();
+        let r = money::parse_amount("list price", &get("list_price"))
+            .map_err(ServerError::from)
+            .and_then(|price| {
+                Ok(cat.upsert_product(
+                    &ctx,
+                    ProductInput {
+                        code: get("code"),
+                        name: get("name"),
+                        spec: get("spec"),
+                        unit: get("unit"),
+                        list_price: price,
+                    },
+                )?)
+            });
+        if let Err(e) = r {
+            errors.push(format!("row {line}: {e}"));
+        }
+        if (i + 1) % 200 == 0 {
+            progress(i + 1, total);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(report_rows(errors, "products"));
+    }
+    relay.commit_edit(&actor, cat.document())?;
+    progress(total, total);
+    Ok(total)
+}
+
+/// A report as CSV.
+pub fn export_report(state: &AppState, name: &str) -> Result<String> {
+    let actor = admin_actor()?;
+    let mut relay = state.relay();
+    crate::reports::run(relay.store().connection(), &actor, name, &state.schedule)?.to_csv()
+}
+
+/// What `demo` created, for the person to try things with.
+#[derive(Debug)]
+pub struct Demo {
+    /// API tokens by user id.
+    pub tokens: Vec<(String, String, String)>,
+    /// An enrollment code for salesperson li.
+    pub code: String,
+}
+
+/// Creates a demo company: users in two regions and every head-office role, a
+/// catalog, customers, and a few days of visits, orders and reports.
+pub fn demo(state: &AppState) -> Result<Demo> {
+    let mut relay = state.relay();
+    if !accounts::users(relay.store().connection())?.is_empty() {
+        return Err(ServerError::BadRequest(
+            "this database already has users; run demo on a new database (--db another.db)".into(),
+        ));
+    }
+    let people: [(&str, &str, Role, Option<&str>); 10] = [
+        ("admin", "Administrator", Role::Admin, None),
+        (
+            "zhao",
+            "Zhao Min (manager, east)",
+            Role::Manager,
+            Some("east"),
+        ),
+        (
+            "qian",
+            "Qian Hui (manager, west)",
+            Role::Manager,
+            Some("west"),
+        ),
+        ("li", "Li Wei", Role::Salesperson, Some("east")),
+        ("wang", "Wang Fang", Role::Salesperson, Some("east")),
+        ("chen", "Chen Jie", Role::Salesperson, Some("west")),
+        ("sun", "Sun Li (order desk)", Role::OrderDesk, None),
+        ("zhou", "Zhou Yu (production)", Role::Production, None),
+        ("wu", "Wu Gang (warehouse)", Role::Warehouse, None),
+        ("zheng", "Zheng Na (finance)", Role::Finance, None),
+    ];
+    let mut tokens = Vec::new();
+    for (id, name, role, region) in people {
+        let t = accounts::create_user(relay.store().connection(), id, name, role, region)?;
+        tokens.push((id.to_string(), role.as_str().to_string(), t));
+    }
+    let at = |days_ago: u64, hour: u32| {
+        Utc.from_utc_datetime(
+            &(Utc::now().date_naive() - Days::new(days_ago))
+                .and_hms_opt(hour, 0, 0)
+                .unwrap_or_default(),
+        )
+    };
+    let office = |user: &str, role: Role| Actor::new(user, role, None, "head-office");
+    let admin = office("admin", Role::Admin)?;
+    let actx = ChangeCtx::new(admin.clone(), at(7, 1));
+    let mut cat = CatalogDoc::create(&actx)?;
+    for (code, name, price) in [
+        ("TS-1001", "Cotton shirt", "129.50"),
+        ("TS-1002", "Linen shirt", "159.00"),
+        ("PT-2001", "Chino trousers", "199.00"),
+        ("JK-3001", "Denim jacket", "349.00"),
+    ] {
+        cat.upsert_product(
+            &actx,
+            ProductInput {
+                code: code.into(),
+                name: name.into(),
+                spec: "S-XXL".into(),
+                unit: "pcs".into(),
+                list_price: money::parse_amount("price", price)?,
+            },
+        )?;
+    }
+    relay.commit_edit(&admin, cat.document())?;
+    let wh = office("wu", Role::Warehouse)?;
+    for (code, on_hand) in [
+        ("TS-1001", "300"),
+        ("TS-1002", "120"),
+        ("PT-2001", "80"),
+        ("JK-3001", "40"),
+    ] {
+        cat.publish_stock(
+            &ChangeCtx::new(wh.clone(), at(1, 2)),
+            code,
+            Some(money::parse_amount("stock", on_hand)?),
+            None,
+            Some(Decimal::ZERO),
+        )?;
+    }
+    relay.commit_edit(&wh, cat.document())?;
+
+    let mut customers = Vec::new();
+    for (i, (name, region, owner, grade, terms, limit)) in [
+        (
+            "Hengda Textiles",
+            "east",
+            "li",
+            Grade::A,
+            PaymentTerms::Credit,
+            "50000",
+        ),
+        (
+            "Silk Road Boutique",
+            "east",
+            "li",
+            Grade::B,
+            PaymentTerms::Cash,
+            "0",
+        ),
+        (
+            "Lakeside Fashion",
+            "east",
+            "wang",
+            Grade::B,
+            PaymentTerms::Credit,
+            "20000",
+        ),
+        (
+            "Mountain Outfitters",
+            "west",
+            "chen",
+            Grade::A,
+            PaymentTerms::Credit,
+            "80000",
+        ),
+        (
+            "Riverside Style",
+            "west",
+            "chen",
+            Grade::C,
+            PaymentTerms::Credit,
+            "1000",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut c = CustomerDoc::create(
+            &ChangeCtx::new(admin.clone(), at(7, 1 + i as u32)),
+            NewCustomer {
+                name: name.into(),
+                address: format!("{} Market Street", 10 + i),
+                region: region.into(),
+                owner: owner.into(),
+                grade,
+                payment_terms: terms,
+                credit_limit: money::parse_amount("limit", limit)?,
+            },
+        )?;
+        relay.commit_edit(&admin, c.document())?;
+        customers.push(c.read()?);
+    }
+    let products = [
+        ("TS-1001", "129.50"),
+        ("PT-2001", "199.00"),
+        ("JK-3001", "349.00"),
+    ];
+    let mut seq = 0;
+    let mut reported = std::collections::BTreeSet::new();
+    for (ci, c) in customers.iter().enumerate() {
+        let owner = c.meta.owner.clone();
+        let region = c.meta.region.clone();
+        let me = Actor::new(&owner, Role::Salesperson, region.as_deref(), "demo-phone")?;
+        for day in [3u64, 1] {
+            let ctx = ChangeCtx::new(me.clone(), at(day, 2 + ci as u32));
+            let mut v = VisitDoc::plan(
+                &ctx,
+                c,
+                VisitPlan {
+                    planned_start: ctx.at,
+                    purpose: "Present the new season".into(),
+                    priority: if c.grade == Grade::A {
+                        Priority::KeyCustomer
+                    } else {
+                        Priority::Normal
+                    },
+                    materials: "samples".into(),
+                },
+            )?;
+            v.check_in(&ctx, None)?;
+            v.set_conversation(&ctx, "Owner", "new season, reorders")?;
+            v.check_out(
+                &ChangeCtx::new(me.clone(), ctx.at + Duration::minutes(25 + 5 * ci as i64)),
+                None,
+            )?;
+            let mut docs = vec![v.document().fork()];
+            seq += 1;
+            let number = OrderNumber::new(
+                OrderPrefix::new("D01")?,
+                NaiveDate::from(ctx.at.date_naive()),
+                seq,
+            )?;
+            let mut o = OrderDoc::create(
+                &ctx,
+                c,
+                NewOrder {
+                    number,
+                    channel: Channel::Visit,
+                    reorder_kind: None,
+                    delivery_date: Some(ctx.at.date_naive() + Days::new(14)),
+                    evidence: "signed order form".into(),
+                },
+            )?;
+            let (code, price) = products[(ci + day as usize) % products.len()];
+            o.add_line(
+                &ctx,
+                NewLine {
+                    product: code.into(),
+                    name: code.into(),
+                    variant: "mixed sizes".into(),
+                    unit: "pcs".into(),
+                    quantity: Decimal::from(10 + 5 * ci as i64),
+                    unit_price: money::parse_amount("price", price)?,
+                    discount_percent: Decimal::ZERO,
+                },
+            )?;
+            o.submit(&ctx)?;
+            docs.push(o.document().fork());
+            relay.commit_edits(&me, &mut docs)?;
+            if day == 3 {
+                let mgr = if region.as_deref() == Some("east") {
+                    Actor::new("zhao", Role::Manager, Some("east"), "head-office")?
+                } else {
+                    Actor::new("qian", Role::Manager, Some("west"), "head-office")?
+                };
+                let mctx = ChangeCtx::new(mgr.clone(), at(2, 1));
+                if o.approve(&mctx, c, None).is_ok() {
+                    relay.commit_edit(&mgr, o.document())?;
+                    let desk = office("sun", Role::OrderDesk)?;
+                    o.confirm(&ChangeCtx::new(desk.clone(), at(2, 3)))?;
+                    relay.commit_edit(&desk, o.document())?;
+                    if c.payment_terms == PaymentTerms::Credit {
+                        let w = office("wu", Role::Warehouse)?;
+                        let wctx = ChangeCtx::new(w.clone(), at(1, 1));
+                        o.mark_in_stock(&wctx)?;
+                        if o.ship(
+                            &wctx,
+                            c,
+                            Shipment {
+                                carrier: "SF Express".into(),
+                                tracking: format!("SF{seq:08}"),
+                                notice: String::new(),
+                            },
+                            None,
+                        )
+                        .is_ok()
+                        {
+                            relay.commit_edit(&w, o.document())?;
+                        }
+                    }
+                }
+            }
+        }
+        if reported.insert(owner.clone()) {
+            let mut r = DailyReportDoc::create(
+                &ChangeCtx::new(me.clone(), at(1, 9)),
+                at(1, 0).date_naive(),
+            )?;
+            r.write(
+                &ChangeCtx::new(me.clone(), at(1, 10)),
+                "Visits and orders",
+                "",
+                "Follow up on samples",
+            )?;
+            r.submit(&ChangeCtx::new(me.clone(), at(1, 11)))?;
+            relay.commit_edit(&me, r.document())?;
+        }
+        if ci == 0 {
+            let mut complaint = ComplaintDoc::record(
+                &ChangeCtx::new(me.clone(), at(1, 3)),
+                c,
+                NewComplaint {
+                    subject: "Colour fades after washing".into(),
+                    description: "TS-1001 red".into(),
+                    visit: None,
+                    order: None,
+                    apologised: true,
+                },
+            )?;
+            relay.commit_edit(&me, complaint.document())?;
+        }
+    }
+    let (code, _) = accounts::issue_code(relay.store().connection(), "li", Duration::days(7))?;
+    Ok(Demo { tokens, code })
+}

@@ -1,0 +1,226 @@
+//! The head-office database: plain relational tables, rewritten for a document
+//! in the same transaction that stores each accepted change, so reports, BI
+//! tools and the ERP read SQL rather than CRDT bytes.
+//!
+//! Money and quantities are TEXT holding exact decimals (`CAST(total AS REAL)`
+//! in ad-hoc SQL is fine; reports sum them exactly). Times are RFC 3339 UTC.
+
+use fieldsync_core::store::{Migration, Projection, migrate};
+use fieldsync_core::{
+    Catalog, Complaint, Customer, DailyReport, DocKind, Document, Order, ReportSchedule, Visit,
+};
+use rusqlite::{Connection, params};
+
+/// The schema, one table per business object and its parts.
+pub const SCHEMA: &str = "
+    CREATE TABLE customers (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL, address TEXT NOT NULL,
+        region TEXT, owner TEXT NOT NULL, grade TEXT NOT NULL, status TEXT NOT NULL,
+        payment_terms TEXT NOT NULL, credit_days INTEGER NOT NULL,
+        credit_limit TEXT NOT NULL, receivables TEXT NOT NULL
+    );
+    CREATE TABLE products (
+        code TEXT PRIMARY KEY, name TEXT NOT NULL, spec TEXT NOT NULL, unit TEXT NOT NULL,
+        list_price TEXT NOT NULL, active INTEGER NOT NULL,
+        on_hand TEXT NOT NULL, in_production TEXT NOT NULL, reserved TEXT NOT NULL, stock_as_of TEXT
+    );
+    CREATE TABLE orders (
+        id TEXT PRIMARY KEY, number TEXT NOT NULL, customer_id TEXT NOT NULL, customer_name TEXT NOT NULL,
+        owner TEXT NOT NULL, region TEXT, channel TEXT NOT NULL, status TEXT NOT NULL,
+        changed_after_approval INTEGER NOT NULL, total TEXT NOT NULL, paid TEXT NOT NULL,
+        delivery_date TEXT, created_at TEXT NOT NULL, split_from TEXT, merged_into TEXT
+    );
+    CREATE INDEX orders_by_status ON orders(status);
+    CREATE TABLE order_lines (
+        order_id TEXT NOT NULL, line_id TEXT NOT NULL, product TEXT NOT NULL, name TEXT NOT NULL,
+        variant TEXT NOT NULL, unit TEXT NOT NULL, quantity TEXT NOT NULL, unit_price TEXT NOT NULL,
+        discount_percent TEXT NOT NULL, line_total TEXT NOT NULL,
+        PRIMARY KEY (order_id, line_id)
+    );
+    CREATE TABLE order_events (
+        order_id TEXT NOT NULL, event_id TEXT NOT NULL, seq INTEGER NOT NULL, action TEXT NOT NULL,
+        from_status TEXT NOT NULL, to_status TEXT NOT NULL, user_id TEXT NOT NULL, role TEXT NOT NULL,
+        device TEXT NOT NULL, at TEXT NOT NULL, reason TEXT NOT NULL, credit_override INTEGER NOT NULL,
+        superseded INTEGER NOT NULL,
+        PRIMARY KEY (order_id, event_id)
+    );
+    CREATE TABLE payments (
+        order_id TEXT NOT NULL, payment_id TEXT NOT NULL, amount TEXT NOT NULL,
+        received_at TEXT NOT NULL, reference TEXT NOT NULL, recorded_by TEXT NOT NULL,
+        PRIMARY KEY (order_id, payment_id)
+    );
+    CREATE TABLE visits (
+        id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, customer_name TEXT NOT NULL,
+        owner TEXT NOT NULL, region TEXT, planned_start TEXT NOT NULL, check_in TEXT, check_out TEXT,
+        minutes INTEGER, status TEXT NOT NULL, contact TEXT NOT NULL, intent TEXT NOT NULL
+    );
+    CREATE TABLE complaints (
+        id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, customer_name TEXT NOT NULL,
+        owner TEXT NOT NULL, region TEXT, subject TEXT NOT NULL, status TEXT NOT NULL,
+        recorded_at TEXT NOT NULL, resolved_at TEXT
+    );
+    CREATE TABLE daily_reports (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, region TEXT, day TEXT NOT NULL,
+        submitted_at TEXT, due_at TEXT NOT NULL, late INTEGER
+    );
+";
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    sql: SCHEMA,
+    backfill: None,
+}];
+
+/// Creates the head-office tables, or brings them up to date.
+pub fn migrate_head_office(conn: &mut Connection) -> fieldsync_core::Result<()> {
+    migrate(conn, "head_office", MIGRATIONS)?;
+    Ok(())
+}
+
+/// Rewrites a document's rows whenever the relay accepts a change to it.
+pub struct HeadOffice {
+    /// When daily reports are due.
+    pub schedule: ReportSchedule,
+}
+
+fn cents(d: rust_decimal::Decimal) -> String {
+    fieldsync_core::money::cents(d).to_string()
+}
+
+fn ts(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl Projection for HeadOffice {
+    fn project(&self, conn: &Connection, doc: &Document) -> fieldsync_core::Result<()> {
+        let id = doc.id().to_string();
+        let m = doc.meta();
+        match m.doc_kind() {
+            Some(DocKind::Customer) => {
+                let c: Customer = doc.view()?;
+                conn.execute(
+                    "INSERT OR REPLACE INTO customers VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    params![
+                        id, c.name, c.address, m.region, m.owner, format!("{:?}", c.grade),
+                        format!("{:?}", c.status).to_lowercase(), format!("{:?}", c.payment_terms).to_lowercase(),
+                        c.credit_days, c.credit_limit.to_string(), c.receivables.to_string()
+                    ],
+                )?;
+            }
+            Some(DocKind::Catalog) => {
+                let c: Catalog = doc.view()?;
+                for p in c.products.values() {
+                    conn.execute(
+                        "INSERT OR REPLACE INTO products VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                        params![
+                            p.code, p.name, p.spec, p.unit, p.list_price.to_string(), p.active,
+                            p.stock.on_hand.to_string(), p.stock.in_production.to_string(),
+                            p.stock.reserved.to_string(), p.stock.as_of.map(ts)
+                        ],
+                    )?;
+                }
+            }
+            Some(DocKind::Order) => {
+                let o: Order = doc.view()?;
+                let derived = o.derived();
+                conn.execute(
+                    "INSERT OR REPLACE INTO orders VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                    params![
+                        id, o.number, o.customer.to_string(), o.customer_name, m.owner, m.region,
+                        format!("{:?}", o.channel), o.status().as_str(), o.changed_after_approval(),
+                        cents(o.total()), cents(o.paid()),
+                        o.delivery_date.map(|d| d.to_string()), ts(m.created_at), o.split_from, o.merged_into
+                    ],
+                )?;
+                for table in ["order_lines", "order_events", "payments"] {
+                    conn.execute(&format!("DELETE FROM {table} WHERE order_id = ?1"), [&id])?;
+                }
+                for (lid, l) in &o.lines {
+                    conn.execute(
+                        "INSERT INTO order_lines VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                        params![
+                            id,
+                            lid,
+                            l.product,
+                            l.name,
+                            l.variant,
+                            l.unit,
+                            l.quantity.to_string(),
+                            l.unit_price.to_string(),
+                            l.discount_percent.to_string(),
+                            cents(l.total())
+                        ],
+                    )?;
+                }
+                for (i, e) in o.events.iter().enumerate() {
+                    conn.execute(
+                        "INSERT INTO order_events VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                        params![
+                            id, e.id, i as i64, format!("{:?}", e.action), e.from.as_str(), e.to.as_str(),
+                            e.user, e.role, e.device, ts(e.at), e.reason, e.credit_override,
+                            derived.superseded.contains(&e.id)
+                        ],
+                    )?;
+                }
+                for (pid, p) in &o.payments {
+                    conn.execute(
+                        "INSERT INTO payments VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![
+                            id,
+                            pid,
+                            p.amount.to_string(),
+                            ts(p.received_at),
+                            p.reference,
+                            p.recorded_by
+                        ],
+                    )?;
+                }
+            }
+            Some(DocKind::Visit) => {
+                let v: Visit = doc.view()?;
+                let status = format!("{:?}", v.status()).to_lowercase();
+                conn.execute(
+                    "INSERT OR REPLACE INTO visits VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                    params![
+                        id, v.customer.to_string(), v.customer_name, m.owner, m.region, ts(v.plan.planned_start),
+                        v.check_in.as_ref().map(|s| ts(s.at)), v.check_out.as_ref().map(|s| ts(s.at)),
+                        v.length_minutes(), status, v.contact, v.outcome.intent
+                    ],
+                )?;
+            }
+            Some(DocKind::Complaint) => {
+                let c: Complaint = doc.view()?;
+                conn.execute(
+                    "INSERT OR REPLACE INTO complaints VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![
+                        id,
+                        c.customer.to_string(),
+                        c.customer_name,
+                        m.owner,
+                        m.region,
+                        c.subject,
+                        c.status().in_words(),
+                        ts(m.created_at),
+                        c.resolved_at().map(ts)
+                    ],
+                )?;
+            }
+            Some(DocKind::DailyReport) => {
+                let r: DailyReport = doc.view()?;
+                conn.execute(
+                    "INSERT OR REPLACE INTO daily_reports VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        id,
+                        m.owner,
+                        m.region,
+                        r.date.to_string(),
+                        r.submitted_at().map(ts),
+                        ts(self.schedule.due_at(r.date)),
+                        r.is_late(&self.schedule)
+                    ],
+                )?;
+            }
+            None => {}
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,250 @@
+//! `fieldsync-server`: run the relay, or administer it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use fieldsync_core::Role;
+use fieldsync_server::{AppState, Limits, ServerError, accounts, admin};
+
+/// fieldsync's relay: phones sync with it; head office works from its database.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// The database file (SQLite; created if missing).
+    #[arg(
+        long,
+        global = true,
+        default_value = "fieldsync.db",
+        env = "FIELDSYNC_DB"
+    )]
+    db: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the relay.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080", env = "FIELDSYNC_LISTEN")]
+        listen: SocketAddr,
+    },
+    /// Create a demo company (users, customers, catalog, a few days of work) in a new database.
+    Demo,
+    /// Administer users, devices, imports and exports.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Create a user; prints their API token once.
+    CreateUser {
+        /// Login id, e.g. li.wei
+        #[arg(long)]
+        id: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// salesperson, manager, order_desk, production, warehouse, finance or admin.
+        #[arg(long)]
+        role: String,
+        /// Region (salespeople and managers).
+        #[arg(long)]
+        region: Option<String>,
+    },
+    /// List users.
+    Users,
+    /// Issue a one-time enrollment code for a user's phone.
+    EnrollCode {
+        /// The user.
+        #[arg(long)]
+        user: String,
+        /// Hours the code stays valid.
+        #[arg(long, default_value_t = 24)]
+        hours: i64,
+    },
+    /// Revoke a device: it can no longer sync.
+    RevokeDevice {
+        /// The device id (from enrollment).
+        #[arg(long)]
+        device: String,
+    },
+    /// Import customers from CSV (name,address,region,owner,grade,payment_terms,credit_limit).
+    ImportCustomers {
+        /// The CSV file.
+        file: PathBuf,
+    },
+    /// Import products from CSV (code,name,spec,unit,list_price).
+    ImportProducts {
+        /// The CSV file.
+        file: PathBuf,
+    },
+    /// Export a report as CSV to standard output.
+    Export {
+        /// sales-by-salesperson, sales-by-region, sales-by-product, sales-by-month,
+        /// visit-kpis, daily-reports, production, receivables, changed-after-approval
+        report: String,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), ServerError> {
+    let state = AppState::open(&cli.db, Limits::default())?;
+    match cli.command {
+        Command::Serve { listen } => serve(state, listen, &cli.db),
+        Command::Demo => {
+            let d = admin::demo(&state)?;
+            println!("Demo company created in {}.\n", cli.db.display());
+            println!("API tokens (shown once; use as Authorization: Bearer <token>):");
+            for (user, role, token) in &d.tokens {
+                println!("  {user:<6} {role:<12} {token}");
+            }
+            println!("\nEnrollment code for salesperson li's phone: {}", d.code);
+            println!("\nNext: fieldsync-server --db {} serve", cli.db.display());
+            Ok(())
+        }
+        Command::Admin { command } => admin_command(&state, command),
+    }
+}
+
+fn admin_command(state: &AppState, command: AdminCommand) -> Result<(), ServerError> {
+    match command {
+        AdminCommand::CreateUser {
+            id,
+            name,
+            role,
+            region,
+        } => {
+            let role: Role = role.parse()?;
+            let mut relay = state.relay();
+            let token = accounts::create_user(
+                relay.store().connection(),
+                &id,
+                &name,
+                role,
+                region.as_deref(),
+            )?;
+            println!("Created {} user {id}.", role.in_words());
+            println!("API token (shown once, keep it safe): {token}");
+        }
+        AdminCommand::Users => {
+            let mut relay = state.relay();
+            for u in accounts::users(relay.store().connection())? {
+                println!(
+                    "{:<16} {:<12} {:<8} {}",
+                    u.id,
+                    u.role,
+                    u.region.unwrap_or_default(),
+                    u.name
+                );
+            }
+        }
+        AdminCommand::EnrollCode { user, hours } => {
+            let mut relay = state.relay();
+            let (code, expires) = accounts::issue_code(
+                relay.store().connection(),
+                &user,
+                chrono::Duration::hours(hours),
+            )?;
+            println!("Enrollment code for {user}: {code}");
+            println!(
+                "It works once, until {} (UTC).",
+                expires.format("%Y-%m-%d %H:%M")
+            );
+        }
+        AdminCommand::RevokeDevice { device } => {
+            let mut relay = state.relay();
+            accounts::revoke_device(relay.store().connection(), &device)?;
+            println!("Device {device} is revoked; it can no longer sync.");
+        }
+        AdminCommand::ImportCustomers { file } => {
+            let f = std::fs::File::open(&file).map_err(|e| {
+                ServerError::BadRequest(format!("cannot open {}: {e}", file.display()))
+            })?;
+            let n = admin::import_customers(state, f, &mut |done, total| {
+                eprintln!("  {done}/{total} customers")
+            })?;
+            println!("Imported {n} customers.");
+        }
+        AdminCommand::ImportProducts { file } => {
+            let f = std::fs::File::open(&file).map_err(|e| {
+                ServerError::BadRequest(format!("cannot open {}: {e}", file.display()))
+            })?;
+            let n = admin::import_products(state, f, &mut |done, total| {
+                eprintln!("  {done}/{total} products")
+            })?;
+            println!("Imported {n} products.");
+        }
+        AdminCommand::Export { report } => {
+            print!("{}", admin::export_report(state, &report)?);
+        }
+    }
+    Ok(())
+}
+
+fn serve(state: AppState, listen: SocketAddr, db: &std::path::Path) -> Result<(), ServerError> {
+    let rt = tokio::runtime::Runtime::new().map_err(|e| ServerError::Internal(e.to_string()))?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| ServerError::BadRequest(format!("cannot listen on {listen}: {e}")))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| ServerError::Internal(e.to_string()))?;
+        println!(
+            "fieldsync relay listening on http://{addr} (database {})",
+            db.display()
+        );
+        println!("  health: http://{addr}/healthz   API: http://{addr}/openapi.json");
+        fieldsync_server::serve(listener, Arc::new(state), shutdown_signal())
+            .await
+            .map_err(|e| ServerError::Internal(e.to_string()))?;
+        println!("fieldsync relay stopped; every acknowledged change is on disk.");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

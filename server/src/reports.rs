@@ -1,0 +1,420 @@
+//! Reports from the head-office tables, as JSON or CSV. Money is summed
+//! exactly (decimal strings, never floats).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use fieldsync_core::{Actor, DocId, ReportSchedule, Role, VisitFact, money, visit_kpis_from_facts};
+use rusqlite::Connection;
+use rust_decimal::Decimal;
+
+use crate::error::{Result, ServerError};
+
+/// The reports there are.
+pub const REPORTS: &[&str] = &[
+    "sales-by-salesperson",
+    "sales-by-region",
+    "sales-by-product",
+    "sales-by-month",
+    "visit-kpis",
+    "daily-reports",
+    "production",
+    "receivables",
+    "changed-after-approval",
+];
+
+/// A report: named columns and rows of text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    /// Column names.
+    pub columns: Vec<&'static str>,
+    /// Rows, each as many cells as columns.
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// The rows as JSON objects keyed by column.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::Array(
+            self.rows
+                .iter()
+                .map(|r| {
+                    serde_json::Value::Object(
+                        self.columns
+                            .iter()
+                            .zip(r)
+                            .map(|(c, v)| (c.to_string(), v.clone().into()))
+                            .collect(),
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    /// The table as CSV with a header row.
+    pub fn to_csv(&self) -> Result<String> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(&self.columns)
+            .map_err(|e| ServerError::Internal(e.to_string()))?;
+        for r in &self.rows {
+            w.write_record(r)
+                .map_err(|e| ServerError::Internal(e.to_string()))?;
+        }
+        let bytes = w
+            .into_inner()
+            .map_err(|e| ServerError::Internal(e.to_string()))?;
+        String::from_utf8(bytes).map_err(|e| ServerError::Internal(e.to_string()))
+    }
+}
+
+/// Statuses that count as sales: approved and anything after, except cancelled.
+const SOLD: &str = "('approved', 'changed_after_approval', 'confirmed', 'in_production', 'in_stock', 'shipped', 'delivered', 'settled', 'archived')";
+
+fn dec(s: &str) -> Decimal {
+    s.parse().unwrap_or_default()
+}
+
+fn region_filter(actor: &Actor) -> Result<Option<String>> {
+    match actor.role() {
+        Role::Salesperson => Err(ServerError::Forbidden(
+            "reports are for managers and head office".into(),
+        )),
+        Role::Manager => Ok(actor.region().map(str::to_string)),
+        _ => Ok(None),
+    }
+}
+
+/// Runs the report `name` for `actor` (managers see their region).
+pub fn run(
+    conn: &Connection,
+    actor: &Actor,
+    name: &str,
+    schedule: &ReportSchedule,
+) -> Result<Table> {
+    let region = region_filter(actor)?;
+    let in_region = |r: &Option<String>| region.is_none() || r == &region;
+    match name {
+        "sales-by-salesperson" | "sales-by-region" | "sales-by-month" => {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT owner, region, substr(created_at, 1, 7), total FROM orders WHERE status IN {SOLD}"
+            ))?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })?;
+            let mut groups: BTreeMap<String, (u64, Decimal)> = BTreeMap::new();
+            for row in rows {
+                let (owner, reg, month, total) = row?;
+                if !in_region(&reg) {
+                    continue;
+                }
+                let key = match name {
+                    "sales-by-salesperson" => owner,
+                    "sales-by-region" => reg.unwrap_or_default(),
+                    _ => month,
+                };
+                let g = groups.entry(key).or_default();
+                g.0 += 1;
+                g.1 += dec(&total);
+            }
+            let key = match name {
+                "sales-by-salesperson" => "salesperson",
+                "sales-by-region" => "region",
+                _ => "month",
+            };
+            Ok(Table {
+                columns: vec![key, "orders", "amount"],
+                rows: groups
+                    .into_iter()
+                    .map(|(k, (n, a))| vec![k, n.to_string(), money::cents(a).to_string()])
+                    .collect(),
+            })
+        }
+        "sales-by-product" => {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT l.product, l.quantity, l.line_total, o.region FROM order_lines l
+                 JOIN orders o ON o.id = l.order_id WHERE o.status IN {SOLD}"
+            ))?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                ))
+            })?;
+            let mut groups: BTreeMap<String, (Decimal, Decimal)> = BTreeMap::new();
+            for row in rows {
+                let (product, qty, total, reg) = row?;
+                if !in_region(&reg) {
+                    continue;
+                }
+                let g = groups.entry(product).or_default();
+                g.0 += dec(&qty);
+                g.1 += dec(&total);
+            }
+            Ok(Table {
+                columns: vec!["product", "quantity", "amount"],
+                rows: groups
+                    .into_iter()
+                    .map(|(k, (q, a))| {
+                        vec![k, q.normalize().to_string(), money::cents(a).to_string()]
+                    })
+                    .collect(),
+            })
+        }
+        "visit-kpis" => {
+            let mut stmt = conn.prepare(
+                "SELECT owner, customer_id, check_in, minutes, region FROM visits
+                 WHERE check_in IS NOT NULL AND status != 'cancelled'",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                ))
+            })?;
+            let mut facts = Vec::new();
+            for row in rows {
+                let (owner, customer, at, minutes, reg) = row?;
+                let (Ok(customer), Ok(at)) =
+                    (customer.parse::<DocId>(), DateTime::parse_from_rfc3339(&at))
+                else {
+                    continue;
+                };
+                // All visits count for "first visited"; only the region's are shown.
+                facts.push((
+                    in_region(&reg),
+                    VisitFact {
+                        salesperson: owner,
+                        customer,
+                        at: at.with_timezone(&Utc),
+                        minutes,
+                    },
+                ));
+            }
+            let all: Vec<VisitFact> = facts.iter().map(|(_, f)| f.clone()).collect();
+            let shown: std::collections::HashSet<String> = facts
+                .iter()
+                .filter(|(v, _)| *v)
+                .map(|(_, f)| f.salesperson.clone())
+                .collect();
+            Ok(Table {
+                columns: vec![
+                    "salesperson",
+                    "month",
+                    "visits",
+                    "target",
+                    "new_customer_visits",
+                    "new_customer_share",
+                    "meets_visit_target",
+                    "meets_new_customer_target",
+                    "average_minutes",
+                ],
+                rows: visit_kpis_from_facts(&all, schedule)
+                    .into_iter()
+                    .filter(|k| shown.contains(&k.salesperson))
+                    .map(|k| {
+                        vec![
+                            k.salesperson.clone(),
+                            k.month.to_string(),
+                            k.visits.to_string(),
+                            fieldsync_core::MONTHLY_VISIT_TARGET.to_string(),
+                            k.new_customer_visits.to_string(),
+                            k.new_customer_share().to_string(),
+                            k.meets_visit_target().to_string(),
+                            k.meets_new_customer_target().to_string(),
+                            k.average_minutes.map(|m| m.to_string()).unwrap_or_default(),
+                        ]
+                    })
+                    .collect(),
+            })
+        }
+        "daily-reports" => {
+            let mut stmt =
+                conn.prepare("SELECT owner, region, substr(day, 1, 7), late FROM daily_reports")?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<bool>>(3)?,
+                ))
+            })?;
+            let mut groups: BTreeMap<(String, String), [u64; 3]> = BTreeMap::new();
+            for row in rows {
+                let (owner, reg, month, late) = row?;
+                if !in_region(&reg) {
+                    continue;
+                }
+                let g = groups.entry((owner, month)).or_default();
+                match late {
+                    Some(false) => g[0] += 1,
+                    Some(true) => g[1] += 1,
+                    None => g[2] += 1,
+                }
+            }
+            Ok(Table {
+                columns: vec!["salesperson", "month", "on_time", "late", "not_submitted"],
+                rows: groups
+                    .into_iter()
+                    .map(|((o, m), g)| {
+                        vec![o, m, g[0].to_string(), g[1].to_string(), g[2].to_string()]
+                    })
+                    .collect(),
+            })
+        }
+        "production" => {
+            let mut ordered: BTreeMap<String, Decimal> = BTreeMap::new();
+            let mut stmt = conn.prepare(
+                "SELECT l.product, l.quantity FROM order_lines l JOIN orders o ON o.id = l.order_id
+                 WHERE o.status IN ('approved', 'confirmed', 'in_production', 'in_stock', 'changed_after_approval')",
+            )?;
+            for row in
+                stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+            {
+                let (p, q) = row?;
+                *ordered.entry(p).or_default() += dec(&q);
+            }
+            let mut stock: BTreeMap<String, [String; 3]> = BTreeMap::new();
+            let mut stmt =
+                conn.prepare("SELECT code, in_production, on_hand, reserved FROM products")?;
+            for row in stmt.query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, [r.get(1)?, r.get(2)?, r.get(3)?]))
+            })? {
+                let (code, s) = row?;
+                stock.insert(code, s);
+            }
+            let products: std::collections::BTreeSet<String> =
+                ordered.keys().chain(stock.keys()).cloned().collect();
+            Ok(Table {
+                columns: vec!["product", "ordered", "in_production", "on_hand", "reserved"],
+                rows: products
+                    .into_iter()
+                    .map(|p| {
+                        let s = stock
+                            .get(&p)
+                            .cloned()
+                            .unwrap_or_else(|| ["0".into(), "0".into(), "0".into()]);
+                        let o = ordered
+                            .get(&p)
+                            .copied()
+                            .unwrap_or_default()
+                            .normalize()
+                            .to_string();
+                        let [ip, oh, re] = s;
+                        vec![p, o, ip, oh, re]
+                    })
+                    .collect(),
+            })
+        }
+        "receivables" => {
+            let mut owed: BTreeMap<String, Decimal> = BTreeMap::new();
+            let mut stmt = conn.prepare(
+                "SELECT customer_id, total, paid FROM orders WHERE status IN ('shipped', 'delivered')",
+            )?;
+            for row in stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })? {
+                let (c, t, p) = row?;
+                *owed.entry(c).or_default() += (dec(&t) - dec(&p)).max(Decimal::ZERO);
+            }
+            let mut stmt = conn.prepare(
+                "SELECT id, name, region, payment_terms, credit_limit, receivables FROM customers ORDER BY name",
+            )?;
+            let mut rows = Vec::new();
+            for row in stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                ))
+            })? {
+                let (id, name, reg, terms, limit, published) = row?;
+                if !in_region(&reg) {
+                    continue;
+                }
+                let open = owed.get(&id).copied().unwrap_or_default();
+                rows.push(vec![
+                    name,
+                    reg.unwrap_or_default(),
+                    terms,
+                    money::cents(dec(&limit)).to_string(),
+                    money::cents(dec(&published)).to_string(),
+                    money::cents(open).to_string(),
+                    money::cents(dec(&limit) - open).to_string(),
+                ]);
+            }
+            Ok(Table {
+                columns: vec![
+                    "customer",
+                    "region",
+                    "payment_terms",
+                    "credit_limit",
+                    "receivables_published",
+                    "unpaid_shipped_orders",
+                    "credit_headroom",
+                ],
+                rows,
+            })
+        }
+        "changed-after-approval" => {
+            let mut stmt = conn.prepare(
+                "SELECT number, customer_name, owner, region, status, total FROM orders
+                 WHERE changed_after_approval = 1 ORDER BY number",
+            )?;
+            let mut rows = Vec::new();
+            for row in stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                ))
+            })? {
+                let (number, customer, owner, reg, status, total) = row?;
+                if in_region(&reg) {
+                    rows.push(vec![
+                        number,
+                        customer,
+                        owner,
+                        reg.unwrap_or_default(),
+                        status,
+                        money::cents(dec(&total)).to_string(),
+                    ]);
+                }
+            }
+            Ok(Table {
+                columns: vec![
+                    "order",
+                    "customer",
+                    "salesperson",
+                    "region",
+                    "status",
+                    "total",
+                ],
+                rows,
+            })
+        }
+        other => Err(ServerError::NotFound(format!(
+            "there is no report {other}; reports: {}",
+            REPORTS.join(", ")
+        ))),
+    }
+}
