@@ -1,4 +1,271 @@
 //! # fieldsync-tests
 //!
-//! End-to-end tests of fieldsync live in `tests/tests/`. This library holds
-//! helpers they share.
+//! End-to-end tests of fieldsync live in `tests/tests/`. This library holds the
+//! harness they share: a real relay on an ephemeral port, phones with real
+//! stores syncing over HTTP, and a small client for the head-office API.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fieldsync_core::store::{DeviceIdentity, DeviceStore};
+use fieldsync_core::sync::{SyncSession, SyncSummary};
+use fieldsync_core::{Actor, ChangeCtx, OrderPrefix, Role};
+use fieldsync_server::{AppState, Limits, accounts};
+
+/// A relay running in this process on 127.0.0.1, on a real TCP port.
+pub struct TestRelay {
+    /// Its address.
+    pub addr: SocketAddr,
+    /// Its state, for admin work (creating users, issuing codes).
+    pub state: Arc<AppState>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// The database file.
+    pub db: PathBuf,
+}
+
+impl TestRelay {
+    /// Starts a relay on a new database in `dir`.
+    pub fn start(dir: &Path) -> TestRelay {
+        Self::start_with(dir, Limits::default())
+    }
+
+    /// Starts a relay with the given limits.
+    pub fn start_with(dir: &Path, limits: Limits) -> TestRelay {
+        let db = dir.join("relay.db");
+        let state = Arc::new(AppState::open(&db, limits).unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let s = state.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                addr_tx.send(listener.local_addr().unwrap()).unwrap();
+                fieldsync_server::serve(listener, s, async {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+            });
+        });
+        let addr = addr_rx.recv().unwrap();
+        TestRelay {
+            addr,
+            state,
+            shutdown: Some(tx),
+            thread: Some(thread),
+            db,
+        }
+    }
+
+    /// The base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Creates a user; returns their API token.
+    pub fn user(&self, id: &str, role: Role, region: Option<&str>) -> String {
+        let mut relay = self.state.relay();
+        accounts::create_user(relay.store().connection(), id, id, role, region).unwrap()
+    }
+
+    /// Issues an enrollment code for a user.
+    pub fn code(&self, user: &str) -> String {
+        let mut relay = self.state.relay();
+        accounts::issue_code(relay.store().connection(), user, chrono::Duration::hours(1))
+            .unwrap()
+            .0
+    }
+
+    /// A head-office API client for a user token.
+    pub fn api(&self, token: &str) -> Api {
+        Api {
+            base: self.url(),
+            token: token.to_string(),
+        }
+    }
+}
+
+impl Drop for TestRelay {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .new_agent()
+}
+
+/// An HTTP answer: status and body.
+#[derive(Debug)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// The `error` field of a JSON error.
+    pub fn error(&self) -> String {
+        self.json()["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+fn answer(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
+    let mut r = r.unwrap();
+    let status = r.status().as_u16();
+    let body = r
+        .body_mut()
+        .with_config()
+        .limit(64 << 20)
+        .read_to_vec()
+        .unwrap();
+    Answer { status, body }
+}
+
+/// POSTs raw bytes with an optional bearer token.
+pub fn post_bytes(url: &str, token: Option<&str>, body: &[u8]) -> Answer {
+    let mut req = agent()
+        .post(url)
+        .header("Content-Type", "application/octet-stream");
+    if let Some(t) = token {
+        req = req.header("Authorization", &format!("Bearer {t}"));
+    }
+    answer(req.send(body))
+}
+
+/// POSTs JSON without credentials.
+pub fn post_json(url: &str, body: serde_json::Value) -> Answer {
+    answer(agent().post(url).send_json(body))
+}
+
+/// The head-office API as one user.
+pub struct Api {
+    base: String,
+    token: String,
+}
+
+impl Api {
+    /// POST JSON to a path.
+    pub fn post(&self, path: &str, body: serde_json::Value) -> Answer {
+        answer(
+            agent()
+                .post(&format!("{}{path}", self.base))
+                .header("Authorization", &format!("Bearer {}", self.token))
+                .send_json(body),
+        )
+    }
+
+    /// GET a path.
+    pub fn get(&self, path: &str) -> Answer {
+        answer(
+            agent()
+                .get(&format!("{}{path}", self.base))
+                .header("Authorization", &format!("Bearer {}", self.token))
+                .call(),
+        )
+    }
+}
+
+/// A phone: a real store on disk, enrolled with the relay, syncing over HTTP.
+pub struct Phone {
+    /// The local store.
+    pub store: DeviceStore,
+    /// The device token.
+    pub token: String,
+    /// Who uses it.
+    pub actor: Actor,
+    url: String,
+    /// The store file.
+    pub path: PathBuf,
+}
+
+impl Phone {
+    /// Enrolls a new phone with `code`.
+    pub fn enroll(relay_url: &str, dir: &Path, name: &str, code: &str) -> Phone {
+        let a = answer(
+            agent()
+                .post(&format!("{relay_url}/v1/enroll"))
+                .send_json(serde_json::json!({ "code": code })),
+        );
+        assert_eq!(
+            a.status,
+            200,
+            "enrollment failed: {}",
+            String::from_utf8_lossy(&a.body)
+        );
+        let e: accounts::Enrollment = serde_json::from_slice(&a.body).unwrap();
+        let path = dir.join(format!("{name}.db"));
+        let mut store = DeviceStore::open(&path).unwrap();
+        let identity = DeviceIdentity {
+            device_id: e.device_id.clone(),
+            user: e.user.clone(),
+            role: e.role.parse().unwrap(),
+            region: e.region.clone(),
+            order_prefix: OrderPrefix::new(&e.order_prefix).unwrap(),
+        };
+        store.set_identity(&identity).unwrap();
+        Phone {
+            store,
+            token: e.device_token,
+            actor: identity.actor().unwrap(),
+            url: relay_url.to_string(),
+            path,
+        }
+    }
+
+    /// A change context for now.
+    pub fn ctx(&self) -> ChangeCtx {
+        ChangeCtx::now(self.actor.clone())
+    }
+
+    /// Syncs the whole phone over HTTP.
+    pub fn sync(&mut self) -> Result<SyncSummary, String> {
+        let mut session = SyncSession::new();
+        while let Some(req) = session
+            .next_request(&mut self.store)
+            .map_err(|e| e.to_string())?
+        {
+            let a = post_bytes(&format!("{}/v1/sync", self.url), Some(&self.token), &req);
+            if a.status != 200 {
+                return Err(format!(
+                    "HTTP {}: {}",
+                    a.status,
+                    String::from_utf8_lossy(&a.body)
+                ));
+            }
+            session
+                .receive(&mut self.store, &a.body)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(session.summary().clone())
+    }
+}
