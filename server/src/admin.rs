@@ -38,9 +38,14 @@ fn report_rows(errors: Vec<String>, what: &str) -> ServerError {
     ServerError::BadRequest(msg)
 }
 
-fn csv_rows(input: impl Read, expected: &[&str]) -> Result<Vec<(usize, BTreeMap<String, String>)>> {
+/// One data row of a CSV file: its line number and its cells by column, or
+/// what is wrong with it.
+type CsvRow = (usize, std::result::Result<BTreeMap<String, String>, String>);
+
+fn csv_rows(input: impl Read, expected: &[&str]) -> Result<Vec<CsvRow>> {
     let mut r = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
+        .flexible(true)
         .from_reader(input);
     let headers: Vec<String> = r
         .headers()
@@ -63,15 +68,20 @@ fn csv_rows(input: impl Read, expected: &[&str]) -> Result<Vec<(usize, BTreeMap<
     let mut out = Vec::new();
     for (i, rec) in r.records().enumerate() {
         let line = i + 2;
-        let rec = rec.map_err(|e| ServerError::BadRequest(format!("row {line}: {e}")))?;
-        out.push((
-            line,
-            headers
+        let row = match rec {
+            Err(e) => Err(format!("cannot read it ({e})")),
+            Ok(rec) if rec.len() != headers.len() => Err(format!(
+                "it has {} fields but the header has {} (write numbers without thousands separators: 5000, not 5,000)",
+                rec.len(),
+                headers.len()
+            )),
+            Ok(rec) => Ok(headers
                 .iter()
                 .cloned()
                 .zip(rec.iter().map(str::to_string))
-                .collect(),
-        ));
+                .collect()),
+        };
+        out.push((line, row));
     }
     Ok(out)
 }
@@ -102,6 +112,13 @@ pub fn import_customers(
     let mut errors = Vec::new();
     let mut docs: Vec<Document> = Vec::new();
     for (line, row) in &rows {
+        let row = match row {
+            Ok(r) => r,
+            Err(e) => {
+                errors.push(format!("row {line}: {e}"));
+                continue;
+            }
+        };
         let get = |k: &str| row.get(k).cloned().unwrap_or_default();
         let parsed = (|| -> Result<CustomerDoc> {
             let grade = match get("grade").as_str() {
@@ -204,6 +221,13 @@ pub fn import_products(
     let mut errors = Vec::new();
     let total = rows.len();
     for (i, (line, row)) in rows.iter().enumerate() {
+        let row = match row {
+            Ok(r) => r,
+            Err(e) => {
+                errors.push(format!("row {line}: {e}"));
+                continue;
+            }
+        };
         let get = |k: &str| row.get(k).cloned().unwrap_or_default();
         let r = money::parse_amount("list price", &get("list_price"))
             .map_err(ServerError::from)
@@ -428,11 +452,7 @@ pub fn demo(state: &AppState) -> Result<Demo> {
             )?;
             let mut docs = vec![v.document().fork()];
             seq += 1;
-            let number = OrderNumber::new(
-                OrderPrefix::new("D01")?,
-                NaiveDate::from(ctx.at.date_naive()),
-                seq,
-            )?;
+            let number = OrderNumber::new(OrderPrefix::new("D01")?, ctx.at.date_naive(), seq)?;
             let mut o = OrderDoc::create(
                 &ctx,
                 c,

@@ -32,6 +32,9 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080", env = "FIELDSYNC_LISTEN")]
         listen: SocketAddr,
+        /// On a new database, first create the demo company (see `demo`).
+        #[arg(long)]
+        demo: bool,
     },
     /// Create a demo company (users, customers, catalog, a few days of work) in a new database.
     Demo,
@@ -115,20 +118,38 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<(), ServerError> {
     let state = AppState::open(&cli.db, Limits::default())?;
     match cli.command {
-        Command::Serve { listen } => serve(state, listen, &cli.db),
-        Command::Demo => {
-            let d = admin::demo(&state)?;
-            println!("Demo company created in {}.\n", cli.db.display());
-            println!("API tokens (shown once; use as Authorization: Bearer <token>):");
-            for (user, role, token) in &d.tokens {
-                println!("  {user:<6} {role:<12} {token}");
+        Command::Serve { listen, demo } => {
+            let empty = {
+                let mut relay = state.relay();
+                accounts::users(relay.store().connection())?.is_empty()
+            };
+            if demo && empty {
+                print_demo(&admin::demo(&state)?, &cli.db);
+            } else if empty {
+                println!("The database has no users yet: create one with");
+                println!(
+                    "  fieldsync-server --db {} admin create-user --id admin --name Admin --role admin",
+                    cli.db.display()
+                );
             }
-            println!("\nEnrollment code for salesperson li's phone: {}", d.code);
+            serve(state, listen, &cli.db)
+        }
+        Command::Demo => {
+            print_demo(&admin::demo(&state)?, &cli.db);
             println!("\nNext: fieldsync-server --db {} serve", cli.db.display());
             Ok(())
         }
         Command::Admin { command } => admin_command(&state, command),
     }
+}
+
+fn print_demo(d: &admin::Demo, db: &std::path::Path) {
+    println!("Demo company created in {}.\n", db.display());
+    println!("API tokens (shown once; use as Authorization: Bearer <token>):");
+    for (user, role, token) in &d.tokens {
+        println!("  {user:<6} {role:<12} {token}");
+    }
+    println!("\nEnrollment code for salesperson li's phone: {}\n", d.code);
 }
 
 fn admin_command(state: &AppState, command: AdminCommand) -> Result<(), ServerError> {

@@ -359,3 +359,196 @@ fn health_metrics_and_openapi() {
     let spec = admin.get("/openapi.json").json();
     assert!(spec["paths"]["/v1/sync"].is_object());
 }
+
+fn order_for(p: &mut Phone, customer: &Customer, product: &str, qty: &str, price: &str) -> DocId {
+    let ctx = p.ctx();
+    let number = p.store.next_order_number(Utc::now().date_naive()).unwrap();
+    let mut o = OrderDoc::create(
+        &ctx,
+        customer,
+        NewOrder {
+            number,
+            channel: Channel::Phone,
+            reorder_kind: None,
+            delivery_date: None,
+            evidence: "fax".into(),
+        },
+    )
+    .unwrap();
+    o.add_line(
+        &ctx,
+        NewLine {
+            product: product.into(),
+            name: product.into(),
+            variant: String::new(),
+            unit: "pcs".into(),
+            quantity: d(qty),
+            unit_price: d(price),
+            discount_percent: Decimal::ZERO,
+        },
+    )
+    .unwrap();
+    o.submit(&ctx).unwrap();
+    p.store.save(o.document()).unwrap();
+    o.read().unwrap().id()
+}
+
+fn visit(p: &mut Phone, customer: &Customer, minutes: i64) {
+    let now = Utc::now() - chrono::Duration::hours(2);
+    let at = |m: i64| ChangeCtx::new(p.actor.clone(), now + chrono::Duration::minutes(m));
+    let mut v = VisitDoc::plan(
+        &at(0),
+        customer,
+        VisitPlan {
+            planned_start: now,
+            purpose: "call".into(),
+            priority: Priority::Normal,
+            materials: String::new(),
+        },
+    )
+    .unwrap();
+    v.check_in(&at(0), None).unwrap();
+    v.check_out(&at(minutes), None).unwrap();
+    p.store.save(v.document()).unwrap();
+}
+
+fn rows(a: Answer) -> Vec<serde_json::Value> {
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    a.json().as_array().unwrap().clone()
+}
+
+#[test]
+fn report_figures_match_a_seeded_scenario_exactly() {
+    let mut w = world();
+    w.relay.user("chen", Role::Salesperson, Some("west"));
+    let dir = tempfile::tempdir().unwrap();
+    let mut chen = Phone::enroll(&w.relay.url(), dir.path(), "chen", &w.relay.code("chen"));
+    let desk = w.relay.user("desk2", Role::OrderDesk, None);
+
+    let (hengda, o1) = offline_order(&mut w.li); // TS-1: 10 × 12.50
+    let o2 = order_for(&mut w.li, &hengda, "PT-2", "4", "20");
+    visit(&mut w.li, &hengda, 20);
+    visit(&mut w.li, &hengda, 40);
+    let mut r = DailyReportDoc::create(&w.li.ctx(), Utc::now().date_naive()).unwrap();
+    r.write(&w.li.ctx(), "two visits", "", "").unwrap();
+    r.submit(&w.li.ctx()).unwrap();
+    w.li.store.save(r.document()).unwrap();
+
+    let ctx = chen.ctx();
+    let mut mc = CustomerDoc::create_prospect(&ctx, "Mountain Outfitters", "").unwrap();
+    chen.store.save(mc.document()).unwrap();
+    let mountain = mc.read().unwrap();
+    let o3 = order_for(&mut chen, &mountain, "JK-1", "3", "100");
+    let mut late =
+        DailyReportDoc::create(&ctx, chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap()).unwrap();
+    late.write(&ctx, "catching up", "", "").unwrap();
+    late.submit(&ctx).unwrap();
+    chen.store.save(late.document()).unwrap();
+    w.li.sync().unwrap();
+    chen.sync().unwrap();
+
+    let api = |t: &str| w.relay.api(t);
+    let ok = |a: Answer| assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    // Finance gives Hengda credit; the managers approve; o1 ships on credit.
+    ok(api(&w.finance).post(
+        &format!("/v1/customers/{}/credit", hengda.id()),
+        serde_json::json!({"payment_terms": "credit", "credit_days": 30, "amount": "1000"}),
+    ));
+    ok(api(&w.manager).post(&format!("/v1/orders/{o1}/approve"), serde_json::json!({})));
+    ok(api(&w.west_manager).post(&format!("/v1/orders/{o3}/approve"), serde_json::json!({})));
+    ok(api(&desk).post(&format!("/v1/orders/{o1}/confirm"), serde_json::json!({})));
+    ok(api(&w.warehouse).post(&format!("/v1/orders/{o1}/in-stock"), serde_json::json!({})));
+    ok(api(&w.warehouse).post(
+        &format!("/v1/orders/{o1}/ship"),
+        serde_json::json!({"carrier": "SF"}),
+    ));
+    let _ = o2; // stays submitted: not a sale
+
+    let admin = api(&w.admin);
+    let get = |name: &str| rows(admin.get(&format!("/v1/reports/{name}")));
+    let sales = get("sales-by-salesperson");
+    assert_eq!(
+        sales,
+        vec![
+            serde_json::json!({"salesperson": "chen", "orders": "1", "amount": "300.00"}),
+            serde_json::json!({"salesperson": "li", "orders": "1", "amount": "125.00"}),
+        ]
+    );
+    assert_eq!(
+        get("sales-by-region"),
+        vec![
+            serde_json::json!({"region": "east", "orders": "1", "amount": "125.00"}),
+            serde_json::json!({"region": "west", "orders": "1", "amount": "300.00"}),
+        ]
+    );
+    assert_eq!(
+        get("sales-by-product"),
+        vec![
+            serde_json::json!({"product": "JK-1", "quantity": "3", "amount": "300.00"}),
+            serde_json::json!({"product": "TS-1", "quantity": "10", "amount": "125.00"}),
+        ]
+    );
+    let kpi = get("visit-kpis");
+    assert_eq!(kpi.len(), 1);
+    assert_eq!(kpi[0]["salesperson"], "li");
+    assert_eq!(
+        (
+            kpi[0]["visits"].as_str(),
+            kpi[0]["new_customer_visits"].as_str()
+        ),
+        (Some("2"), Some("2"))
+    );
+    assert_eq!(
+        (
+            kpi[0]["average_minutes"].as_str(),
+            kpi[0]["target"].as_str()
+        ),
+        (Some("30"), Some("120"))
+    );
+    let reports = get("daily-reports");
+    assert_eq!(reports.len(), 2);
+    assert_eq!(
+        (
+            reports[0]["salesperson"].as_str(),
+            reports[0]["late"].as_str()
+        ),
+        (Some("chen"), Some("1"))
+    );
+    assert_eq!(
+        (
+            reports[1]["salesperson"].as_str(),
+            reports[1]["on_time"].as_str()
+        ),
+        (Some("li"), Some("1"))
+    );
+    let production = get("production");
+    assert_eq!(
+        production,
+        vec![
+            serde_json::json!({"product": "JK-1", "ordered": "3", "in_production": "0", "on_hand": "0", "reserved": "0"})
+        ]
+    );
+    let recv = get("receivables");
+    let h = recv
+        .iter()
+        .find(|r| r["customer"] == "Hengda Textiles")
+        .unwrap();
+    assert_eq!(
+        (
+            h["unpaid_shipped_orders"].as_str(),
+            h["credit_headroom"].as_str()
+        ),
+        (Some("125.00"), Some("875.00"))
+    );
+    // A manager sees their region only; CSV has a header and the same rows.
+    let east = rows(api(&w.manager).get("/v1/reports/sales-by-salesperson"));
+    assert_eq!(east.len(), 1);
+    let csv = String::from_utf8(admin.get("/v1/reports/sales-by-region?format=csv").body).unwrap();
+    assert_eq!(csv, "region,orders,amount\neast,1,125.00\nwest,1,300.00\n");
+    assert_eq!(
+        api(&w.salesperson_api)
+            .get("/v1/reports/sales-by-region")
+            .status,
+        403
+    );
+}
