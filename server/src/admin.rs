@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use chrono::{Days, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{Days, Duration, TimeZone, Utc};
 use fieldsync_core::{
     Actor, CatalogDoc, ChangeCtx, Channel, ComplaintDoc, CustomerDoc, DailyReportDoc, DocKind,
     Document, Grade, NewComplaint, NewCustomer, NewLine, NewOrder, OrderDoc, OrderNumber,

@@ -35,6 +35,12 @@ enum Command {
         /// On a new database, first create the demo company (see `demo`).
         #[arg(long)]
         demo: bool,
+        /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key for --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Create a demo company (users, customers, catalog, a few days of work) in a new database.
     Demo,
@@ -118,7 +124,12 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<(), ServerError> {
     let state = AppState::open(&cli.db, Limits::default())?;
     match cli.command {
-        Command::Serve { listen, demo } => {
+        Command::Serve {
+            listen,
+            demo,
+            tls_cert,
+            tls_key,
+        } => {
             let empty = {
                 let mut relay = state.relay();
                 accounts::users(relay.store().connection())?.is_empty()
@@ -132,7 +143,8 @@ fn run(cli: Cli) -> Result<(), ServerError> {
                     cli.db.display()
                 );
             }
-            serve(state, listen, &cli.db)
+            let tls = tls_cert.zip(tls_key);
+            serve(state, listen, &cli.db, tls)
         }
         Command::Demo => {
             print_demo(&admin::demo(&state)?, &cli.db);
@@ -227,28 +239,44 @@ fn admin_command(state: &AppState, command: AdminCommand) -> Result<(), ServerEr
     Ok(())
 }
 
-fn serve(state: AppState, listen: SocketAddr, db: &std::path::Path) -> Result<(), ServerError> {
+fn serve(
+    state: AppState,
+    listen: SocketAddr,
+    db: &std::path::Path,
+    tls: Option<(PathBuf, PathBuf)>,
+) -> Result<(), ServerError> {
     let rt = tokio::runtime::Runtime::new().map_err(|e| ServerError::Internal(e.to_string()))?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
+        let listener = std::net::TcpListener::bind(listen)
             .map_err(|e| ServerError::BadRequest(format!("cannot listen on {listen}: {e}")))?;
         let addr = listener
             .local_addr()
             .map_err(|e| ServerError::Internal(e.to_string()))?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
         println!(
-            "fieldsync relay listening on http://{addr} (database {})",
+            "fieldsync relay listening on {scheme}://{addr} (database {})",
             db.display()
         );
-        println!("  health: http://{addr}/healthz   API: http://{addr}/openapi.json");
-        fieldsync_server::serve(listener, Arc::new(state), shutdown_signal())
-            .await
-            .map_err(|e| ServerError::Internal(e.to_string()))?;
+        println!("  health: {scheme}://{addr}/healthz   API: {scheme}://{addr}/openapi.json");
+        let state = Arc::new(state);
+        let served = match tls {
+            Some((cert, key)) => {
+                fieldsync_server::serve_tls(listener, state, &cert, &key, shutdown_signal()).await
+            }
+            None => {
+                listener
+                    .set_nonblocking(true)
+                    .map_err(|e| ServerError::Internal(e.to_string()))?;
+                let listener = tokio::net::TcpListener::from_std(listener)
+                    .map_err(|e| ServerError::Internal(e.to_string()))?;
+                fieldsync_server::serve(listener, state, shutdown_signal()).await
+            }
+        };
+        served.map_err(|e| ServerError::Internal(e.to_string()))?;
         println!("fieldsync relay stopped; every acknowledged change is on disk.");
         Ok(())
     })
 }
-
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
