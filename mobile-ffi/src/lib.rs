@@ -1,5 +1,17 @@
 //! # fieldsync-mobile
 //!
-//! The phone library (uniffi bindings for Kotlin, Swift and Python). It is not
-//! built yet (see the README's roadmap); this crate holds its place in the
-//! workspace so the dependency direction (`mobile-ffi → core`) is fixed from the start.
+//! The library an Android or iOS app links to work offline and sync: one
+//! object, [`FieldSync`], over `fieldsync-core` (where every rule lives), plus
+//! the HTTP transport. Bound to Kotlin, Swift and Python with uniffi; see
+//! `scripts/bindings.sh`.
+
+uniffi::setup_scaffolding!();
+
+mod error;
+mod phone;
+mod records;
+mod transport;
+
+pub use error::MobileError;
+pub use phone::{FieldSync, SyncCancel, SyncProgress};
+pub use records::*;

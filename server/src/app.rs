@@ -138,6 +138,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/complaints/{id}/resolve", post(resolve_complaint))
         .route("/v1/reports/{name}", get(report))
         .layer(DefaultBodyLimit::max(limits.max_json_bytes))
+        // Phones gzip large sync requests; answers are gzip'd for clients that ask.
+        .layer(tower_http::decompression::RequestDecompressionLayer::new())
+        .layer(tower_http::compression::CompressionLayer::new())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             limits.timeout,

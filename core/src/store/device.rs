@@ -186,6 +186,31 @@ impl DeviceStore {
         set_setting(&self.conn, "identity", text.as_bytes())
     }
 
+    /// Remembers the relay this device syncs with and its device token.
+    pub fn set_relay(&mut self, url: &str, token: &str) -> Result<()> {
+        set_setting(&self.conn, "relay_url", url.as_bytes())?;
+        set_setting(&self.conn, "relay_token", token.as_bytes())
+    }
+
+    /// The relay's URL and this device's token, once enrolled.
+    pub fn relay(&self) -> Result<Option<(String, String)>> {
+        let text = |b: Vec<u8>| {
+            String::from_utf8(b).map_err(|_| Error::Store("relay settings are damaged".into()))
+        };
+        match (
+            get_setting(&self.conn, "relay_url")?,
+            get_setting(&self.conn, "relay_token")?,
+        ) {
+            (Some(u), Some(t)) => Ok(Some((text(u)?, text(t)?))),
+            _ => Ok(None),
+        }
+    }
+
+    /// Every document of `kind` in the index, as lists show them.
+    pub fn list_kind(&self, kind: DocKind) -> Result<Vec<IndexEntry>> {
+        self.list("kind = ?1 ORDER BY title, at_ms", [kind.as_str()])
+    }
+
     /// Mints the next order number for `date` on this device. Numbers are never
     /// reused, even if the order is discarded.
     pub fn next_order_number(&mut self, date: NaiveDate) -> Result<OrderNumber> {

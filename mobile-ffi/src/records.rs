@@ -1,0 +1,464 @@
+//! The records and enums the app sees. Money and quantities are exact decimal
+//! strings ("1250.50"), instants are milliseconds since the epoch (UTC), days
+//! are "YYYY-MM-DD".
+
+use fieldsync_core as core;
+use fieldsync_core::store::IndexEntry;
+
+/// This phone's enrollment.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct DeviceInfo {
+    /// The device's id.
+    pub device_id: String,
+    /// The user.
+    pub user: String,
+    /// The user's role (salesperson, manager, ...).
+    pub role: String,
+    /// The user's region.
+    pub region: Option<String>,
+    /// The prefix of the order numbers this phone mints.
+    pub order_prefix: String,
+    /// The relay it syncs with.
+    pub relay_url: String,
+}
+
+/// A customer as of the last sync.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct CustomerInfo {
+    /// Document id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Address.
+    pub address: String,
+    /// True for a prospect found in the field, false for an active customer.
+    pub prospect: bool,
+    /// A, B or C.
+    pub grade: String,
+    /// "cash" or "credit".
+    pub payment_terms: String,
+    /// Credit limit.
+    pub credit_limit: String,
+    /// Receivables as finance last published them.
+    pub receivables: String,
+    /// Credit limit less receivables.
+    pub credit_headroom: String,
+    /// When finance published the receivables.
+    pub receivables_as_of_ms: Option<i64>,
+}
+
+impl From<&core::Customer> for CustomerInfo {
+    fn from(c: &core::Customer) -> Self {
+        CustomerInfo {
+            id: c.id().to_string(),
+            name: c.name.clone(),
+            address: c.address.clone(),
+            prospect: c.status == core::CustomerStatus::Prospect,
+            grade: format!("{:?}", c.grade),
+            payment_terms: format!("{:?}", c.payment_terms).to_lowercase(),
+            credit_limit: core::money::cents(c.credit_limit).to_string(),
+            receivables: core::money::cents(c.receivables).to_string(),
+            credit_headroom: core::money::cents(c.credit_headroom()).to_string(),
+            receivables_as_of_ms: c.receivables_as_of.map(|t| t.timestamp_millis()),
+        }
+    }
+}
+
+/// A product with its stock as of the last sync.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct ProductInfo {
+    /// Code.
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// Model or specification.
+    pub spec: String,
+    /// Unit.
+    pub unit: String,
+    /// List price.
+    pub list_price: String,
+    /// On hand.
+    pub on_hand: String,
+    /// In production.
+    pub in_production: String,
+    /// Reserved for orders.
+    pub reserved: String,
+    /// On hand and not reserved.
+    pub available: String,
+    /// When head office published these figures.
+    pub stock_as_of_ms: Option<i64>,
+}
+
+/// How an order reached us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum OrderChannel {
+    /// On a visit.
+    Visit,
+    /// By phone.
+    Phone,
+    /// By e-mail.
+    Email,
+    /// From a platform.
+    Platform,
+    /// Walk-in.
+    WalkIn,
+    /// At an order fair.
+    OrderFair,
+    /// A reorder to refill sizes.
+    ReorderSizeRefill,
+    /// A reorder of the customer's own pick.
+    ReorderCustomerPick,
+    /// A reorder by the end customer.
+    ReorderEndCustomer,
+}
+
+impl OrderChannel {
+    pub(crate) fn to_core(self) -> (core::Channel, Option<core::ReorderKind>) {
+        use core::{Channel as C, ReorderKind as R};
+        match self {
+            OrderChannel::Visit => (C::Visit, None),
+            OrderChannel::Phone => (C::Phone, None),
+            OrderChannel::Email => (C::Email, None),
+            OrderChannel::Platform => (C::Platform, None),
+            OrderChannel::WalkIn => (C::WalkIn, None),
+            OrderChannel::OrderFair => (C::OrderFair, None),
+            OrderChannel::ReorderSizeRefill => (C::Reorder, Some(R::SizeRefill)),
+            OrderChannel::ReorderCustomerPick => (C::Reorder, Some(R::CustomerPick)),
+            OrderChannel::ReorderEndCustomer => (C::Reorder, Some(R::EndCustomer)),
+        }
+    }
+}
+
+/// Where an order stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum OrderState {
+    /// Being written.
+    Draft,
+    /// Handed in, waiting for a manager.
+    Submitted,
+    /// Sent back with a reason.
+    Rejected,
+    /// Approved.
+    Approved,
+    /// Changed after approval: waiting for a manager again.
+    ChangedAfterApproval,
+    /// Confirmed by the customer.
+    Confirmed,
+    /// In production.
+    InProduction,
+    /// In the warehouse.
+    InStock,
+    /// Shipped.
+    Shipped,
+    /// Delivered.
+    Delivered,
+    /// Paid in full.
+    Settled,
+    /// Filed.
+    Archived,
+    /// Cancelled.
+    Cancelled,
+}
+
+impl From<core::OrderStatus> for OrderState {
+    fn from(s: core::OrderStatus) -> Self {
+        use core::OrderStatus as S;
+        match s {
+            S::Draft => OrderState::Draft,
+            S::Submitted => OrderState::Submitted,
+            S::Rejected => OrderState::Rejected,
+            S::Approved => OrderState::Approved,
+            S::ChangedAfterApproval => OrderState::ChangedAfterApproval,
+            S::Confirmed => OrderState::Confirmed,
+            S::InProduction => OrderState::InProduction,
+            S::InStock => OrderState::InStock,
+            S::Shipped => OrderState::Shipped,
+            S::Delivered => OrderState::Delivered,
+            S::Settled => OrderState::Settled,
+            S::Archived => OrderState::Archived,
+            S::Cancelled => OrderState::Cancelled,
+        }
+    }
+}
+
+/// A new order line as typed.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct LineInput {
+    /// Product code.
+    pub product: String,
+    /// Product name.
+    pub name: String,
+    /// Variant (colour, size).
+    pub variant: String,
+    /// Unit.
+    pub unit: String,
+    /// Quantity, e.g. "10".
+    pub quantity: String,
+    /// Unit price, e.g. "12.50".
+    pub unit_price: String,
+    /// Discount in percent, e.g. "5"; empty for none.
+    pub discount_percent: String,
+}
+
+/// An order line.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct OrderLineInfo {
+    /// Line id.
+    pub id: String,
+    /// Product code.
+    pub product: String,
+    /// Product name.
+    pub name: String,
+    /// Variant.
+    pub variant: String,
+    /// Unit.
+    pub unit: String,
+    /// Quantity.
+    pub quantity: String,
+    /// Unit price.
+    pub unit_price: String,
+    /// Discount in percent.
+    pub discount_percent: String,
+    /// Line total.
+    pub total: String,
+}
+
+/// One step in an order's history.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct OrderEventInfo {
+    /// The step (Submit, Approve, ...).
+    pub action: String,
+    /// Status before.
+    pub from_status: String,
+    /// Status after.
+    pub to_status: String,
+    /// Who.
+    pub user: String,
+    /// When.
+    pub at_ms: i64,
+    /// Why.
+    pub reason: String,
+}
+
+/// An order.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct OrderInfo {
+    /// Document id.
+    pub id: String,
+    /// Order number (S07-20261122-003).
+    pub number: String,
+    /// Customer id.
+    pub customer_id: String,
+    /// Customer name.
+    pub customer_name: String,
+    /// Status.
+    pub state: OrderState,
+    /// Total.
+    pub total: String,
+    /// Paid so far.
+    pub paid: String,
+    /// Requested delivery day.
+    pub delivery_date: Option<String>,
+    /// Lines in the order they were added.
+    pub lines: Vec<OrderLineInfo>,
+    /// The audit trail.
+    pub history: Vec<OrderEventInfo>,
+}
+
+impl From<&core::Order> for OrderInfo {
+    fn from(o: &core::Order) -> Self {
+        let money = |d| core::money::cents(d).to_string();
+        OrderInfo {
+            id: o.id().to_string(),
+            number: o.number.clone(),
+            customer_id: o.customer.to_string(),
+            customer_name: o.customer_name.clone(),
+            state: o.status().into(),
+            total: money(o.total()),
+            paid: money(o.paid()),
+            delivery_date: o.delivery_date.map(|d| d.to_string()),
+            lines: o
+                .lines
+                .iter()
+                .map(|(id, l)| OrderLineInfo {
+                    id: id.clone(),
+                    product: l.product.clone(),
+                    name: l.name.clone(),
+                    variant: l.variant.clone(),
+                    unit: l.unit.clone(),
+                    quantity: l.quantity.to_string(),
+                    unit_price: l.unit_price.to_string(),
+                    discount_percent: l.discount_percent.to_string(),
+                    total: money(l.total()),
+                })
+                .collect(),
+            history: o
+                .events
+                .iter()
+                .map(|e| OrderEventInfo {
+                    action: format!("{:?}", e.action),
+                    from_status: e.from.as_str().to_string(),
+                    to_status: e.to.as_str().to_string(),
+                    user: e.user.clone(),
+                    at_ms: e.at.timestamp_millis(),
+                    reason: e.reason.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A GPS position.
+#[derive(Debug, Clone, Copy, uniffi::Record)]
+pub struct GeoPosition {
+    /// Latitude in degrees.
+    pub latitude: f64,
+    /// Longitude in degrees.
+    pub longitude: f64,
+}
+
+/// Where a visit stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum VisitState {
+    /// Planned.
+    Planned,
+    /// Checked in.
+    InProgress,
+    /// Checked out.
+    Done,
+    /// Called off.
+    Cancelled,
+}
+
+/// A visit.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct VisitInfo {
+    /// Document id.
+    pub id: String,
+    /// Customer id.
+    pub customer_id: String,
+    /// Customer name.
+    pub customer_name: String,
+    /// Appointment.
+    pub planned_start_ms: i64,
+    /// Purpose.
+    pub purpose: String,
+    /// Status.
+    pub state: VisitState,
+    /// Arrival.
+    pub check_in_ms: Option<i64>,
+    /// Departure.
+    pub check_out_ms: Option<i64>,
+    /// Minutes spent, once checked out.
+    pub length_minutes: Option<i64>,
+    /// Longer than the ~30-minute guideline.
+    pub over_guideline: bool,
+    /// Contact met.
+    pub contact: String,
+    /// Notes, oldest first.
+    pub notes: Vec<String>,
+    /// Order intent.
+    pub intent: String,
+    /// Customer feedback.
+    pub feedback: String,
+    /// Next appointment.
+    pub next_appointment_ms: Option<i64>,
+    /// Follow-ups not done yet.
+    pub open_follow_ups: Vec<String>,
+}
+
+impl From<&core::Visit> for VisitInfo {
+    fn from(v: &core::Visit) -> Self {
+        VisitInfo {
+            id: v.id().to_string(),
+            customer_id: v.customer.to_string(),
+            customer_name: v.customer_name.clone(),
+            planned_start_ms: v.plan.planned_start.timestamp_millis(),
+            purpose: v.plan.purpose.clone(),
+            state: match v.status() {
+                core::VisitStatus::Planned => VisitState::Planned,
+                core::VisitStatus::InProgress => VisitState::InProgress,
+                core::VisitStatus::Done => VisitState::Done,
+                core::VisitStatus::Cancelled => VisitState::Cancelled,
+            },
+            check_in_ms: v.check_in.as_ref().map(|s| s.at.timestamp_millis()),
+            check_out_ms: v.check_out.as_ref().map(|s| s.at.timestamp_millis()),
+            length_minutes: v.length_minutes(),
+            over_guideline: v.over_guideline(),
+            contact: v.contact.clone(),
+            notes: v
+                .notes_in_order()
+                .into_iter()
+                .map(|n| n.text.clone())
+                .collect(),
+            intent: v.outcome.intent.clone(),
+            feedback: v.outcome.feedback.clone(),
+            next_appointment_ms: v.outcome.next_appointment.map(|t| t.timestamp_millis()),
+            open_follow_ups: v
+                .follow_ups
+                .values()
+                .filter(|f| f.done_at.is_none())
+                .map(|f| f.text.clone())
+                .collect(),
+        }
+    }
+}
+
+/// A row of a list screen.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct ListItem {
+    /// Document id.
+    pub id: String,
+    /// order, visit, customer, complaint, daily_report, catalog.
+    pub kind: String,
+    /// Title (customer name, subject).
+    pub title: String,
+    /// Status in words.
+    pub status: String,
+    /// Order number, for orders.
+    pub number: Option<String>,
+    /// Total, for orders.
+    pub total: Option<String>,
+    /// The time the list sorts by.
+    pub at_ms: i64,
+}
+
+impl From<IndexEntry> for ListItem {
+    fn from(e: IndexEntry) -> Self {
+        ListItem {
+            id: e.id.to_string(),
+            kind: e.kind.as_str().to_string(),
+            title: e.title,
+            status: e.status,
+            number: e.number,
+            total: e.total.map(|t| core::money::cents(t).to_string()),
+            at_ms: e.at.timestamp_millis(),
+        }
+    }
+}
+
+/// A document the relay refused, with its reason.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct RefusedItem {
+    /// The document.
+    pub item: ListItem,
+    /// The relay's reason.
+    pub reason: String,
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct SyncReport {
+    /// Documents sent and accepted.
+    pub sent: u32,
+    /// Documents received.
+    pub received: u32,
+    /// Documents refused, with reasons.
+    pub refused: Vec<RefusedItem>,
+    /// Round trips made.
+    pub round_trips: u32,
+    /// Bytes sent.
+    pub bytes_up: u64,
+    /// Bytes received.
+    pub bytes_down: u64,
+}
