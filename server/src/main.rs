@@ -252,6 +252,7 @@ fn serve(
         let addr = listener
             .local_addr()
             .map_err(|e| ServerError::Internal(e.to_string()))?;
+        let shutdown = shutdown_signal();
         let scheme = if tls.is_some() { "https" } else { "http" };
         println!(
             "fieldsync relay listening on {scheme}://{addr} (database {})",
@@ -261,7 +262,7 @@ fn serve(
         let state = Arc::new(state);
         let served = match tls {
             Some((cert, key)) => {
-                fieldsync_server::serve_tls(listener, state, &cert, &key, shutdown_signal()).await
+                fieldsync_server::serve_tls(listener, state, &cert, &key, shutdown).await
             }
             None => {
                 listener
@@ -269,7 +270,7 @@ fn serve(
                     .map_err(|e| ServerError::Internal(e.to_string()))?;
                 let listener = tokio::net::TcpListener::from_std(listener)
                     .map_err(|e| ServerError::Internal(e.to_string()))?;
-                fieldsync_server::serve(listener, state, shutdown_signal()).await
+                fieldsync_server::serve(listener, state, shutdown).await
             }
         };
         served.map_err(|e| ServerError::Internal(e.to_string()))?;
@@ -277,23 +278,28 @@ fn serve(
         Ok(())
     })
 }
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Listens for Ctrl-C and SIGTERM. The handlers are installed when this is
+/// called (before the relay says it is listening), so a signal sent as soon as
+/// the relay answers is never missed.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let ctrl_c = tokio::signal::ctrl_c();
+    async move {
+        #[cfg(unix)]
+        let term = async {
+            match term.as_mut() {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
     }
 }
