@@ -268,6 +268,40 @@ impl Document {
             .collect()
     }
 
+    /// How deeply objects nest in this document (the root alone is 0), counting
+    /// no further than `limit + 1`: enough to tell whether it exceeds `limit`.
+    pub fn nesting_depth(&self, limit: usize) -> usize {
+        fn depth(doc: &AutoCommit, obj: &automerge::ObjId, limit: usize) -> usize {
+            use automerge::ReadDoc;
+            if limit == 0 {
+                return 1;
+            }
+            let children: Vec<automerge::ObjId> = match doc.object_type(obj) {
+                Ok(automerge::ObjType::Map) | Ok(automerge::ObjType::Table) => doc
+                    .map_range(obj, ..)
+                    .filter_map(|item| match item.value {
+                        automerge::ValueRef::Object(_) => Some(item.id()),
+                        _ => None,
+                    })
+                    .collect(),
+                Ok(automerge::ObjType::List) => doc
+                    .list_range(obj, ..)
+                    .filter_map(|item| match item.value {
+                        automerge::ValueRef::Object(_) => Some(item.id()),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            children
+                .iter()
+                .map(|c| 1 + depth(doc, c, limit - 1))
+                .max()
+                .unwrap_or(0)
+        }
+        depth(&self.doc, &ROOT, limit)
+    }
+
     /// The underlying Automerge document, for the sync engine.
     pub(crate) fn automerge(&mut self) -> &mut AutoCommit {
         &mut self.doc

@@ -627,6 +627,7 @@ fn a_large_backlog_arrives_in_pages() {
     let mut relay = relay_in(dir.path()).with_limits(RelayLimits {
         max_update_bytes: 4_000,
         max_log_entries: 7,
+        ..RelayLimits::default()
     });
     let mut phone = Device::new(dir.path(), "phone", sales());
     let mut tablet = Device::new(dir.path(), "tablet", sales_tablet());
@@ -817,4 +818,51 @@ fn the_index_follows_changes_made_elsewhere() {
         (1, "changed_after_approval")
     );
     assert_eq!(review[0].total, Some(d("50")));
+}
+
+#[test]
+fn oversized_and_deeply_nested_documents_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut relay = relay_in(dir.path()).with_limits(RelayLimits {
+        max_change_bytes: 10_000,
+        ..RelayLimits::default()
+    });
+    let mut phone = Device::new(dir.path(), "phone", sales());
+    let c = customer_on(&mut phone);
+    let order = phone.add_order(&c, 1, 1);
+    sync(&mut phone, &mut relay);
+    let before = relay.store().last_seq().unwrap();
+
+    // 50 KB of notes in one sync.
+    let huge: String = "x".repeat(50_000);
+    phone.edit_order(order, |o, ctx| {
+        o.set_details(
+            ctx,
+            OrderDetails {
+                notes: huge.clone(),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    });
+    let s = sync(&mut phone, &mut relay);
+    assert_eq!(s.refused.len(), 1, "{s:?}");
+    assert!(s.refused[0].1.contains("at most 10000"), "{:?}", s.refused);
+    phone.store.discard_refused(order).unwrap();
+
+    // A document with objects nested 12 deep under a key fieldsync never uses.
+    let mut raw = automerge::AutoCommit::load(&phone.store.load(order).unwrap().save()).unwrap();
+    let mut obj = automerge::ROOT;
+    for i in 0..12 {
+        use automerge::transaction::Transactable;
+        obj = raw
+            .put_object(&obj, format!("level{i}"), automerge::ObjType::Map)
+            .unwrap();
+    }
+    let mut nested = Document::load(&raw.save()).unwrap();
+    phone.store.save(&mut nested).unwrap();
+    let s = sync(&mut phone, &mut relay);
+    assert_eq!(s.refused.len(), 1, "{s:?}");
+    assert!(s.refused[0].1.contains("levels deep"), "{:?}", s.refused);
+    assert_eq!(relay.store().last_seq().unwrap(), before, "nothing stored");
 }

@@ -97,6 +97,11 @@ pub struct RelayLimits {
     pub max_update_bytes: usize,
     /// Log entries read per answer.
     pub max_log_entries: usize,
+    /// Most bytes of new changes accepted for one document in one request.
+    pub max_change_bytes: usize,
+    /// Deepest nesting of objects a document may have (fieldsync's own
+    /// documents nest at most 3 deep).
+    pub max_nesting: usize,
 }
 
 impl Default for RelayLimits {
@@ -104,6 +109,8 @@ impl Default for RelayLimits {
         RelayLimits {
             max_update_bytes: 4 << 20,
             max_log_entries: 5_000,
+            max_change_bytes: 1 << 20,
+            max_nesting: 8,
         }
     }
 }
@@ -354,11 +361,24 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
                 return Ok(Outcome::Refused(not_yours(id)));
             }
         }
+        let before_heads = before.as_mut().map(Document::heads).unwrap_or_default();
+        let changes = after.save_after(&before_heads);
+        if changes.len() > self.limits.max_change_bytes {
+            return Ok(Outcome::Refused(format!(
+                "the changes to document {id} are {} bytes; at most {} are accepted in one sync",
+                changes.len(),
+                self.limits.max_change_bytes
+            )));
+        }
+        if after.nesting_depth(self.limits.max_nesting) > self.limits.max_nesting {
+            return Ok(Outcome::Refused(format!(
+                "document {id} nests objects more than {} levels deep, which no fieldsync document does",
+                self.limits.max_nesting
+            )));
+        }
         if let Err(reason) = self.policy.check(actor, before.as_ref(), &after) {
             return Ok(Outcome::Refused(reason));
         }
-        let before_heads = before.as_mut().map(Document::heads).unwrap_or_default();
-        let changes = after.save_after(&before_heads);
         if !changes.is_empty() {
             accepted.push(Accepted {
                 doc: after,
