@@ -42,6 +42,10 @@ pub struct Limits {
     pub max_documents: usize,
     /// Longest a request may take.
     pub timeout: Duration,
+    /// Sync requests one device may make per second, on average.
+    pub syncs_per_second: f64,
+    /// Sync requests one device may make in a burst.
+    pub sync_burst: f64,
 }
 
 impl Default for Limits {
@@ -51,6 +55,8 @@ impl Default for Limits {
             max_json_bytes: 64 << 10,
             max_documents: 5_000,
             timeout: Duration::from_secs(60),
+            syncs_per_second: 2.0,
+            sync_burst: 30.0,
         }
     }
 }
@@ -64,6 +70,8 @@ pub struct AppState {
     pub limits: Limits,
     /// When daily reports are due.
     pub schedule: ReportSchedule,
+    /// Per-device token buckets for sync requests: tokens and when last filled.
+    buckets: Mutex<std::collections::HashMap<String, (f64, Instant)>>,
 }
 
 impl AppState {
@@ -80,7 +88,29 @@ impl AppState {
             metrics: Metrics::default(),
             limits,
             schedule,
+            buckets: Mutex::new(std::collections::HashMap::new()),
         })
+    }
+
+    /// Takes one sync token for `device`; refuses a device that floods the relay.
+    fn take_sync_token(&self, device: &str) -> Result<()> {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let (tokens, last) = buckets
+            .entry(device.to_string())
+            .or_insert((self.limits.sync_burst, now));
+        *tokens = (*tokens
+            + now.duration_since(*last).as_secs_f64() * self.limits.syncs_per_second)
+            .min(self.limits.sync_burst);
+        *last = now;
+        if *tokens < 1.0 {
+            tracing::warn!(device, "sync requests rate-limited");
+            return Err(ServerError::TooManyRequests(
+                "too many sync requests from this device; wait a few seconds and sync again".into(),
+            ));
+        }
+        *tokens -= 1.0;
+        Ok(())
     }
 
     /// The relay, for one operation at a time.
@@ -201,8 +231,12 @@ async fn sync(
                 s.limits.max_documents
             )));
         }
+        let actor = {
+            let mut relay = s.relay();
+            accounts::authenticate_device(relay.store().connection(), &token)?
+        };
+        s.take_sync_token(actor.device())?;
         let mut relay = s.relay();
-        let actor = accounts::authenticate_device(relay.store().connection(), &token)?;
         let resp = relay.handle_request(&actor, req)?;
         for (o, _) in resp.pushes.iter().zip(0..) {
             if let wire::Outcome::Refused(reason) = o {

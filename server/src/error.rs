@@ -23,6 +23,9 @@ pub enum ServerError {
     /// The request is too large or asks for too much.
     #[error("{0}")]
     TooLarge(String),
+    /// The caller sends too many requests.
+    #[error("{0}")]
+    TooManyRequests(String),
     /// A business rule or the core refused it.
     #[error(transparent)]
     Core(#[from] fieldsync_core::Error),
@@ -47,6 +50,7 @@ impl ServerError {
             ServerError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ServerError::NotFound(_) => StatusCode::NOT_FOUND,
             ServerError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ServerError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ServerError::Core(e) => match e {
                 E::RoleNotAllowed { .. }
                 | E::NotOwner { .. }

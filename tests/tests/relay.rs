@@ -552,3 +552,41 @@ fn report_figures_match_a_seeded_scenario_exactly() {
         403
     );
 }
+
+#[test]
+fn a_device_flooding_the_relay_is_rate_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = TestRelay::start_with(
+        dir.path(),
+        Limits {
+            syncs_per_second: 1.0,
+            sync_burst: 5.0,
+            ..Limits::default()
+        },
+    );
+    relay.user("li", Role::Salesperson, Some("east"));
+    relay.user("wang", Role::Salesperson, Some("east"));
+    let li = Phone::enroll(&relay.url(), dir.path(), "li", &relay.code("li"));
+    let mut wang = Phone::enroll(&relay.url(), dir.path(), "wang", &relay.code("wang"));
+    let url = format!("{}/v1/sync", relay.url());
+    let idle = wire::encode_request(&wire::SyncRequest::default()).unwrap();
+    let statuses: Vec<u16> = (0..20)
+        .map(|_| post_bytes(&url, Some(&li.token), &idle).status)
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
+    let a = post_bytes(&url, Some(&li.token), &idle);
+    assert!(
+        a.error().contains("too many sync requests"),
+        "{}",
+        a.error()
+    );
+    // Other devices are not affected; the flooder recovers after waiting.
+    wang.sync().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(post_bytes(&url, Some(&li.token), &idle).status, 200);
+}
