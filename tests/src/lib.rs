@@ -153,13 +153,26 @@ fn answer(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
 
 /// POSTs raw bytes with an optional bearer token.
 pub fn post_bytes(url: &str, token: Option<&str>, body: &[u8]) -> Answer {
+    try_post_bytes(url, token, body).unwrap()
+}
+
+/// [`post_bytes`], with network failures as errors.
+pub fn try_post_bytes(url: &str, token: Option<&str>, body: &[u8]) -> Result<Answer, String> {
     let mut req = agent()
         .post(url)
         .header("Content-Type", "application/octet-stream");
     if let Some(t) = token {
         req = req.header("Authorization", &format!("Bearer {t}"));
     }
-    answer(req.send(body))
+    let mut r = req.send(body).map_err(|e| e.to_string())?;
+    let status = r.status().as_u16();
+    let body = r
+        .body_mut()
+        .with_config()
+        .limit(64 << 20)
+        .read_to_vec()
+        .map_err(|e| e.to_string())?;
+    Ok(Answer { status, body })
 }
 
 /// POSTs JSON without credentials.
@@ -254,7 +267,7 @@ impl Phone {
             .next_request(&mut self.store)
             .map_err(|e| e.to_string())?
         {
-            let a = post_bytes(&format!("{}/v1/sync", self.url), Some(&self.token), &req);
+            let a = try_post_bytes(&format!("{}/v1/sync", self.url), Some(&self.token), &req)?;
             if a.status != 200 {
                 return Err(format!(
                     "HTTP {}: {}",
@@ -267,5 +280,135 @@ impl Phone {
                 .map_err(|e| e.to_string())?;
         }
         Ok(session.summary().clone())
+    }
+}
+
+/// The relay as its own process (`fieldsync-server serve`), for tests that
+/// kill it.
+pub struct RelayProcess {
+    bin: PathBuf,
+    /// The database file.
+    pub db: PathBuf,
+    /// The port it listens on (the same across restarts).
+    pub port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl RelayProcess {
+    /// The server binary cargo built beside this test binary.
+    fn server_bin() -> PathBuf {
+        let exe = std::env::current_exe().unwrap();
+        let dir = exe.parent().unwrap().parent().unwrap();
+        let bin = dir.join("fieldsync-server");
+        assert!(
+            bin.exists(),
+            "build the server first: cargo build -p fieldsync-server"
+        );
+        bin
+    }
+
+    /// A relay on a new database in `dir`, not started yet.
+    pub fn new(dir: &Path) -> RelayProcess {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        RelayProcess {
+            bin: Self::server_bin(),
+            db: dir.join("relay.db"),
+            port,
+            child: None,
+        }
+    }
+
+    /// Runs an admin command; returns its standard output.
+    pub fn admin(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new(&self.bin)
+            .arg("--db")
+            .arg(&self.db)
+            .arg("admin")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "admin {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Creates a user; returns the API token.
+    pub fn user(&self, id: &str, role: &str, region: Option<&str>) -> String {
+        let mut args = vec!["create-user", "--id", id, "--name", id, "--role", role];
+        if let Some(r) = region {
+            args.extend(["--region", r]);
+        }
+        self.admin(&args)
+            .split("keep it safe): ")
+            .nth(1)
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    /// Issues an enrollment code.
+    pub fn code(&self, user: &str) -> String {
+        let out = self.admin(&["enroll-code", "--user", user]);
+        out.split(&format!("Enrollment code for {user}: "))
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Starts the process and waits until it answers.
+    pub fn start(&mut self) {
+        let child = std::process::Command::new(&self.bin)
+            .arg("--db")
+            .arg(&self.db)
+            .args(["serve", "--listen", &format!("127.0.0.1:{}", self.port)])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        for _ in 0..400 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("the relay did not start");
+    }
+
+    /// Kills the process with SIGKILL.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The base URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// A head-office API client.
+    pub fn api(&self, token: &str) -> Api {
+        Api {
+            base: self.url(),
+            token: token.to_string(),
+        }
+    }
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
