@@ -9,7 +9,7 @@ use fieldsync_core::store::{Migration, Projection, migrate};
 use fieldsync_core::{
     Catalog, Complaint, Customer, DailyReport, DocKind, Document, Order, ReportSchedule, Visit,
 };
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 /// The schema, one table per business object and its parts.
 pub const SCHEMA: &str = "
@@ -59,16 +59,26 @@ pub const SCHEMA: &str = "
         owner TEXT NOT NULL, region TEXT, subject TEXT NOT NULL, status TEXT NOT NULL,
         recorded_at TEXT NOT NULL, resolved_at TEXT
     );
+    -- late: received_at (relay clock) after due_at; submitted_at is the phone's clock.
     CREATE TABLE daily_reports (
         id TEXT PRIMARY KEY, owner TEXT NOT NULL, region TEXT, day TEXT NOT NULL,
         submitted_at TEXT, due_at TEXT NOT NULL, late INTEGER
     );
 ";
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    sql: SCHEMA,
-    backfill: None,
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        sql: SCHEMA,
+        backfill: None,
+    },
+    // 2: when the relay first received a report's submission: the trustworthy
+    // time that decides lateness (phone clocks can be wrong by days).
+    Migration {
+        sql: "ALTER TABLE daily_reports ADD COLUMN received_at TEXT;
+              UPDATE daily_reports SET received_at = submitted_at WHERE submitted_at IS NOT NULL;",
+        backfill: None,
+    },
+];
 
 /// Creates the head-office tables, or brings them up to date.
 pub fn migrate_head_office(conn: &mut Connection) -> fieldsync_core::Result<()> {
@@ -206,16 +216,35 @@ impl Projection for HeadOffice {
             }
             Some(DocKind::DailyReport) => {
                 let r: DailyReport = doc.view()?;
+                // The phone's submission time is only as good as its clock; the
+                // relay's own clock when it first saw the submission decides.
+                let received: Option<String> = conn
+                    .query_row(
+                        "SELECT received_at FROM daily_reports WHERE id = ?1",
+                        [&id],
+                        |row| row.get(0),
+                    )
+                    .optional()?
+                    .flatten();
+                let received = match (received, r.submitted_at()) {
+                    (Some(at), _) => Some(at),
+                    (None, Some(_)) => Some(ts(chrono::Utc::now())),
+                    (None, None) => None,
+                };
+                let due = self.schedule.due_at(r.date);
+                let late = received.as_deref().map(|at| at > ts(due).as_str());
                 conn.execute(
-                    "INSERT OR REPLACE INTO daily_reports VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    "INSERT OR REPLACE INTO daily_reports (id, owner, region, day, submitted_at, due_at, late, received_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                     params![
                         id,
                         m.owner,
                         m.region,
                         r.date.to_string(),
                         r.submitted_at().map(ts),
-                        ts(self.schedule.due_at(r.date)),
-                        r.is_late(&self.schedule)
+                        ts(due),
+                        late,
+                        received
                     ],
                 )?;
             }

@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chrono::Utc;
+#[allow(unused_imports)]
+use fieldsync_core::ReportSchedule;
 use fieldsync_core::*;
 use fieldsync_tests::*;
 use rust_decimal::Decimal;
@@ -153,4 +155,114 @@ fn rusqlite_count(db: &std::path::Path) -> (i64, i64) {
         .query_row("SELECT count(*) FROM orders", [], |r| r.get(0))
         .unwrap();
     (seq, orders)
+}
+
+#[test]
+fn phone_clocks_wrong_by_days_break_nothing_and_deadlines_use_the_relays_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = TestRelay::start(dir.path());
+    relay.user("li", Role::Salesperson, Some("east"));
+    relay.user("wang", Role::Salesperson, Some("east"));
+    let admin = relay.user("root", Role::Admin, None);
+    let manager = relay.user("zhao", Role::Manager, Some("east"));
+    let mut ahead = Phone::enroll(&relay.url(), dir.path(), "ahead", &relay.code("li"));
+    let mut behind = Phone::enroll(&relay.url(), dir.path(), "behind", &relay.code("wang"));
+    let skew = |p: &Phone, days: i64| {
+        ChangeCtx::new(p.actor.clone(), Utc::now() + chrono::Duration::days(days))
+    };
+
+    // Li's phone is four days fast: it works and syncs as usual.
+    let ids = work(&mut ahead, 2);
+    let mut o = OrderDoc::from_document(ahead.store.load(ids[0]).unwrap()).unwrap();
+    o.submit(&skew(&ahead, 4)).unwrap();
+    ahead.store.save(o.document()).unwrap();
+    ahead.sync().unwrap();
+    let a = relay.api(&manager).post(
+        &format!("/v1/orders/{}/approve", ids[0]),
+        serde_json::json!({}),
+    );
+    assert_eq!(a.status, 200, "{}", a.error());
+    ahead.sync().unwrap();
+    let o = OrderDoc::from_document(ahead.store.load(ids[0]).unwrap())
+        .unwrap()
+        .read()
+        .unwrap();
+    // The approval (relay-side, real time) comes "before" the submit in clock
+    // terms, yet the status follows the order of events, not the clocks.
+    assert_eq!(o.status(), OrderStatus::Approved);
+    assert!(o.events[1].at < o.events[0].at);
+
+    // Wang's phone is ten days slow and claims last week's report was in on time.
+    let last_week = Utc::now().date_naive() - chrono::Duration::days(8);
+    let mut r = DailyReportDoc::create(&skew(&behind, -10), last_week).unwrap();
+    r.write(&skew(&behind, -10), "visits", "", "").unwrap();
+    r.submit(&skew(&behind, -10)).unwrap();
+    let schedule = ReportSchedule::default();
+    assert_eq!(
+        r.read().unwrap().is_late(&schedule),
+        Some(false),
+        "by the phone's clock"
+    );
+    behind.store.save(r.document()).unwrap();
+    behind.sync().unwrap();
+    // The relay received it today: late. (And a report submitted on time by a
+    // phone whose clock is fast is judged by when the relay got it, too.)
+    let rows = relay.api(&admin).get("/v1/reports/daily-reports").json();
+    assert_eq!(rows[0]["salesperson"], "wang");
+    assert_eq!(
+        (rows[0]["late"].as_str(), rows[0]["on_time"].as_str()),
+        (Some("1"), Some("0"))
+    );
+    let mut today = DailyReportDoc::create(&skew(&ahead, 4), Utc::now().date_naive()).unwrap();
+    today.write(&skew(&ahead, 4), "visits", "", "").unwrap();
+    today.submit(&skew(&ahead, 4)).unwrap();
+    ahead.store.save(today.document()).unwrap();
+    ahead.sync().unwrap();
+    let rows = relay.api(&admin).get("/v1/reports/daily-reports").json();
+    let li = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["salesperson"] == "li")
+        .unwrap();
+    assert_eq!(
+        (li["on_time"].as_str(), li["late"].as_str()),
+        (Some("1"), Some("0"))
+    );
+}
+
+#[test]
+fn a_corrupted_phone_store_is_a_clear_error_and_the_relay_restores_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = TestRelay::start(dir.path());
+    relay.user("li", Role::Salesperson, Some("east"));
+    let mut phone = Phone::enroll(&relay.url(), dir.path(), "li", &relay.code("li"));
+    let ids = work(&mut phone, 3);
+    phone.sync().unwrap();
+    let path = phone.path.clone();
+    drop(phone);
+    // The flash storage garbles the file.
+    let mut bytes = std::fs::read(&path).unwrap();
+    for b in bytes.iter_mut().take(4096) {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let e = fieldsync_core::store::DeviceStore::open(&path).unwrap_err();
+    assert!(matches!(e, Error::Store(_)), "{e}");
+    assert!(
+        e.to_string().contains("not a usable fieldsync store"),
+        "{e}"
+    );
+    // Recovery (README): delete the store, enroll again, sync.
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let mut again = Phone::enroll(&relay.url(), dir.path(), "li", &relay.code("li"));
+    again.sync().unwrap();
+    for id in ids {
+        assert!(
+            again.store.contains(id).unwrap(),
+            "{id} came back from the relay"
+        );
+    }
 }

@@ -12,7 +12,13 @@ use crate::error::{Error, Result};
 pub(crate) fn open(path: &std::path::Path) -> Result<Connection> {
     let conn = Connection::open(path)
         .map_err(|e| Error::Store(format!("cannot open {}: {e}", path.display())))?;
-    configure(&conn)?;
+    configure(&conn).map_err(|e| {
+        Error::Store(format!(
+            "{} is not a usable fieldsync store ({}); if it is damaged, move it aside: a phone re-enrolls and gets everything back from the relay, a relay is restored from its backup",
+            path.display(),
+            e.to_string().trim_start_matches("the local store failed: ")
+        ))
+    })?;
     Ok(conn)
 }
 
