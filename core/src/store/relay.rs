@@ -11,7 +11,7 @@ use super::{decode_heads, encode_heads};
 use crate::document::Document;
 use crate::error::{Error, Result};
 use crate::ids::DocId;
-use crate::sync::{Accepted, LogEntry, RelayStore};
+use crate::sync::{Accepted, LogEntry, RelayStore, Scope};
 
 /// Log entries per document before its snapshot is rewritten.
 const COMPACT_AFTER_CHUNKS: i64 = 64;
@@ -200,15 +200,23 @@ impl RelayStore for SqliteRelayStore {
         Ok(u64::try_from(seq).unwrap_or_default())
     }
 
-    fn log_after(&mut self, cursor: u64, limit: usize) -> Result<Vec<LogEntry>> {
-        let mut stmt = self.conn.prepare_cached(
+    fn log_after(&mut self, cursor: u64, limit: usize, scope: &Scope) -> Result<Vec<LogEntry>> {
+        let (filter, value) = match scope {
+            Scope::All => ("1 = 1 OR ?3 IS NULL", None),
+            Scope::Owner(o) => ("d.kind = 'catalog' OR d.owner = ?3", Some(o.as_str())),
+            Scope::Region(r) => (
+                "d.kind = 'catalog' OR d.region = ?3 OR d.region IS NULL",
+                Some(r.as_str()),
+            ),
+        };
+        let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT l.seq, l.doc, d.kind, d.owner, d.region, l.changes, l.heads
              FROM relay_log l JOIN relay_documents d ON d.id = l.doc
-             WHERE l.seq > ?1 ORDER BY l.seq LIMIT ?2",
-        )?;
+             WHERE l.seq > ?1 AND ({filter}) ORDER BY l.seq LIMIT ?2"
+        ))?;
         let cursor = i64::try_from(cursor).unwrap_or(i64::MAX);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = stmt.query_map(params![cursor, limit], |r| {
+        let rows = stmt.query_map(params![cursor, limit, value], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, Vec<u8>>(1)?,

@@ -10,4 +10,6 @@ mod relay;
 pub mod wire;
 
 pub use device::{SyncSession, SyncSummary};
-pub use relay::{Accepted, LogEntry, Policy, Relay, RelayLimits, RelayStore, VisibilityOnly};
+pub use relay::{
+    Accepted, LogEntry, Policy, Relay, RelayLimits, RelayStore, Scope, VisibilityOnly,
+};

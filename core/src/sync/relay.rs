@@ -63,8 +63,32 @@ pub trait RelayStore {
     fn commit(&mut self, origin: &str, accepted: Vec<Accepted>) -> Result<Vec<u64>>;
     /// The highest sequence number in the log (0 when empty).
     fn last_seq(&mut self) -> Result<u64>;
-    /// Up to `limit` log entries after `cursor`, in order.
-    fn log_after(&mut self, cursor: u64, limit: usize) -> Result<Vec<LogEntry>>;
+    /// Up to `limit` log entries after `cursor`, in order, of documents within
+    /// `scope` (a store may return more; the relay filters again).
+    fn log_after(&mut self, cursor: u64, limit: usize, scope: &Scope) -> Result<Vec<LogEntry>>;
+}
+
+/// Which documents a device may receive, as a store can filter them: shared
+/// documents (the catalog) always, plus these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Every document (head office).
+    All,
+    /// Documents owned by this salesperson.
+    Owner(String),
+    /// Documents of this region (a manager).
+    Region(String),
+}
+
+impl Scope {
+    /// The scope of what `actor` may see (see [`crate::may_see`]).
+    pub fn of(actor: &Actor) -> Scope {
+        match (actor.role(), actor.region()) {
+            (crate::Role::Salesperson, _) => Scope::Owner(actor.user().to_string()),
+            (crate::Role::Manager, Some(r)) => Scope::Region(r.to_string()),
+            _ => Scope::All,
+        }
+    }
 }
 
 /// Business rules the relay applies to every incoming change, beyond
@@ -164,7 +188,14 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
         for after in docs.iter_mut() {
             let id = after.id();
             let before = self.store.load(id)?;
-            match self.decide(actor, id, before, after.automerge().clone(), &mut accepted)? {
+            match self.decide(
+                actor,
+                id,
+                before,
+                after.automerge().clone(),
+                None,
+                &mut accepted,
+            )? {
                 Outcome::Accepted => {}
                 Outcome::Refused(reason) => return Err(Error::Refused(reason)),
                 Outcome::Reconcile => {
@@ -265,7 +296,9 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
         if !work.get_missing_deps(&[]).is_empty() {
             return Ok(Outcome::Reconcile);
         }
-        self.decide(actor, id, before, work, accepted)
+        // A new document's changes are exactly what was pushed.
+        let pushed = before.is_none().then_some(changes);
+        self.decide(actor, id, before, work, pushed, accepted)
     }
 
     /// Runs one step of Automerge's sync protocol for a document, statelessly
@@ -315,7 +348,7 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
         let changed = work.get_heads() != before_heads;
         let has_header = Document::from_automerge(work.clone()).is_ok();
         let outcome = if changed && has_header {
-            let outcome = self.decide(actor, id, before, work.clone(), accepted)?;
+            let outcome = self.decide(actor, id, before, work.clone(), None, accepted)?;
             if outcome != Outcome::Accepted {
                 return Ok((outcome, None));
             }
@@ -337,6 +370,7 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
         id: DocId,
         mut before: Option<Document>,
         work: AutoCommit,
+        pushed: Option<&[u8]>,
         accepted: &mut Vec<Accepted>,
     ) -> Result<Outcome> {
         let mut after = match Document::from_automerge(work) {
@@ -362,7 +396,10 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
             }
         }
         let before_heads = before.as_mut().map(Document::heads).unwrap_or_default();
-        let changes = after.save_after(&before_heads);
+        let changes = match pushed {
+            Some(p) => p.to_vec(),
+            None => after.save_after(&before_heads),
+        };
         if changes.len() > self.limits.max_change_bytes {
             return Ok(Outcome::Refused(format!(
                 "the changes to document {id} are {} bytes; at most {} are accepted in one sync",
@@ -395,7 +432,9 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
         cursor: u64,
         own: &HashSet<u64>,
     ) -> Result<(Vec<Update>, u64, bool)> {
-        let entries = self.store.log_after(cursor, self.limits.max_log_entries)?;
+        let entries =
+            self.store
+                .log_after(cursor, self.limits.max_log_entries, &Scope::of(actor))?;
         let read_all = entries.len() < self.limits.max_log_entries;
         let mut updates: Vec<Update> = Vec::new();
         let mut index: HashMap<DocId, usize> = HashMap::new();
@@ -429,6 +468,11 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
                 }
             }
             new_cursor = e.seq;
+        }
+        if !more {
+            // Everything after the cursor was read: entries the store filtered
+            // out are behind the device too.
+            new_cursor = new_cursor.max(self.store.last_seq()?);
         }
         Ok((updates, new_cursor, more))
     }

@@ -1,0 +1,250 @@
+//! Load: 1,000 simulated phones, each syncing a day's work (about 20 changed
+//! documents) against one relay process on 127.0.0.1 at once; then the bare
+//! rate of applying the same changes with Automerge and writing them to SQLite,
+//! without HTTP or checks, in the same run.
+//!
+//! Run with:
+//!   cargo build --release -p fieldsync-server && cargo bench -p fieldsync-tests --bench load
+//! (`FIELDSYNC_LOAD_DEVICES=200` for a quicker run.)
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use fieldsync_core::store::{DeviceIdentity, DeviceStore, SqliteRelayStore};
+use fieldsync_core::sync::{Accepted, RelayStore, SyncSession, wire};
+use fieldsync_core::*;
+use fieldsync_server::{AppState, Limits, accounts};
+use fieldsync_tests::{RelayProcess, try_post_bytes};
+use rust_decimal::Decimal;
+
+/// A phone with a day's work: a new customer, 6 visits, 12 orders, a report (20 documents).
+fn day_of_work(store: &mut DeviceStore, ctx: &ChangeCtx) {
+    let mut c = CustomerDoc::create_prospect(ctx, "New Shop", "Main Street").unwrap();
+    store.save(c.document()).unwrap();
+    let customer = c.read().unwrap();
+    for _ in 0..6 {
+        let mut v = VisitDoc::plan(
+            ctx,
+            &customer,
+            VisitPlan {
+                planned_start: ctx.at,
+                purpose: "call".into(),
+                priority: Priority::Normal,
+                materials: String::new(),
+            },
+        )
+        .unwrap();
+        v.check_in(ctx, None).unwrap();
+        v.add_note(ctx, "talked about the new season").unwrap();
+        v.check_out(ctx, None).unwrap();
+        store.save(v.document()).unwrap();
+    }
+    for i in 0..12 {
+        let number = store.next_order_number(ctx.at.date_naive()).unwrap();
+        let mut o = OrderDoc::create(
+            ctx,
+            &customer,
+            NewOrder {
+                number,
+                channel: Channel::Visit,
+                reorder_kind: None,
+                delivery_date: None,
+                evidence: "form".into(),
+            },
+        )
+        .unwrap();
+        for j in 0..3 {
+            o.add_line(
+                ctx,
+                NewLine {
+                    product: format!("P{j}"),
+                    name: "Shirt".into(),
+                    variant: "M".into(),
+                    unit: "pcs".into(),
+                    quantity: Decimal::from(1 + i + j),
+                    unit_price: Decimal::new(1250, 2),
+                    discount_percent: Decimal::ZERO,
+                },
+            )
+            .unwrap();
+        }
+        o.submit(ctx).unwrap();
+        store.save(o.document()).unwrap();
+    }
+    let mut r = DailyReportDoc::create(ctx, ctx.at.date_naive()).unwrap();
+    r.write(ctx, "six visits, twelve orders", "", "").unwrap();
+    r.submit(ctx).unwrap();
+    store.save(r.document()).unwrap();
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn peak_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn main() {
+    let devices: usize = std::env::var("FIELDSYNC_LOAD_DEVICES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let dir = tempfile::tempdir().unwrap();
+    let mut relay = RelayProcess::new(dir.path());
+
+    // Users and devices, created directly in the database before the relay starts.
+    eprintln!("preparing {devices} phones ...");
+    let mut phones: Vec<(DeviceStore, ChangeCtx, String)> = Vec::with_capacity(devices);
+    {
+        let state = AppState::open(&relay.db, Limits::default()).unwrap();
+        let mut r = state.relay();
+        let conn = r.store().connection();
+        for i in 0..devices {
+            let user = format!("s{i:04}");
+            accounts::create_user(
+                conn,
+                &user,
+                &user,
+                Role::Salesperson,
+                Some(if i % 2 == 0 { "east" } else { "west" }),
+            )
+            .unwrap();
+            let (code, _) = accounts::issue_code(conn, &user, chrono::Duration::hours(1)).unwrap();
+            let e = accounts::enroll(conn, &code, Utc::now()).unwrap();
+            let identity = DeviceIdentity {
+                device_id: e.device_id.clone(),
+                user: e.user.clone(),
+                role: Role::Salesperson,
+                region: e.region.clone(),
+                order_prefix: OrderPrefix::new(&e.order_prefix).unwrap(),
+            };
+            let mut store = DeviceStore::open_in_memory().unwrap();
+            store.set_identity(&identity).unwrap();
+            let ctx = ChangeCtx::now(identity.actor().unwrap());
+            day_of_work(&mut store, &ctx);
+            phones.push((store, ctx, e.device_token));
+        }
+    }
+    // The first request of each phone, kept to replay for the bare rate.
+    let requests: Vec<Vec<u8>> = phones
+        .iter_mut()
+        .map(|(store, _, _)| SyncSession::new().next_request(store).unwrap().unwrap())
+        .collect();
+    let docs: usize = requests
+        .iter()
+        .map(|r| wire::decode_request(r).unwrap().pushes.len())
+        .sum();
+    let change_bytes: usize = requests.iter().map(|r| r.len()).sum();
+
+    relay.start();
+    let pid = relay.pid().unwrap();
+    let url = format!("{}/v1/sync", relay.url());
+    eprintln!(
+        "{devices} phones sync {docs} documents ({} KB) at once ...",
+        change_bytes / 1024
+    );
+    let barrier = Arc::new(Barrier::new(devices + 1));
+    let handles: Vec<_> = phones
+        .into_iter()
+        .map(|(mut store, _, token)| {
+            let (barrier, url) = (barrier.clone(), url.clone());
+            std::thread::Builder::new()
+                .stack_size(256 << 10)
+                .spawn(move || {
+                    barrier.wait();
+                    let mut latencies = Vec::new();
+                    let mut session = SyncSession::new();
+                    while let Some(req) = session.next_request(&mut store).unwrap() {
+                        let t = Instant::now();
+                        let a = try_post_bytes(&url, Some(&token), &req);
+                        latencies.push(t.elapsed());
+                        match a {
+                            Ok(a) if a.status == 200 => {
+                                session.receive(&mut store, &a.body).unwrap()
+                            }
+                            Ok(a) => return (latencies, Some(format!("HTTP {}", a.status))),
+                            Err(e) => return (latencies, Some(e)),
+                        }
+                    }
+                    let ok = store.pending_count().unwrap() == 0;
+                    (
+                        latencies,
+                        (!ok).then(|| "documents still pending".to_string()),
+                    )
+                })
+                .unwrap()
+        })
+        .collect();
+    barrier.wait();
+    let start = Instant::now();
+    let mut latencies = Vec::new();
+    let mut errors = Vec::new();
+    for h in handles {
+        let (l, e) = h.join().unwrap();
+        latencies.extend(l);
+        errors.extend(e);
+    }
+    let total = start.elapsed();
+    let peak = peak_kb(pid);
+    latencies.sort();
+    relay.kill();
+
+    // The bare rate: the same changes applied with Automerge and written to SQLite.
+    let bare_db = dir.path().join("bare.db");
+    let mut bare = SqliteRelayStore::open(&bare_db).unwrap();
+    let t = Instant::now();
+    for req in &requests {
+        let req = wire::decode_request(req).unwrap();
+        let accepted: Vec<Accepted> = req
+            .pushes
+            .iter()
+            .map(|p| {
+                let mut doc = automerge::AutoCommit::new();
+                doc.load_incremental(&p.changes).unwrap();
+                let doc = Document::load(&doc.save()).unwrap();
+                Accepted {
+                    doc,
+                    changes: p.changes.clone(),
+                }
+            })
+            .collect();
+        bare.commit("bare", accepted).unwrap();
+    }
+    let bare_time = t.elapsed();
+    let relay_rate = docs as f64 / total.as_secs_f64();
+    let bare_rate = docs as f64 / bare_time.as_secs_f64();
+
+    println!("| load: {devices} phones × ~20 documents, one relay on 127.0.0.1 | value |");
+    println!("|---|---:|");
+    println!("| documents synced | {docs} |");
+    println!("| total time | {:.2} s |", total.as_secs_f64());
+    println!("| sync requests | {} |", latencies.len());
+    println!(
+        "| latency p50 | {:.1} ms |",
+        percentile(&latencies, 0.5).as_secs_f64() * 1e3
+    );
+    println!(
+        "| latency p99 | {:.1} ms |",
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3
+    );
+    println!("| relay peak memory | {:.1} MB |", peak as f64 / 1024.0);
+    println!("| errors | {} |", errors.len());
+    println!("| relay ingest | {relay_rate:.0} documents/s |");
+    println!("| bare Automerge + SQLite, no HTTP | {bare_rate:.0} documents/s |");
+    println!("| ratio relay / bare | {:.2} |", relay_rate / bare_rate);
+    if !errors.is_empty() {
+        eprintln!("first errors: {:?}", &errors[..errors.len().min(5)]);
+        std::process::exit(1);
+    }
+}
