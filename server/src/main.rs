@@ -245,7 +245,13 @@ fn serve(
     db: &std::path::Path,
     tls: Option<(PathBuf, PathBuf)>,
 ) -> Result<(), ServerError> {
-    let rt = tokio::runtime::Runtime::new().map_err(|e| ServerError::Internal(e.to_string()))?;
+    // Database work is serialized on one connection: a few blocking threads
+    // suffice, and more would only contend for its lock.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(4)
+        .build()
+        .map_err(|e| ServerError::Internal(e.to_string()))?;
     rt.block_on(async move {
         let listener = std::net::TcpListener::bind(listen)
             .map_err(|e| ServerError::BadRequest(format!("cannot listen on {listen}: {e}")))?;

@@ -109,7 +109,8 @@ impl Drop for TestRelay {
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
+        // As long as the phone library waits (a loaded relay queues requests).
+        .timeout_global(Some(Duration::from_secs(120)))
         .build()
         .new_agent()
 }
