@@ -866,3 +866,65 @@ fn oversized_and_deeply_nested_documents_are_refused() {
     assert!(s.refused[0].1.contains("levels deep"), "{:?}", s.refused);
     assert_eq!(relay.store().last_seq().unwrap(), before, "nothing stored");
 }
+
+#[test]
+fn a_batch_commits_many_devices_at_once_and_orders_conflicting_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut relay = relay_in(dir.path());
+    let mut phone = Device::new(dir.path(), "phone", sales());
+    let mut tablet = Device::new(dir.path(), "tablet", sales_tablet());
+    let mut other = Device::new(
+        dir.path(),
+        "other",
+        ctx("wang", Role::Salesperson, Some("east"), "phone-wang"),
+    );
+    let c = customer_on(&mut phone);
+    let order = phone.add_order(&c, 1, 1);
+    sync(&mut phone, &mut relay);
+    sync(&mut tablet, &mut relay);
+    let line = phone
+        .order(order)
+        .read()
+        .unwrap()
+        .lines
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    // Phone and tablet edit the same order; wang works on his own.
+    phone.edit_order(order, |o, ctx| o.set_quantity(ctx, &line, d("4")).unwrap());
+    tablet.edit_order(order, |o, ctx| {
+        o.set_unit_price(ctx, &line, d("11")).unwrap()
+    });
+    let oc = customer_on(&mut other);
+    let wang_order = other.add_order(&oc, 1, 2);
+    let before = relay.store().last_seq().unwrap();
+    let mut sessions: Vec<SyncSession> = (0..3).map(|_| SyncSession::new()).collect();
+    let mut devices = [&mut phone, &mut tablet, &mut other];
+    let mut batch = Vec::new();
+    for (d, s) in devices.iter_mut().zip(sessions.iter_mut()) {
+        let req = wire::decode_request(&s.next_request(&mut d.store).unwrap().unwrap()).unwrap();
+        batch.push((d.ctx.actor.clone(), req));
+    }
+    let answers = relay.handle_batch(batch);
+    assert_eq!(answers.len(), 3);
+    for ((d, s), a) in devices.into_iter().zip(sessions.iter_mut()).zip(answers) {
+        let bytes = wire::encode_response(&a.unwrap()).unwrap();
+        s.receive(&mut d.store, &bytes).unwrap();
+    }
+    assert_eq!(
+        relay.store().last_seq().unwrap(),
+        before + 4,
+        "two edits, wang's customer and order"
+    );
+    sync(&mut phone, &mut relay);
+    sync(&mut tablet, &mut relay);
+    let (a, b) = (
+        phone.order(order).read().unwrap(),
+        tablet.order(order).read().unwrap(),
+    );
+    assert_eq!(a, b);
+    assert_eq!(a.total(), d("44"));
+    assert!(relay.store().load(wang_order).unwrap().is_some());
+    assert_eq!(other.store.pending_count().unwrap(), 0);
+}

@@ -219,7 +219,7 @@ fn main() {
                 }
             })
             .collect();
-        bare.commit("bare", accepted).unwrap();
+        bare.commit(accepted).unwrap();
     }
     let bare_time = t.elapsed();
     let relay_rate = docs as f64 / total.as_secs_f64();

@@ -139,11 +139,16 @@ impl RelayStore for SqliteRelayStore {
         Document::load_parts(&snapshot, chunks.iter().map(Vec::as_slice)).map(Some)
     }
 
-    fn commit(&mut self, origin: &str, accepted: Vec<Accepted>) -> Result<Vec<u64>> {
+    fn commit(&mut self, accepted: Vec<Accepted>) -> Result<Vec<u64>> {
         let tx = self.conn.transaction()?;
         let now = Utc::now().timestamp_millis();
         let mut seqs = Vec::with_capacity(accepted.len());
-        for Accepted { mut doc, changes } in accepted {
+        for Accepted {
+            origin,
+            mut doc,
+            changes,
+        } in accepted
+        {
             let key = doc.id().as_uuid().as_bytes().to_vec();
             let meta = doc.meta().clone();
             let heads = doc.heads();

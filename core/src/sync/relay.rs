@@ -28,6 +28,8 @@ use crate::ids::DocId;
 /// A document's changes accepted by the relay, to be committed.
 #[derive(Debug)]
 pub struct Accepted {
+    /// Where the changes came from: a device id, or `office:<user>`.
+    pub origin: String,
     /// The relay's copy with the changes applied.
     pub doc: Document,
     /// The new changes only (what the log records).
@@ -58,9 +60,9 @@ pub struct LogEntry {
 pub trait RelayStore {
     /// The relay's copy of a document, if it has one.
     fn load(&mut self, id: DocId) -> Result<Option<Document>>;
-    /// Commits the accepted documents atomically, logging each one's changes
-    /// with `origin` (the device); returns the sequence numbers assigned.
-    fn commit(&mut self, origin: &str, accepted: Vec<Accepted>) -> Result<Vec<u64>>;
+    /// Commits the accepted documents atomically (one transaction), logging
+    /// each one's changes; returns the sequence numbers assigned, in order.
+    fn commit(&mut self, accepted: Vec<Accepted>) -> Result<Vec<u64>>;
     /// The highest sequence number in the log (0 when empty).
     fn last_seq(&mut self) -> Result<u64>;
     /// Up to `limit` log entries after `cursor`, in order, of documents within
@@ -112,6 +114,15 @@ impl Policy for VisibilityOnly {
     fn check(&self, _: &Actor, _: Option<&Document>, _: &Document) -> Result<(), String> {
         Ok(())
     }
+}
+
+/// A request decided but not yet committed.
+struct Prepared {
+    reset: bool,
+    cursor: u64,
+    push_outcomes: Vec<Outcome>,
+    reconcile_outcomes: Vec<Outcome>,
+    replies: Vec<DocMessage>,
 }
 
 /// Limits on one answer.
@@ -205,8 +216,10 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
                 }
             }
         }
-        self.store
-            .commit(&format!("office:{}", actor.user()), accepted)?;
+        for a in &mut accepted {
+            a.origin = format!("office:{}", actor.user());
+        }
+        self.store.commit(accepted)?;
         Ok(())
     }
 
@@ -220,10 +233,77 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
 
     /// [`Relay::handle`] on a decoded request.
     pub fn handle_request(&mut self, actor: &Actor, req: SyncRequest) -> Result<SyncResponse> {
+        let mut results = self.handle_batch(vec![(actor.clone(), req)]);
+        results
+            .pop()
+            .unwrap_or_else(|| Err(Error::Protocol("no answer".into())))
+    }
+
+    /// Handles several requests (from different devices) with one commit:
+    /// group commit, so a busy relay pays for one transaction per batch rather
+    /// than per request. Requests that touch a document another request of the
+    /// batch touches are handled in a later round, after that one's commit.
+    /// Answers come back in the order of `batch`.
+    pub fn handle_batch(&mut self, batch: Vec<(Actor, SyncRequest)>) -> Vec<Result<SyncResponse>> {
+        let mut results: Vec<Option<Result<SyncResponse>>> = batch.iter().map(|_| None).collect();
+        let mut waiting: Vec<usize> = (0..batch.len()).collect();
+        while !waiting.is_empty() {
+            let mut docs = HashSet::new();
+            let (mut round, mut later) = (Vec::new(), Vec::new());
+            for i in waiting {
+                let req = &batch[i].1;
+                let ids: Vec<[u8; 16]> = req
+                    .pushes
+                    .iter()
+                    .map(|p| p.doc)
+                    .chain(req.reconcile.iter().map(|m| m.doc))
+                    .collect();
+                if ids.iter().any(|d| docs.contains(d)) {
+                    later.push(i);
+                } else {
+                    docs.extend(ids);
+                    round.push(i);
+                }
+            }
+            let mut prepared = Vec::new();
+            let mut accepted = Vec::new();
+            for i in round {
+                let (actor, req) = &batch[i];
+                match self.prepare(actor, req) {
+                    Ok((p, mut acc)) => {
+                        prepared.push((i, p, acc.len()));
+                        accepted.append(&mut acc);
+                    }
+                    Err(e) => results[i] = Some(Err(e)),
+                }
+            }
+            match self.store.commit(accepted) {
+                Ok(seqs) => {
+                    let mut seqs = seqs.into_iter();
+                    for (i, p, n) in prepared {
+                        let own: HashSet<u64> = seqs.by_ref().take(n).collect();
+                        results[i] = Some(self.finish(&batch[i].0, p, &own));
+                    }
+                }
+                Err(e) => {
+                    for (i, _, _) in prepared {
+                        results[i] = Some(Err(e.clone()));
+                    }
+                }
+            }
+            waiting = later;
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(Error::Protocol("a request was not handled".into()))))
+            .collect()
+    }
+
+    /// Decides every push and reconcile message of a request, without committing.
+    fn prepare(&mut self, actor: &Actor, req: &SyncRequest) -> Result<(Prepared, Vec<Accepted>)> {
         let last = self.store.last_seq()?;
         let reset = req.cursor > last;
         let cursor = if reset { 0 } else { req.cursor };
-
         let mut seen = HashSet::new();
         let mut accepted = Vec::new();
         let mut push_outcomes = Vec::with_capacity(req.pushes.len());
@@ -256,22 +336,32 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
                 });
             }
         }
+        for a in &mut accepted {
+            a.origin = actor.device().to_string();
+        }
+        Ok((
+            Prepared {
+                reset,
+                cursor,
+                push_outcomes,
+                reconcile_outcomes,
+                replies,
+            },
+            accepted,
+        ))
+    }
 
-        let own: HashSet<u64> = self
-            .store
-            .commit(actor.device(), accepted)?
-            .into_iter()
-            .collect();
-
-        let (updates, new_cursor, more) = self.updates_after(actor, cursor, &own)?;
+    /// The answer to a prepared request, once its changes are committed.
+    fn finish(&mut self, actor: &Actor, p: Prepared, own: &HashSet<u64>) -> Result<SyncResponse> {
+        let (updates, new_cursor, more) = self.updates_after(actor, p.cursor, own)?;
         Ok(SyncResponse {
             cursor: new_cursor,
             more,
-            reset,
-            pushes: push_outcomes,
+            reset: p.reset,
+            pushes: p.push_outcomes,
             updates,
-            reconcile_outcomes,
-            reconcile: replies,
+            reconcile_outcomes: p.reconcile_outcomes,
+            reconcile: p.replies,
         })
     }
 
@@ -418,6 +508,7 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
         }
         if !changes.is_empty() {
             accepted.push(Accepted {
+                origin: String::new(),
                 doc: after,
                 changes,
             });
