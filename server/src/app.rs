@@ -72,6 +72,40 @@ pub struct AppState {
     pub schedule: ReportSchedule,
     /// Per-device token buckets for sync requests: tokens and when last filled.
     buckets: Mutex<std::collections::HashMap<String, (f64, Instant)>>,
+    /// The queue of the writer thread that commits syncs in batches.
+    writer: std::sync::OnceLock<std::sync::mpsc::Sender<SyncJob>>,
+}
+
+/// A decoded, authenticated sync request waiting for the writer, and where to
+/// send its answer.
+type SyncJob = (
+    Actor,
+    wire::SyncRequest,
+    tokio::sync::oneshot::Sender<fieldsync_core::Result<wire::SyncResponse>>,
+);
+
+/// Most requests committed together.
+const MAX_BATCH: usize = 64;
+
+/// Commits sync requests in batches (group commit) until the state is gone:
+/// whatever queued while the previous batch was being written goes in the next.
+fn writer_loop(state: std::sync::Weak<AppState>, jobs: std::sync::mpsc::Receiver<SyncJob>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        let Some(state) = state.upgrade() else { break };
+        let (requests, replies): (Vec<_>, Vec<_>) =
+            batch.into_iter().map(|(a, r, tx)| ((a, r), tx)).unzip();
+        let answers = state.relay().handle_batch(requests);
+        for (reply, answer) in replies.into_iter().zip(answers) {
+            let _ = reply.send(answer);
+        }
+    }
 }
 
 impl AppState {
@@ -89,7 +123,23 @@ impl AppState {
             limits,
             schedule,
             buckets: Mutex::new(std::collections::HashMap::new()),
+            writer: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Hands a sync request to the writer thread (started on first use).
+    fn submit_sync(self: &Arc<Self>, job: SyncJob) -> Result<()> {
+        let tx = self.writer.get_or_init(|| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let weak = Arc::downgrade(self);
+            std::thread::Builder::new()
+                .name("sync-writer".into())
+                .spawn(move || writer_loop(weak, rx))
+                .ok();
+            tx
+        });
+        tx.send(job)
+            .map_err(|_| ServerError::Internal("the sync writer has stopped".into()))
     }
 
     /// Takes one sync token for `device`; refuses a device that floods the relay.
@@ -236,16 +286,26 @@ async fn sync(
             accounts::authenticate_device(relay.store().connection(), &token)?
         };
         s.take_sync_token(actor.device())?;
-        let mut relay = s.relay();
-        let resp = relay.handle_request(&actor, req)?;
-        for (o, _) in resp.pushes.iter().zip(0..) {
-            if let wire::Outcome::Refused(reason) = o {
-                tracing::warn!(device = actor.device(), user = actor.user(), %reason, "change refused");
-            }
-        }
-        Ok(resp)
+        Ok((actor, req))
     })
     .await;
+    let result = match result {
+        Ok((actor, req)) => {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            state.submit_sync((actor.clone(), req, tx))?;
+            let resp = rx
+                .await
+                .map_err(|_| ServerError::Internal("the sync writer dropped a request".into()))?;
+            resp.map_err(ServerError::from).inspect(|resp| {
+                for o in &resp.pushes {
+                    if let wire::Outcome::Refused(reason) = o {
+                        tracing::warn!(device = actor.device(), user = actor.user(), %reason, "change refused");
+                    }
+                }
+            })
+        }
+        Err(e) => Err(e),
+    };
     let took = started.elapsed();
     match result {
         Ok(resp) => {

@@ -214,6 +214,7 @@ fn main() {
                 doc.load_incremental(&p.changes).unwrap();
                 let doc = Document::load(&doc.save()).unwrap();
                 Accepted {
+                    origin: "bare".into(),
                     doc,
                     changes: p.changes.clone(),
                 }
