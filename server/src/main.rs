@@ -41,6 +41,12 @@ enum Command {
         /// The PEM private key for --tls-cert.
         #[arg(long, requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// Sync requests one device may make per second, on average.
+        #[arg(long, default_value_t = 2.0)]
+        sync_rate: f64,
+        /// Sync requests one device may make in a burst.
+        #[arg(long, default_value_t = 30.0)]
+        sync_burst: f64,
     },
     /// Create a demo company (users, customers, catalog, a few days of work) in a new database.
     Demo,
@@ -122,13 +128,33 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), ServerError> {
-    let state = AppState::open(&cli.db, Limits::default())?;
+    let limits = match &cli.command {
+        Command::Serve {
+            sync_rate,
+            sync_burst,
+            ..
+        } => {
+            if !(*sync_rate > 0.0 && *sync_burst >= 1.0) {
+                return Err(ServerError::BadRequest(
+                    "--sync-rate must be above 0 and --sync-burst at least 1".into(),
+                ));
+            }
+            Limits {
+                syncs_per_second: *sync_rate,
+                sync_burst: *sync_burst,
+                ..Limits::default()
+            }
+        }
+        _ => Limits::default(),
+    };
+    let state = AppState::open(&cli.db, limits)?;
     match cli.command {
         Command::Serve {
             listen,
             demo,
             tls_cert,
             tls_key,
+            ..
         } => {
             let empty = {
                 let mut relay = state.relay();
