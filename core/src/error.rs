@@ -239,6 +239,52 @@ pub enum Error {
     Corrupt(String),
 }
 
+/// What kind of problem an [`Error`] is, for callers that map errors onto
+/// their own categories (HTTP statuses, the phone library's error variants).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Something given is not valid (an amount, an id, an empty field).
+    InvalidInput,
+    /// The actor's role or scope does not allow it.
+    NotPermitted,
+    /// Not possible in the document's current state.
+    Conflict,
+    /// No such document, line or product.
+    NotFound,
+    /// Storage failed or data is damaged.
+    Storage,
+    /// A sync message is malformed or of another version.
+    Protocol,
+}
+
+impl Error {
+    /// The kind of problem.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::RoleNotAllowed { .. }
+            | Error::NotOwner { .. }
+            | Error::OutsideRegion { .. }
+            | Error::Refused(_) => ErrorKind::NotPermitted,
+            Error::TransitionNotAllowed { .. }
+            | Error::OrderClosed { .. }
+            | Error::ContentLocked { .. }
+            | Error::OverCreditLimit { .. }
+            | Error::CashNotPaid { .. }
+            | Error::NotPaidInFull { .. }
+            | Error::VisitStep { .. }
+            | Error::ComplaintStep { .. }
+            | Error::ReportAlreadySubmitted { .. } => ErrorKind::Conflict,
+            Error::UnknownDocument(_)
+            | Error::UnknownLine { .. }
+            | Error::UnknownProduct(_)
+            | Error::WrongKind { .. } => ErrorKind::NotFound,
+            Error::Store(_) | Error::Corrupt(_) => ErrorKind::Storage,
+            Error::Protocol(_) => ErrorKind::Protocol,
+            _ => ErrorKind::InvalidInput,
+        }
+    }
+}
+
 /// Shorthand for results in core.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

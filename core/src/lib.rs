@@ -42,7 +42,7 @@ pub use customer::{
     Contact, Customer, CustomerDoc, CustomerStatus, Grade, NewCustomer, PaymentTerms,
 };
 pub use document::{DocKind, Document, FieldChange, Meta, SCHEMA_VERSION, View};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use ids::DocId;
 pub use kpi::{
     MONTHLY_VISIT_TARGET, Month, ReportKpi, VisitFact, VisitKpi, report_kpis, visit_kpis,

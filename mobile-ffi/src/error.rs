@@ -57,29 +57,15 @@ pub enum MobileError {
 
 impl From<fieldsync_core::Error> for MobileError {
     fn from(e: fieldsync_core::Error) -> Self {
-        use fieldsync_core::Error as E;
+        use fieldsync_core::ErrorKind as K;
         let reason = e.to_string();
-        match e {
-            E::RoleNotAllowed { .. }
-            | E::NotOwner { .. }
-            | E::OutsideRegion { .. }
-            | E::Refused(_) => MobileError::NotPermitted { reason },
-            E::TransitionNotAllowed { .. }
-            | E::OrderClosed { .. }
-            | E::ContentLocked { .. }
-            | E::OverCreditLimit { .. }
-            | E::CashNotPaid { .. }
-            | E::NotPaidInFull { .. }
-            | E::VisitStep { .. }
-            | E::ComplaintStep { .. }
-            | E::ReportAlreadySubmitted { .. } => MobileError::NotNow { reason },
-            E::UnknownDocument(_)
-            | E::UnknownLine { .. }
-            | E::UnknownProduct(_)
-            | E::WrongKind { .. } => MobileError::NotFound { reason },
-            E::Store(_) | E::Corrupt(_) => MobileError::Storage { reason },
-            E::Protocol(_) => MobileError::Network { reason },
-            _ => MobileError::InvalidInput { reason },
+        match e.kind() {
+            K::NotPermitted => MobileError::NotPermitted { reason },
+            K::Conflict => MobileError::NotNow { reason },
+            K::NotFound => MobileError::NotFound { reason },
+            K::Storage => MobileError::Storage { reason },
+            K::Protocol => MobileError::Network { reason },
+            K::InvalidInput => MobileError::InvalidInput { reason },
         }
     }
 }

@@ -43,7 +43,7 @@ pub type Result<T, E = ServerError> = std::result::Result<T, E>;
 impl ServerError {
     /// The HTTP status for this error.
     pub fn status(&self) -> StatusCode {
-        use fieldsync_core::Error as E;
+        use fieldsync_core::ErrorKind;
         match self {
             ServerError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ServerError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -51,24 +51,12 @@ impl ServerError {
             ServerError::NotFound(_) => StatusCode::NOT_FOUND,
             ServerError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ServerError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
-            ServerError::Core(e) => match e {
-                E::RoleNotAllowed { .. }
-                | E::NotOwner { .. }
-                | E::OutsideRegion { .. }
-                | E::Refused(_) => StatusCode::FORBIDDEN,
-                E::UnknownDocument(_) | E::UnknownLine { .. } | E::UnknownProduct(_) => {
-                    StatusCode::NOT_FOUND
-                }
-                E::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
-                E::TransitionNotAllowed { .. }
-                | E::OrderClosed { .. }
-                | E::ContentLocked { .. }
-                | E::OverCreditLimit { .. }
-                | E::CashNotPaid { .. }
-                | E::NotPaidInFull { .. }
-                | E::ComplaintStep { .. }
-                | E::ReportAlreadySubmitted { .. } => StatusCode::CONFLICT,
-                _ => StatusCode::BAD_REQUEST,
+            ServerError::Core(e) => match e.kind() {
+                ErrorKind::NotPermitted => StatusCode::FORBIDDEN,
+                ErrorKind::NotFound => StatusCode::NOT_FOUND,
+                ErrorKind::Conflict => StatusCode::CONFLICT,
+                ErrorKind::Storage => StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorKind::InvalidInput | ErrorKind::Protocol => StatusCode::BAD_REQUEST,
             },
             ServerError::Database(_) | ServerError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
