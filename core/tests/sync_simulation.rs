@@ -64,6 +64,18 @@ impl Device {
         OrderDoc::from_document(self.store.load(id).unwrap()).unwrap()
     }
 
+    /// The id of the order's first line.
+    fn first_line(&self, id: DocId) -> String {
+        self.order(id)
+            .read()
+            .unwrap()
+            .lines
+            .keys()
+            .next()
+            .unwrap()
+            .clone()
+    }
+
     fn edit_order(&mut self, id: DocId, f: impl FnOnce(&mut OrderDoc, &ChangeCtx)) {
         let mut o = self.order(id);
         f(&mut o, &self.ctx);
@@ -101,6 +113,25 @@ fn customer_on(device: &mut Device) -> Customer {
         CustomerDoc::create_prospect(&device.ctx, "Hengda Textiles", "12 Silk Road").unwrap();
     device.store.save(c.document()).unwrap();
     c.read().unwrap()
+}
+
+/// Copies the relay's database aside (closing it first); returns the reopened relay and the copy.
+fn back_up_relay(relay: TestRelay, dir: &Path) -> (TestRelay, PathBuf) {
+    drop(relay);
+    let backup = dir.join("relay-backup.db");
+    std::fs::copy(dir.join("relay.db"), &backup).unwrap();
+    (relay_in(dir), backup)
+}
+
+/// Replaces the relay's database with `backup`, as an operator restoring it would.
+fn restore_relay(relay: TestRelay, dir: &Path, backup: &Path) -> TestRelay {
+    drop(relay);
+    let path = dir.join("relay.db");
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    std::fs::copy(backup, &path).unwrap();
+    relay_in(dir)
 }
 
 fn relay_in(dir: &Path) -> TestRelay {
@@ -169,15 +200,7 @@ fn edits_on_both_sides_meet_in_one_round_trip() {
     let order = phone.add_order(&c, 1, 1);
     sync(&mut phone, &mut relay);
     sync(&mut tablet, &mut relay);
-    let line = phone
-        .order(order)
-        .read()
-        .unwrap()
-        .lines
-        .keys()
-        .next()
-        .unwrap()
-        .clone();
+    let line = phone.first_line(order);
     phone.edit_order(order, |o, ctx| o.set_quantity(ctx, &line, d("5")).unwrap());
     tablet.edit_order(order, |o, ctx| {
         o.set_unit_price(ctx, &line, d("9")).unwrap()
@@ -284,15 +307,7 @@ fn a_phone_restored_from_an_old_backup_converges() {
     std::fs::copy(&phone.path, &backup).unwrap();
     phone.restart();
     let second = phone.add_order(&c, 2, 3);
-    let line = phone
-        .order(first)
-        .read()
-        .unwrap()
-        .lines
-        .keys()
-        .next()
-        .unwrap()
-        .clone();
+    let line = phone.first_line(first);
     phone.edit_order(first, |o, ctx| o.set_quantity(ctx, &line, d("40")).unwrap());
     sync(&mut phone, &mut relay);
     // The phone is lost; a new one is restored from the week-old backup.
@@ -322,36 +337,19 @@ fn a_phone_restored_from_an_old_backup_converges() {
 #[test]
 fn a_relay_restored_from_a_backup_gets_everything_back() {
     let dir = tempfile::tempdir().unwrap();
-    let relay_path = dir.path().join("relay.db");
     let mut relay = relay_in(dir.path());
     let mut phone = Device::new(dir.path(), "phone", sales());
     let mut tablet = Device::new(dir.path(), "tablet", sales_tablet());
     let c = customer_on(&mut phone);
     let first = phone.add_order(&c, 1, 1);
     sync(&mut phone, &mut relay);
-    drop(relay);
-    let backup = dir.path().join("relay-backup.db");
-    std::fs::copy(&relay_path, &backup).unwrap();
-    let mut relay = relay_in(dir.path());
+    let (mut relay, backup) = back_up_relay(relay, dir.path());
     let second = phone.add_order(&c, 2, 2);
-    let line = phone
-        .order(first)
-        .read()
-        .unwrap()
-        .lines
-        .keys()
-        .next()
-        .unwrap()
-        .clone();
+    let line = phone.first_line(first);
     phone.edit_order(first, |o, ctx| o.set_quantity(ctx, &line, d("3")).unwrap());
     sync(&mut phone, &mut relay);
     // Disaster: the relay comes back from the backup, without the last sync.
-    drop(relay);
-    for suffix in ["-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", relay_path.display()));
-    }
-    std::fs::copy(&backup, &relay_path).unwrap();
-    let mut relay = relay_in(dir.path());
+    let mut relay = restore_relay(relay, dir.path(), &backup);
     assert!(relay.store().load(second).unwrap().is_none());
     sync(&mut phone, &mut relay);
     sync(&mut tablet, &mut relay);
@@ -373,7 +371,6 @@ fn a_relay_missing_history_reconciles_with_automerge_sync() {
     // The relay lost the document's last changes but got new ones from others,
     // so the phone's cursor looks fine: the phone's push lacks its base there.
     let dir = tempfile::tempdir().unwrap();
-    let relay_path = dir.path().join("relay.db");
     let mut relay = relay_in(dir.path());
     let mut phone = Device::new(dir.path(), "phone", sales());
     let mut other = Device::new(
@@ -384,27 +381,11 @@ fn a_relay_missing_history_reconciles_with_automerge_sync() {
     let c = customer_on(&mut phone);
     let order = phone.add_order(&c, 1, 1);
     sync(&mut phone, &mut relay);
-    drop(relay);
-    let backup = dir.path().join("relay-backup.db");
-    std::fs::copy(&relay_path, &backup).unwrap();
-    let mut relay = relay_in(dir.path());
-    let line = phone
-        .order(order)
-        .read()
-        .unwrap()
-        .lines
-        .keys()
-        .next()
-        .unwrap()
-        .clone();
+    let (mut relay, backup) = back_up_relay(relay, dir.path());
+    let line = phone.first_line(order);
     phone.edit_order(order, |o, ctx| o.set_quantity(ctx, &line, d("8")).unwrap());
     sync(&mut phone, &mut relay);
-    drop(relay);
-    for suffix in ["-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", relay_path.display()));
-    }
-    std::fs::copy(&backup, &relay_path).unwrap();
-    let mut relay = relay_in(dir.path());
+    let mut relay = restore_relay(relay, dir.path(), &backup);
     // Others keep the relay's log growing past the phone's cursor.
     let oc = customer_on(&mut other);
     for i in 0..5 {
@@ -460,15 +441,7 @@ fn a_refused_document_shows_its_reason_and_can_be_fixed_or_discarded() {
     let c = customer_on(&mut phone);
     let order = phone.add_order(&c, 1, 1); // 20.00
     sync(&mut phone, &mut relay);
-    let line = phone
-        .order(order)
-        .read()
-        .unwrap()
-        .lines
-        .keys()
-        .next()
-        .unwrap()
-        .clone();
+    let line = phone.first_line(order);
 
     // Too big: refused, with the reason, and nothing stored on the relay.
     phone.edit_order(order, |o, ctx| {
@@ -796,15 +769,7 @@ fn the_index_follows_changes_made_elsewhere() {
     assert_eq!((open.len(), open[0].status.as_str()), (1, "approved"));
     assert_eq!(phone.store.pending_count().unwrap(), 0);
     // The salesperson edits the approved order: "changed after approval" on both sides.
-    let line = phone
-        .order(order)
-        .read()
-        .unwrap()
-        .lines
-        .keys()
-        .next()
-        .unwrap()
-        .clone();
+    let line = phone.first_line(order);
     phone.edit_order(order, |o, ctx| o.set_quantity(ctx, &line, d("3")).unwrap());
     assert_eq!(
         phone.store.open_orders().unwrap()[0].status,
@@ -882,15 +847,7 @@ fn a_batch_commits_many_devices_at_once_and_orders_conflicting_ones() {
     let order = phone.add_order(&c, 1, 1);
     sync(&mut phone, &mut relay);
     sync(&mut tablet, &mut relay);
-    let line = phone
-        .order(order)
-        .read()
-        .unwrap()
-        .lines
-        .keys()
-        .next()
-        .unwrap()
-        .clone();
+    let line = phone.first_line(order);
     // Phone and tablet edit the same order; wang works on his own.
     phone.edit_order(order, |o, ctx| o.set_quantity(ctx, &line, d("4")).unwrap());
     tablet.edit_order(order, |o, ctx| {
