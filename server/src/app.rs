@@ -291,18 +291,41 @@ async fn sync(
     .await;
     let result = match result {
         Ok((actor, req)) => {
+            let docs: Vec<[u8; 16]> = req.pushes.iter().map(|p| p.doc).collect();
+            let reconciled: Vec<[u8; 16]> = req.reconcile.iter().map(|m| m.doc).collect();
             let (tx, rx) = tokio::sync::oneshot::channel();
             state.submit_sync((actor.clone(), req, tx))?;
             let resp = rx
                 .await
                 .map_err(|_| ServerError::Internal("the sync writer dropped a request".into()))?;
-            resp.map_err(ServerError::from).inspect(|resp| {
-                for o in &resp.pushes {
-                    if let wire::Outcome::Refused(reason) = o {
-                        tracing::warn!(device = actor.device(), user = actor.user(), %reason, "change refused");
+            let resp = resp.map_err(ServerError::from)?;
+            let refused: Vec<(String, String)> = docs
+                .iter()
+                .zip(&resp.pushes)
+                .chain(reconciled.iter().zip(&resp.reconcile_outcomes))
+                .filter_map(|(doc, o)| match o {
+                    wire::Outcome::Refused(reason) => {
+                        Some((DocId::from_bytes(*doc).to_string(), reason.clone()))
                     }
+                    _ => None,
+                })
+                .collect();
+            if !refused.is_empty() {
+                for (doc, reason) in &refused {
+                    tracing::warn!(device = actor.device(), user = actor.user(), %doc, %reason, "change refused");
                 }
-            })
+                let actor = actor.clone();
+                blocking(&state, move |s| {
+                    let mut relay = s.relay();
+                    Ok(crate::head_office::log_refusals(
+                        relay.store().connection(),
+                        &actor,
+                        &refused,
+                    )?)
+                })
+                .await?;
+            }
+            Ok(resp)
         }
         Err(e) => Err(e),
     };

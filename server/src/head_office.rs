@@ -78,7 +78,31 @@ const MIGRATIONS: &[Migration] = &[
               UPDATE daily_reports SET received_at = submitted_at WHERE submitted_at IS NOT NULL;",
         backfill: None,
     },
+    // 3: the audit log of refused changes.
+    Migration {
+        sql: "CREATE TABLE refusals (
+                  at TEXT NOT NULL, user_id TEXT NOT NULL, device TEXT NOT NULL,
+                  document TEXT NOT NULL, reason TEXT NOT NULL
+              );",
+        backfill: None,
+    },
 ];
+
+/// Records refused changes in the `refusals` table.
+pub fn log_refusals(
+    conn: &Connection,
+    actor: &fieldsync_core::Actor,
+    refused: &[(String, String)],
+) -> fieldsync_core::Result<()> {
+    let at = ts(chrono::Utc::now());
+    for (doc, reason) in refused {
+        conn.execute(
+            "INSERT INTO refusals (at, user_id, device, document, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![at, actor.user(), actor.device(), doc, reason],
+        )?;
+    }
+    Ok(())
+}
 
 /// Creates the head-office tables, or brings them up to date.
 pub fn migrate_head_office(conn: &mut Connection) -> fieldsync_core::Result<()> {

@@ -217,6 +217,24 @@ fn permissions_are_checked_per_role_and_region() {
     assert_eq!(s.refused.len(), 1, "{s:?}");
     assert!(s.refused[0].1.contains("cannot approve"), "{:?}", s.refused);
     assert_eq!(w.li.store.refused().unwrap()[0].entry.id, order);
+    // The refusal is in the relay's audit log.
+    let logged: Vec<(String, String, String)> = {
+        let mut relay = w.relay.state.relay();
+        let conn = relay.store().connection();
+        let mut stmt = conn
+            .prepare("SELECT user_id, document, reason FROM refusals")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(logged.len(), 1, "{logged:?}");
+    assert_eq!(
+        (logged[0].0.as_str(), logged[0].1.clone()),
+        ("li", order.to_string())
+    );
+    assert!(logged[0].2.contains("cannot approve"), "{logged:?}");
     assert_eq!(
         w.relay
             .api(&w.manager)
