@@ -645,14 +645,16 @@ impl FieldSync {
         }
         let s = session.summary().clone();
         let store = self.store();
+        // Read the refusal list once, not once per refused document.
+        let listed = store.refused().unwrap_or_default();
         let refused = s
             .refused
             .iter()
             .map(|(doc, reason)| {
-                let item = store
-                    .refused()
-                    .ok()
-                    .and_then(|all| all.into_iter().find(|r| r.entry.id == *doc))
+                let item = listed
+                    .iter()
+                    .find(|r| r.entry.id == *doc)
+                    .cloned()
                     .map(|r| ListItem::from(r.entry))
                     .unwrap_or(ListItem {
                         id: doc.to_string(),

@@ -267,7 +267,10 @@ impl Order {
     /// True when the order was approved and its content differs from what was
     /// approved, however the edits and approvals interleaved.
     pub fn changed_after_approval(&self) -> bool {
-        let d = self.derived();
+        self.differs_from_approval(&self.derived())
+    }
+
+    fn differs_from_approval(&self, d: &DerivedState) -> bool {
         d.stage.is_approved_stage() && d.approved_digest.as_deref() != Some(&self.content_digest())
     }
 
@@ -276,9 +279,7 @@ impl Order {
     /// [`OrderStatus::ChangedAfterApproval`].
     pub fn status(&self) -> OrderStatus {
         let d = self.derived();
-        if d.stage.is_approved_stage()
-            && d.approved_digest.as_deref() != Some(&self.content_digest())
-        {
+        if self.differs_from_approval(&d) {
             OrderStatus::ChangedAfterApproval
         } else {
             d.stage
