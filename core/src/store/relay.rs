@@ -16,8 +16,9 @@ use crate::sync::{Accepted, LogEntry, RelayStore, Scope};
 /// Log entries per document before its snapshot is rewritten.
 const COMPACT_AFTER_CHUNKS: i64 = 64;
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    sql: "
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        sql: "
         CREATE TABLE relay_documents (
             id BLOB PRIMARY KEY,
             kind TEXT NOT NULL,
@@ -37,8 +38,18 @@ const MIGRATIONS: &[Migration] = &[Migration {
         );
         CREATE INDEX relay_log_by_doc ON relay_log(doc, seq);
     ",
-    backfill: None,
-}];
+        backfill: None,
+    },
+    // 2: find a salesperson's or a region's documents without reading the log.
+    Migration {
+        sql: "
+        CREATE INDEX relay_documents_by_owner ON relay_documents(owner);
+        CREATE INDEX relay_documents_by_region ON relay_documents(region);
+        CREATE INDEX relay_documents_by_kind ON relay_documents(kind);
+    ",
+        backfill: None,
+    },
+];
 
 /// Writes derived rows (the head-office tables) for each accepted document,
 /// inside the transaction that stores the document.
@@ -63,6 +74,9 @@ impl SqliteRelayStore {
     /// Opens (or creates) the relay store at `path`.
     pub fn open(path: &Path) -> Result<Self> {
         let mut conn = schema::open(path)?;
+        // The relay reads documents and the log all day: keep up to 32 MB of
+        // pages in memory rather than SQLite's default 2 MB.
+        conn.pragma_update(None, "cache_size", -32_768)?;
         schema::migrate(&mut conn, "relay", MIGRATIONS)?;
         Ok(SqliteRelayStore {
             conn,
@@ -106,6 +120,36 @@ impl SqliteRelayStore {
             .query_map([], |r| r.get::<_, Vec<u8>>(0))?
             .map(|b| id_from(&b?))
             .collect()
+    }
+}
+
+/// The query reading the log after a cursor for `scope`, and its `?3`.
+fn log_query(scope: &Scope) -> (&'static str, Option<&str>) {
+    // Head office reads the log from the cursor on. A salesperson or a
+    // manager reads from their documents (found by index) into each one's
+    // log entries after the cursor: the cost follows what they may see,
+    // not how much everyone else synced since their last sync.
+    match scope {
+        Scope::All => (
+            "SELECT l.seq, l.doc, d.kind, d.owner, d.region, l.changes, l.heads
+             FROM relay_log l JOIN relay_documents d ON d.id = l.doc
+             WHERE l.seq > ?1 AND (?3 IS NULL) ORDER BY l.seq LIMIT ?2",
+            None,
+        ),
+        Scope::Owner(o) => (
+            "SELECT l.seq, l.doc, d.kind, d.owner, d.region, l.changes, l.heads
+             FROM relay_documents d CROSS JOIN relay_log l ON l.doc = d.id
+             WHERE (d.owner = ?3 OR d.kind = 'catalog') AND l.seq > ?1
+             ORDER BY l.seq LIMIT ?2",
+            Some(o.as_str()),
+        ),
+        Scope::Region(r) => (
+            "SELECT l.seq, l.doc, d.kind, d.owner, d.region, l.changes, l.heads
+             FROM relay_documents d CROSS JOIN relay_log l ON l.doc = d.id
+             WHERE (d.region = ?3 OR d.region IS NULL OR d.kind = 'catalog') AND l.seq > ?1
+             ORDER BY l.seq LIMIT ?2",
+            Some(r.as_str()),
+        ),
     }
 }
 
@@ -206,19 +250,8 @@ impl RelayStore for SqliteRelayStore {
     }
 
     fn log_after(&mut self, cursor: u64, limit: usize, scope: &Scope) -> Result<Vec<LogEntry>> {
-        let (filter, value) = match scope {
-            Scope::All => ("1 = 1 OR ?3 IS NULL", None),
-            Scope::Owner(o) => ("d.kind = 'catalog' OR d.owner = ?3", Some(o.as_str())),
-            Scope::Region(r) => (
-                "d.kind = 'catalog' OR d.region = ?3 OR d.region IS NULL",
-                Some(r.as_str()),
-            ),
-        };
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT l.seq, l.doc, d.kind, d.owner, d.region, l.changes, l.heads
-             FROM relay_log l JOIN relay_documents d ON d.id = l.doc
-             WHERE l.seq > ?1 AND ({filter}) ORDER BY l.seq LIMIT ?2"
-        ))?;
+        let (sql, value) = log_query(scope);
+        let mut stmt = self.conn.prepare_cached(sql)?;
         let cursor = i64::try_from(cursor).unwrap_or(i64::MAX);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = stmt.query_map(params![cursor, limit, value], |r| {
@@ -245,5 +278,35 @@ impl RelayStore for SqliteRelayStore {
             })
         })
         .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(store: &SqliteRelayStore, scope: &Scope) -> String {
+        let (sql, value) = log_query(scope);
+        let mut stmt = store
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap();
+        let rows = stmt
+            .query_map(params![0, 10, value], |r| r.get::<_, String>(3))
+            .unwrap();
+        rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("\n")
+    }
+
+    #[test]
+    fn a_salesperson_or_manager_sync_reads_their_documents_not_the_whole_log() {
+        let store = SqliteRelayStore::open_in_memory().unwrap();
+        for scope in [Scope::Owner("x".into()), Scope::Region("x".into())] {
+            let plan = plan(&store, &scope);
+            assert!(plan.contains("USING INDEX relay_documents_by_"), "{plan}");
+            assert!(plan.contains("USING INDEX relay_log_by_doc"), "{plan}");
+            assert!(!plan.contains("SCAN l"), "{plan}");
+        }
+        let plan = plan(&store, &Scope::All);
+        assert!(!plan.contains("SCAN d"), "{plan}");
     }
 }
