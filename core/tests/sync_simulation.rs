@@ -885,3 +885,74 @@ fn a_batch_commits_many_devices_at_once_and_orders_conflicting_ones() {
     assert!(relay.store().load(wang_order).unwrap().is_some());
     assert_eq!(other.store.pending_count().unwrap(), 0);
 }
+
+#[test]
+fn a_large_batch_is_decided_in_parallel_and_each_outcome_lands_on_its_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut relay = relay_in(dir.path());
+    let mut devices = [
+        Device::new(dir.path(), "phone", sales()),
+        Device::new(
+            dir.path(),
+            "wang",
+            ctx("wang", Role::Salesperson, Some("east"), "phone-wang"),
+        ),
+        Device::new(
+            dir.path(),
+            "zhao",
+            ctx("zhao", Role::Salesperson, Some("west"), "phone-zhao"),
+        ),
+    ];
+    let mut bad = Vec::new();
+    for (n, device) in devices.iter_mut().enumerate() {
+        let c = customer_on(device);
+        for seq in 1..=6 {
+            device.add_order(&c, seq, 2);
+        }
+        // One document per device that the relay must refuse: nested too deep.
+        let order = device.add_order(&c, 7, 1);
+        let mut raw =
+            automerge::AutoCommit::load(&device.store.load(order).unwrap().save()).unwrap();
+        let mut obj = automerge::ROOT;
+        for i in 0..(10 + n) {
+            use automerge::transaction::Transactable;
+            obj = raw
+                .put_object(&obj, format!("level{i}"), automerge::ObjType::Map)
+                .unwrap();
+        }
+        device
+            .store
+            .save(&mut Document::load(&raw.save()).unwrap())
+            .unwrap();
+        bad.push(order);
+    }
+    let mut sessions: Vec<SyncSession> = devices.iter().map(|_| SyncSession::new()).collect();
+    let mut batch = Vec::new();
+    for (d, s) in devices.iter_mut().zip(sessions.iter_mut()) {
+        let req = wire::decode_request(&s.next_request(&mut d.store).unwrap().unwrap()).unwrap();
+        assert_eq!(req.pushes.len(), 8, "a customer and seven orders");
+        batch.push((d.ctx.actor.clone(), req));
+    }
+    let pushed: Vec<Vec<DocId>> = batch
+        .iter()
+        .map(|(_, r)| r.pushes.iter().map(|p| DocId::from_bytes(p.doc)).collect())
+        .collect();
+    let answers = relay.handle_batch(batch);
+    for ((answer, ids), bad) in answers.into_iter().zip(&pushed).zip(&bad) {
+        let answer = answer.unwrap();
+        for (outcome, id) in answer.pushes.iter().zip(ids) {
+            match outcome {
+                wire::Outcome::Refused(reason) if id == bad => {
+                    assert!(reason.contains("levels deep"), "{reason}");
+                }
+                wire::Outcome::Accepted if id != bad => {}
+                other => panic!("document {id}: unexpected {other:?}"),
+            }
+        }
+    }
+    assert_eq!(relay.store().last_seq().unwrap(), 3 * 7, "all but the refused");
+    for (device, bad) in devices.iter().zip(&bad) {
+        assert!(relay.store().load(*bad).unwrap().is_none());
+        assert_eq!(device.store.list_kind(DocKind::Order).unwrap().len(), 7);
+    }
+}

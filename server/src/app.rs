@@ -26,6 +26,7 @@ use crate::accounts;
 use crate::error::{Result, ServerError};
 use crate::head_office::{HeadOffice, migrate_head_office};
 use crate::metrics::Metrics;
+use crate::readers::{Reader, Readers};
 use crate::reports;
 
 /// The relay over the embedded database.
@@ -64,6 +65,8 @@ impl Default for Limits {
 /// Everything a request handler needs.
 pub struct AppState {
     relay: Mutex<ServerRelay>,
+    /// Read-only connections: authentication and reports never wait for the relay.
+    readers: Readers,
     /// The counters behind `/metrics`.
     pub metrics: Metrics,
     /// Request limits.
@@ -119,6 +122,7 @@ impl AppState {
         migrate_head_office(store.connection())?;
         Ok(AppState {
             relay: Mutex::new(Relay::new(store, RolePolicy)),
+            readers: Readers::new(path),
             metrics: Metrics::default(),
             limits,
             schedule,
@@ -161,6 +165,12 @@ impl AppState {
         }
         *tokens -= 1.0;
         Ok(())
+    }
+
+    /// A read-only connection to the database, for work that only reads; it
+    /// sees everything committed and never waits for the relay.
+    pub fn reader(&self) -> Result<Reader<'_>> {
+        self.readers.get()
     }
 
     /// The relay, for one operation at a time.
@@ -281,10 +291,7 @@ async fn sync(
                 s.limits.max_documents
             )));
         }
-        let actor = {
-            let mut relay = s.relay();
-            accounts::authenticate_device(relay.store().connection(), &token)?
-        };
+        let actor = accounts::authenticate_device(&*s.reader()?, &token)?;
         s.take_sync_token(actor.device())?;
         Ok((actor, req))
     })
@@ -656,9 +663,9 @@ async fn report(
 ) -> Result<Response> {
     let token = bearer(&headers)?;
     let table = blocking(&state, move |s| {
-        let mut relay = s.relay();
-        let actor = accounts::authenticate_user(relay.store().connection(), &token)?;
-        reports::run(relay.store().connection(), &actor, &name, &s.schedule)
+        let conn = s.reader()?;
+        let actor = accounts::authenticate_user(&conn, &token)?;
+        reports::run(&conn, &actor, &name, &s.schedule)
     })
     .await?;
     match q.format.as_deref() {

@@ -8,6 +8,7 @@
 //! - [`app`]: the HTTP API (axum);
 //! - [`head_office`]: the relational tables kept in step with every change;
 //! - [`reports`]: reports over those tables;
+//! - [`readers`]: read-only connections, so reads never wait for sync;
 //! - [`admin`]: what the `admin` subcommands do (CSV import, export, demo).
 
 pub mod accounts;
@@ -17,6 +18,7 @@ pub mod error;
 pub mod head_office;
 pub mod metrics;
 mod openapi;
+pub mod readers;
 pub mod reports;
 
 pub use app::{AppState, Limits, router};

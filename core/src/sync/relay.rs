@@ -94,8 +94,9 @@ impl Scope {
 }
 
 /// Business rules the relay applies to every incoming change, beyond
-/// visibility (which the relay always checks).
-pub trait Policy {
+/// visibility (which the relay always checks). Several threads check the
+/// documents of one batch at once, hence `Sync`.
+pub trait Policy: Sync {
     /// May `actor` turn `before` (the relay's copy; `None` for a new document)
     /// into `after`? `Err` carries the reason shown on the phone.
     fn check(
@@ -173,6 +174,14 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
         self
     }
 
+    /// What incoming documents are checked against.
+    fn checker(&self) -> Checker<'_, P> {
+        Checker {
+            policy: &self.policy,
+            limits: self.limits,
+        }
+    }
+
     /// The store.
     pub fn store(&mut self) -> &mut S {
         &mut self.store
@@ -199,14 +208,11 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
         for after in docs.iter_mut() {
             let id = after.id();
             let before = self.store.load(id)?;
-            match self.decide(
-                actor,
-                id,
-                before,
-                after.automerge().clone(),
-                None,
-                &mut accepted,
-            )? {
+            let (outcome, acc) =
+                self.checker()
+                    .decide(actor, id, before, after.automerge().clone(), None);
+            accepted.extend(acc);
+            match outcome {
                 Outcome::Accepted => {}
                 Outcome::Refused(reason) => return Err(Error::Refused(reason)),
                 Outcome::Reconcile => {
@@ -243,7 +249,9 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
     /// group commit, so a busy relay pays for one transaction per batch rather
     /// than per request. Requests that touch a document another request of the
     /// batch touches are handled in a later round, after that one's commit.
-    /// Answers come back in the order of `batch`.
+    /// The pushed documents of a round are checked on several threads; the
+    /// store is only touched from this one. Answers come back in the order of
+    /// `batch`.
     pub fn handle_batch(&mut self, batch: Vec<(Actor, SyncRequest)>) -> Vec<Result<SyncResponse>> {
         let mut results: Vec<Option<Result<SyncResponse>>> = batch.iter().map(|_| None).collect();
         let mut waiting: Vec<usize> = (0..batch.len()).collect();
@@ -267,14 +275,13 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
             }
             let mut prepared = Vec::new();
             let mut accepted = Vec::new();
-            for i in round {
-                let (actor, req) = &batch[i];
-                match self.prepare(actor, req) {
+            for (i, outcome) in round.iter().zip(self.prepare_round(&batch, &round)) {
+                match outcome {
                     Ok((p, mut acc)) => {
-                        prepared.push((i, p, acc.len()));
+                        prepared.push((*i, p, acc.len()));
                         accepted.append(&mut acc);
                     }
-                    Err(e) => results[i] = Some(Err(e)),
+                    Err(e) => results[*i] = Some(Err(e)),
                 }
             }
             match self.store.commit(accepted) {
@@ -299,56 +306,101 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
             .collect()
     }
 
-    /// Decides every push and reconcile message of a request, without committing.
-    fn prepare(&mut self, actor: &Actor, req: &SyncRequest) -> Result<(Prepared, Vec<Accepted>)> {
-        let last = self.store.last_seq()?;
-        let reset = req.cursor > last;
-        let cursor = if reset { 0 } else { req.cursor };
-        let mut seen = HashSet::new();
-        let mut accepted = Vec::new();
-        let mut push_outcomes = Vec::with_capacity(req.pushes.len());
-        for push in &req.pushes {
-            let id = wire_id(push.doc);
-            let outcome = if !seen.insert(id) {
-                Outcome::Refused("the document was sent twice in one request".into())
-            } else {
-                self.take_push(actor, id, &push.changes, &mut accepted)?
-            };
-            push_outcomes.push(outcome);
-        }
-        let mut reconcile_outcomes = Vec::with_capacity(req.reconcile.len());
-        let mut replies = Vec::new();
-        for m in &req.reconcile {
-            let id = wire_id(m.doc);
-            let (outcome, reply) = if !seen.insert(id) {
-                (
-                    Outcome::Refused("the document was sent twice in one request".into()),
-                    None,
-                )
-            } else {
-                self.take_reconcile(actor, id, &m.message, &mut accepted)?
-            };
-            reconcile_outcomes.push(outcome);
-            if let Some(message) = reply {
-                replies.push(DocMessage {
-                    doc: m.doc,
-                    message,
-                });
+    /// Decides every push and reconcile message of the requests `round` of
+    /// `batch` (which touch different documents), without committing.
+    fn prepare_round(
+        &mut self,
+        batch: &[(Actor, SyncRequest)],
+        round: &[usize],
+    ) -> Vec<Result<(Prepared, Vec<Accepted>)>> {
+        let last = match self.store.last_seq() {
+            Ok(last) => last,
+            Err(e) => return round.iter().map(|_| Err(e.clone())).collect(),
+        };
+        // 1. Each pushed document's relay copy, read on this thread (the store's).
+        let mut pushes = Vec::new();
+        let mut early: Vec<Result<Vec<Option<Outcome>>>> = Vec::with_capacity(round.len());
+        for (r, &i) in round.iter().enumerate() {
+            let (actor, req) = &batch[i];
+            let mut seen = HashSet::new();
+            let mut outcomes = Vec::with_capacity(req.pushes.len());
+            let mut loaded = Ok(());
+            for (slot, push) in req.pushes.iter().enumerate() {
+                let id = wire_id(push.doc);
+                if !seen.insert(id) {
+                    outcomes.push(Some(Outcome::Refused(twice())));
+                    continue;
+                }
+                outcomes.push(None);
+                match self.store.load(id) {
+                    Ok(before) => pushes.push(PushToDecide {
+                        request: r,
+                        slot,
+                        actor,
+                        id,
+                        changes: &push.changes,
+                        before,
+                    }),
+                    Err(e) => {
+                        loaded = Err(e);
+                        break;
+                    }
+                }
             }
+            early.push(loaded.map(|()| outcomes));
         }
-        for a in &mut accepted {
-            a.origin = actor.device().to_string();
+        // 2. The decisions, on as many threads as there are cores.
+        let decided = decide_in_parallel(&self.checker(), pushes);
+        let mut accepted: Vec<Vec<Accepted>> = round.iter().map(|_| Vec::new()).collect();
+        for ((request, slot), (outcome, acc)) in decided {
+            if let Ok(outcomes) = &mut early[request] {
+                outcomes[slot] = Some(outcome);
+            }
+            accepted[request].extend(acc);
         }
-        Ok((
-            Prepared {
-                reset,
-                cursor,
-                push_outcomes,
-                reconcile_outcomes,
-                replies,
-            },
-            accepted,
-        ))
+        // 3. Reconcile messages (rare: a document whose history the relay
+        // lacks), here, as they read the store as they go.
+        round
+            .iter()
+            .zip(early)
+            .zip(accepted)
+            .map(|((&i, outcomes), mut accepted)| {
+                let (actor, req) = &batch[i];
+                let push_outcomes = outcomes?
+                    .into_iter()
+                    .map(|o| o.unwrap_or_else(|| Outcome::Refused(twice())))
+                    .collect();
+                let mut seen: HashSet<[u8; 16]> = req.pushes.iter().map(|p| p.doc).collect();
+                let mut reconcile_outcomes = Vec::with_capacity(req.reconcile.len());
+                let mut replies = Vec::new();
+                for m in &req.reconcile {
+                    let (outcome, reply) = if !seen.insert(m.doc) {
+                        (Outcome::Refused(twice()), None)
+                    } else {
+                        self.take_reconcile(actor, wire_id(m.doc), &m.message, &mut accepted)?
+                    };
+                    reconcile_outcomes.push(outcome);
+                    if let Some(message) = reply {
+                        replies.push(DocMessage {
+                            doc: m.doc,
+                            message,
+                        });
+                    }
+                }
+                for a in &mut accepted {
+                    a.origin = actor.device().to_string();
+                }
+                let reset = req.cursor > last;
+                let prepared = Prepared {
+                    reset,
+                    cursor: if reset { 0 } else { req.cursor },
+                    push_outcomes,
+                    reconcile_outcomes,
+                    replies,
+                };
+                Ok((prepared, accepted))
+            })
+            .collect()
     }
 
     /// The answer to a prepared request, once its changes are committed.
@@ -363,32 +415,6 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
             reconcile_outcomes: p.reconcile_outcomes,
             reconcile: p.replies,
         })
-    }
-
-    /// Applies a push to a copy of the relay's document and decides.
-    fn take_push(
-        &mut self,
-        actor: &Actor,
-        id: DocId,
-        changes: &[u8],
-        accepted: &mut Vec<Accepted>,
-    ) -> Result<Outcome> {
-        let mut before = self.store.load(id)?;
-        let mut work = match before.as_mut() {
-            Some(d) => d.automerge().fork(),
-            None => AutoCommit::new(),
-        };
-        if let Err(e) = work.load_incremental(changes) {
-            return Ok(Outcome::Refused(format!(
-                "the changes could not be read ({e})"
-            )));
-        }
-        if !work.get_missing_deps(&[]).is_empty() {
-            return Ok(Outcome::Reconcile);
-        }
-        // A new document's changes are exactly what was pushed.
-        let pushed = before.is_none().then_some(changes);
-        self.decide(actor, id, before, work, pushed, accepted)
     }
 
     /// Runs one step of Automerge's sync protocol for a document, statelessly
@@ -438,10 +464,11 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
         let changed = work.get_heads() != before_heads;
         let has_header = Document::from_automerge(work.clone()).is_ok();
         let outcome = if changed && has_header {
-            let outcome = self.decide(actor, id, before, work.clone(), None, accepted)?;
+            let (outcome, acc) = self.checker().decide(actor, id, before, work.clone(), None);
             if outcome != Outcome::Accepted {
                 return Ok((outcome, None));
             }
+            accepted.extend(acc);
             outcome
         } else {
             Outcome::Accepted
@@ -451,69 +478,6 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
             .generate_sync_message(&mut state)
             .map(|m| m.encode());
         Ok((outcome, reply))
-    }
-
-    /// Checks a document with new changes against visibility and the policy.
-    fn decide(
-        &mut self,
-        actor: &Actor,
-        id: DocId,
-        mut before: Option<Document>,
-        work: AutoCommit,
-        pushed: Option<&[u8]>,
-        accepted: &mut Vec<Accepted>,
-    ) -> Result<Outcome> {
-        let mut after = match Document::from_automerge(work) {
-            Ok(d) => d,
-            Err(e) => return Ok(Outcome::Refused(e.to_string())),
-        };
-        if after.id() != id {
-            return Ok(Outcome::Refused(format!(
-                "the changes are for document {}, not {id}",
-                after.id()
-            )));
-        }
-        if let Some(b) = before.as_ref()
-            && (b.meta().kind != after.meta().kind || b.meta().id != after.meta().id)
-        {
-            return Ok(Outcome::Refused(
-                "a document's id and kind cannot change".into(),
-            ));
-        }
-        for meta in before.iter().map(Document::meta).chain([after.meta()]) {
-            if !may_see_parts(actor, &meta.kind, &meta.owner, meta.region.as_deref()) {
-                return Ok(Outcome::Refused(not_yours(id)));
-            }
-        }
-        let before_heads = before.as_mut().map(Document::heads).unwrap_or_default();
-        let changes = match pushed {
-            Some(p) => p.to_vec(),
-            None => after.save_after(&before_heads),
-        };
-        if changes.len() > self.limits.max_change_bytes {
-            return Ok(Outcome::Refused(format!(
-                "the changes to document {id} are {} bytes; at most {} are accepted in one sync",
-                changes.len(),
-                self.limits.max_change_bytes
-            )));
-        }
-        if after.nesting_depth(self.limits.max_nesting) > self.limits.max_nesting {
-            return Ok(Outcome::Refused(format!(
-                "document {id} nests objects more than {} levels deep, which no fieldsync document does",
-                self.limits.max_nesting
-            )));
-        }
-        if let Err(reason) = self.policy.check(actor, before.as_ref(), &after) {
-            return Ok(Outcome::Refused(reason));
-        }
-        if !changes.is_empty() {
-            accepted.push(Accepted {
-                origin: String::new(),
-                doc: after,
-                changes,
-            });
-        }
-        Ok(Outcome::Accepted)
     }
 
     /// Everything after `cursor` the device may see, except what it just sent.
@@ -569,8 +533,169 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
     }
 }
 
+/// A pushed document with the relay's copy, waiting for its decision.
+struct PushToDecide<'a> {
+    /// Which request of the round, and which push of the request.
+    request: usize,
+    slot: usize,
+    actor: &'a Actor,
+    id: DocId,
+    changes: &'a [u8],
+    before: Option<Document>,
+}
+
+/// What every incoming document is checked against: visibility, limits and
+/// the policy. Holds no store, so several threads can share it.
+struct Checker<'a, P> {
+    policy: &'a P,
+    limits: RelayLimits,
+}
+
+impl<P: Policy> Checker<'_, P> {
+    /// Applies pushed changes to a copy of the relay's document and decides.
+    fn decide_push(
+        &self,
+        actor: &Actor,
+        id: DocId,
+        mut before: Option<Document>,
+        changes: &[u8],
+    ) -> (Outcome, Option<Accepted>) {
+        let mut work = match before.as_mut() {
+            Some(d) => d.automerge().fork(),
+            None => AutoCommit::new(),
+        };
+        if let Err(e) = work.load_incremental(changes) {
+            return refused(format!("the changes could not be read ({e})"));
+        }
+        if !work.get_missing_deps(&[]).is_empty() {
+            return (Outcome::Reconcile, None);
+        }
+        // A new document's changes are exactly what was pushed.
+        let pushed = before.is_none().then_some(changes);
+        self.decide(actor, id, before, work, pushed)
+    }
+
+    /// Checks a document with new changes against visibility, the limits and
+    /// the policy; accepted changes come back to be committed.
+    fn decide(
+        &self,
+        actor: &Actor,
+        id: DocId,
+        mut before: Option<Document>,
+        work: AutoCommit,
+        pushed: Option<&[u8]>,
+    ) -> (Outcome, Option<Accepted>) {
+        let mut after = match Document::from_automerge(work) {
+            Ok(d) => d,
+            Err(e) => return refused(e.to_string()),
+        };
+        if after.id() != id {
+            return refused(format!(
+                "the changes are for document {}, not {id}",
+                after.id()
+            ));
+        }
+        if let Some(b) = before.as_ref()
+            && (b.meta().kind != after.meta().kind || b.meta().id != after.meta().id)
+        {
+            return refused("a document's id and kind cannot change".into());
+        }
+        for meta in before.iter().map(Document::meta).chain([after.meta()]) {
+            if !may_see_parts(actor, &meta.kind, &meta.owner, meta.region.as_deref()) {
+                return refused(not_yours(id));
+            }
+        }
+        let before_heads = before.as_mut().map(Document::heads).unwrap_or_default();
+        let changes = match pushed {
+            Some(p) => p.to_vec(),
+            None => after.save_after(&before_heads),
+        };
+        if changes.len() > self.limits.max_change_bytes {
+            return refused(format!(
+                "the changes to document {id} are {} bytes; at most {} are accepted in one sync",
+                changes.len(),
+                self.limits.max_change_bytes
+            ));
+        }
+        if after.nesting_depth(self.limits.max_nesting) > self.limits.max_nesting {
+            return refused(format!(
+                "document {id} nests objects more than {} levels deep, which no fieldsync document does",
+                self.limits.max_nesting
+            ));
+        }
+        if let Err(reason) = self.policy.check(actor, before.as_ref(), &after) {
+            return refused(reason);
+        }
+        let accepted = (!changes.is_empty()).then(|| Accepted {
+            origin: String::new(),
+            doc: after,
+            changes,
+        });
+        (Outcome::Accepted, accepted)
+    }
+}
+
+fn refused(reason: String) -> (Outcome, Option<Accepted>) {
+    (Outcome::Refused(reason), None)
+}
+
+/// A decision, with where it goes: (request of the round, push of the request).
+type Decided = ((usize, usize), (Outcome, Option<Accepted>));
+
+/// Decides `pushes` on up to one thread per core (this one included),
+/// keeping their order. A document whose checks panic (a bug, or bytes
+/// Automerge chokes on) is refused rather than taking the relay down.
+fn decide_in_parallel<P: Policy>(
+    checker: &Checker<'_, P>,
+    pushes: Vec<PushToDecide<'_>>,
+) -> Vec<Decided> {
+    let decide = |p: PushToDecide<'_>| -> Decided {
+        let at = (p.request, p.slot);
+        let decision = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            checker.decide_push(p.actor, p.id, p.before, p.changes)
+        }))
+        .unwrap_or_else(|_| refused("the relay could not process these changes".into()));
+        (at, decision)
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Below a few documents a thread costs more than it saves.
+    if threads < 2 || pushes.len() < 8 {
+        return pushes.into_iter().map(decide).collect();
+    }
+    let per_thread = pushes.len().div_ceil(threads);
+    let mut chunks = Vec::with_capacity(threads);
+    let mut pushes = pushes.into_iter();
+    loop {
+        let chunk: Vec<_> = pushes.by_ref().take(per_thread).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        chunks.push(chunk);
+    }
+    let mut chunks = chunks.into_iter();
+    let mine = chunks.next().unwrap_or_default();
+    std::thread::scope(|scope| {
+        let others: Vec<_> = chunks
+            .map(|chunk| {
+                let decide = &decide;
+                scope.spawn(move || chunk.into_iter().map(decide).collect::<Vec<_>>())
+            })
+            .collect();
+        let mut decided: Vec<Decided> = mine.into_iter().map(&decide).collect();
+        for other in others {
+            // Every decision is guarded, so a thread itself does not panic.
+            decided.extend(other.join().unwrap_or_default());
+        }
+        decided
+    })
+}
+
 fn wire_id(bytes: [u8; 16]) -> DocId {
     DocId::from(uuid::Uuid::from_bytes(bytes))
+}
+
+fn twice() -> String {
+    "the document was sent twice in one request".into()
 }
 
 fn not_yours(id: DocId) -> String {
