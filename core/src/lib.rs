@@ -17,6 +17,7 @@ mod actor;
 mod catalog;
 mod codec;
 mod complaint;
+mod content;
 mod customer;
 mod document;
 mod error;
@@ -38,6 +39,7 @@ pub use catalog::{Catalog, CatalogDoc, PriceList, Product, ProductInput, Stock};
 pub use complaint::{
     Complaint, ComplaintAction, ComplaintDoc, ComplaintEvent, ComplaintStatus, NewComplaint,
 };
+pub use content::Content;
 pub use customer::{
     Contact, Customer, CustomerDoc, CustomerStatus, Grade, NewCustomer, PaymentTerms,
 };

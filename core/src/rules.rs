@@ -13,8 +13,9 @@ use crate::access::may_see;
 use crate::actor::{Actor, Role};
 use crate::catalog::Catalog;
 use crate::complaint::Complaint;
+use crate::content::Content;
 use crate::customer::{Customer, CustomerStatus};
-use crate::document::{DocKind, Document};
+use crate::document::Meta;
 use crate::order::{Order, OrderStatus};
 use crate::report::DailyReport;
 use crate::sync::Policy;
@@ -28,78 +29,43 @@ impl Policy for RolePolicy {
     fn check(
         &self,
         actor: &Actor,
-        before: Option<&Document>,
-        after: &Document,
+        before: Option<&Content>,
+        after: &Content,
     ) -> Result<(), String> {
-        if !may_see(actor, after.meta()) || before.is_some_and(|b| !may_see(actor, b.meta())) {
-            return Err(format!("{} is not yours to change", describe(after)));
+        let meta = after.meta();
+        if !may_see(actor, meta) || before.is_some_and(|b| !may_see(actor, b.meta())) {
+            return Err(format!("{} is not yours to change", describe(meta)));
         }
         if let Some(b) = before
-            && b.meta() != after.meta()
+            && b.meta() != meta
             && actor.role() != Role::Admin
         {
             return Err("only an administrator can change a document's owner or region".into());
         }
-        let kind = after
-            .meta()
-            .doc_kind()
-            .ok_or_else(|| format!("unknown document kind {}", after.meta().kind))?;
-        let read = |e: crate::Error| e.to_string();
-        match kind {
-            DocKind::Order => check_order(
-                actor,
-                before
-                    .map(|b| b.view::<Order>())
-                    .transpose()
-                    .map_err(read)?,
-                after.view::<Order>().map_err(read)?,
-            ),
-            DocKind::Customer => check_customer(
-                actor,
-                before
-                    .map(|b| b.view::<Customer>())
-                    .transpose()
-                    .map_err(read)?,
-                after.view::<Customer>().map_err(read)?,
-            ),
-            DocKind::Visit => check_visit(
-                actor,
-                before
-                    .map(|b| b.view::<Visit>())
-                    .transpose()
-                    .map_err(read)?,
-                after.view::<Visit>().map_err(read)?,
-            ),
-            DocKind::Complaint => check_complaint(
-                actor,
-                before
-                    .map(|b| b.view::<Complaint>())
-                    .transpose()
-                    .map_err(read)?,
-                after.view::<Complaint>().map_err(read)?,
-            ),
-            DocKind::DailyReport => check_report(
-                actor,
-                before
-                    .map(|b| b.view::<DailyReport>())
-                    .transpose()
-                    .map_err(read)?,
-                after.view::<DailyReport>().map_err(read)?,
-            ),
-            DocKind::Catalog => check_catalog(
-                actor,
-                before
-                    .map(|b| b.view::<Catalog>())
-                    .transpose()
-                    .map_err(read)?,
-                after.view::<Catalog>().map_err(read)?,
-            ),
+        match (before, after) {
+            (None, Content::Order(a)) => check_order(actor, None, a),
+            (Some(Content::Order(b)), Content::Order(a)) => check_order(actor, Some(b), a),
+            (None, Content::Customer(a)) => check_customer(actor, None, a),
+            (Some(Content::Customer(b)), Content::Customer(a)) => check_customer(actor, Some(b), a),
+            (None, Content::Visit(a)) => check_visit(actor, None, a),
+            (Some(Content::Visit(b)), Content::Visit(a)) => check_visit(actor, Some(b), a),
+            (None, Content::Complaint(a)) => check_complaint(actor, None, a),
+            (Some(Content::Complaint(b)), Content::Complaint(a)) => {
+                check_complaint(actor, Some(b), a)
+            }
+            (None, Content::DailyReport(a)) => check_report(actor, None, a),
+            (Some(Content::DailyReport(b)), Content::DailyReport(a)) => {
+                check_report(actor, Some(b), a)
+            }
+            (None, Content::Catalog(a)) => check_catalog(actor, None, a),
+            (Some(Content::Catalog(b)), Content::Catalog(a)) => check_catalog(actor, Some(b), a),
+            (Some(_), _) => Err("a document's kind cannot change".into()),
         }
     }
 }
 
-fn describe(doc: &Document) -> String {
-    format!("{} {}", doc.meta().kind.replace('_', " "), doc.meta().id)
+fn describe(meta: &Meta) -> String {
+    format!("{} {}", meta.kind.replace('_', " "), meta.id)
 }
 
 fn role_may(actor: &Actor, roles: &[Role], what: &str) -> Result<(), String> {
@@ -124,7 +90,7 @@ fn created_by_actor(actor: &Actor, m: &crate::Meta) -> Result<(), String> {
     Ok(())
 }
 
-fn check_order(actor: &Actor, before: Option<Order>, after: Order) -> Result<(), String> {
+fn check_order(actor: &Actor, before: Option<&Order>, after: &Order) -> Result<(), String> {
     const SALES: &[Role] = &[Role::Salesperson, Role::Manager, Role::OrderDesk];
     // Everything sales owns: the order without its events, production,
     // shipment and payments.
@@ -155,7 +121,7 @@ fn check_order(actor: &Actor, before: Option<Order>, after: Order) -> Result<(),
             Ok(())
         }
     };
-    let any_change = content(&before) != content(&after)
+    let any_change = content(before) != content(after)
         || before.production != after.production
         || before.shipment != after.shipment
         || before.payments != after.payments
@@ -167,7 +133,7 @@ fn check_order(actor: &Actor, before: Option<Order>, after: Order) -> Result<(),
         )
     {
         // Archiving a settled or cancelled order is the one step left.
-        let only_archive = content(&before) == content(&after)
+        let only_archive = content(before) == content(after)
             && before.payments == after.payments
             && new_events(&before.events, &after.events)
                 .iter()
@@ -180,7 +146,7 @@ fn check_order(actor: &Actor, before: Option<Order>, after: Order) -> Result<(),
             ));
         }
     }
-    if content(&before) != content(&after) {
+    if content(before) != content(after) {
         role_may(actor, SALES, "change order lines or details")?;
         if !stage.is_before_shipping() {
             return Err(format!(
@@ -263,7 +229,11 @@ fn check_new_events(
     Ok(())
 }
 
-fn check_customer(actor: &Actor, before: Option<Customer>, after: Customer) -> Result<(), String> {
+fn check_customer(
+    actor: &Actor,
+    before: Option<&Customer>,
+    after: &Customer,
+) -> Result<(), String> {
     let Some(before) = before else {
         created_by_actor(actor, &after.meta)?;
         return match actor.role() {
@@ -289,7 +259,7 @@ fn check_customer(actor: &Actor, before: Option<Customer>, after: Customer) -> R
     let credit = |c: &Customer| (c.payment_terms, c.credit_days, c.credit_limit);
     let standing = |c: &Customer| (c.grade, c.status);
     let receivables = |c: &Customer| (c.receivables, c.receivables_as_of);
-    if details(&before) != details(&after) {
+    if details(before) != details(after) {
         role_may(
             actor,
             &[
@@ -301,27 +271,27 @@ fn check_customer(actor: &Actor, before: Option<Customer>, after: Customer) -> R
             "edit customer details",
         )?;
     }
-    if credit(&before) != credit(&after) {
+    if credit(before) != credit(after) {
         role_may(
             actor,
             &[Role::Finance, Role::Admin],
             "change credit limits or payment terms",
         )?;
     }
-    if standing(&before) != standing(&after) {
+    if standing(before) != standing(after) {
         role_may(
             actor,
             &[Role::Manager, Role::Admin],
             "change customer grades or activate customers",
         )?;
     }
-    if receivables(&before) != receivables(&after) {
+    if receivables(before) != receivables(after) {
         role_may(actor, &[Role::Finance], "publish receivables")?;
     }
     Ok(())
 }
 
-fn check_visit(actor: &Actor, before: Option<Visit>, after: Visit) -> Result<(), String> {
+fn check_visit(actor: &Actor, before: Option<&Visit>, after: &Visit) -> Result<(), String> {
     const LOGGERS: &[Role] = &[Role::Salesperson, Role::Manager];
     let Some(before) = before else {
         created_by_actor(actor, &after.meta)?;
@@ -329,7 +299,7 @@ fn check_visit(actor: &Actor, before: Option<Visit>, after: Visit) -> Result<(),
     };
     let mut without_notes = after.clone();
     without_notes.notes = before.notes.clone();
-    if without_notes != before {
+    if without_notes != *before {
         role_may(actor, LOGGERS, "log visits")?;
     }
     if before.notes != after.notes {
@@ -360,8 +330,8 @@ fn check_visit(actor: &Actor, before: Option<Visit>, after: Visit) -> Result<(),
 
 fn check_complaint(
     actor: &Actor,
-    before: Option<Complaint>,
-    after: Complaint,
+    before: Option<&Complaint>,
+    after: &Complaint,
 ) -> Result<(), String> {
     let Some(before) = before else {
         created_by_actor(actor, &after.meta)?;
@@ -378,7 +348,7 @@ fn check_complaint(
     };
     let mut same_events = after.clone();
     same_events.events = before.events.clone();
-    if same_events != before {
+    if same_events != *before {
         role_may(
             actor,
             &[Role::Salesperson, Role::Manager, Role::OrderDesk],
@@ -410,8 +380,8 @@ fn check_complaint(
 
 fn check_report(
     actor: &Actor,
-    before: Option<DailyReport>,
-    after: DailyReport,
+    before: Option<&DailyReport>,
+    after: &DailyReport,
 ) -> Result<(), String> {
     role_may(actor, &[Role::Salesperson], "write daily visit reports")?;
     match before {
@@ -420,7 +390,7 @@ fn check_report(
             // Another device's submission of the same report may still arrive.
             let mut only_submissions = after.clone();
             only_submissions.submissions = b.submissions.clone();
-            if only_submissions == b {
+            if only_submissions == *b {
                 Ok(())
             } else {
                 Err(format!(
@@ -433,7 +403,7 @@ fn check_report(
     }
 }
 
-fn check_catalog(actor: &Actor, before: Option<Catalog>, after: Catalog) -> Result<(), String> {
+fn check_catalog(actor: &Actor, before: Option<&Catalog>, after: &Catalog) -> Result<(), String> {
     let Some(before) = before else {
         created_by_actor(actor, &after.meta)?;
         return role_may(actor, &[Role::Admin], "create the catalog");
@@ -451,7 +421,7 @@ fn check_catalog(actor: &Actor, before: Option<Catalog>, after: Catalog) -> Resu
             })
             .collect::<Vec<_>>()
     };
-    if strip_stock(&before) != strip_stock(&after) {
+    if strip_stock(before) != strip_stock(after) {
         role_may(actor, &[Role::Admin], "edit the catalog")?;
     }
     for (code, p) in &after.products {

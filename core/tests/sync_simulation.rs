@@ -415,8 +415,8 @@ fn a_relay_missing_history_reconciles_with_automerge_sync() {
 /// Refuses orders worth more than 1,000, as a stand-in for the relay's rules.
 struct Cap;
 impl Policy for Cap {
-    fn check(&self, _: &Actor, _: Option<&Document>, after: &Document) -> Result<(), String> {
-        let Ok(o) = after.view::<Order>() else {
+    fn check(&self, _: &Actor, _: Option<&Content>, after: &Content) -> Result<(), String> {
+        let Content::Order(o) = after else {
             return Ok(());
         };
         if o.total() > d("1000") {
@@ -950,7 +950,11 @@ fn a_large_batch_is_decided_in_parallel_and_each_outcome_lands_on_its_document()
             }
         }
     }
-    assert_eq!(relay.store().last_seq().unwrap(), 3 * 7, "all but the refused");
+    assert_eq!(
+        relay.store().last_seq().unwrap(),
+        3 * 7,
+        "all but the refused"
+    );
     for (device, bad) in devices.iter().zip(&bad) {
         assert!(relay.store().load(*bad).unwrap().is_none());
         assert_eq!(device.store.list_kind(DocKind::Order).unwrap().len(), 7);

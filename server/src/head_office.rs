@@ -6,9 +6,7 @@
 //! in ad-hoc SQL is fine; reports sum them exactly). Times are RFC 3339 UTC.
 
 use fieldsync_core::store::{Migration, Projection, migrate};
-use fieldsync_core::{
-    Catalog, Complaint, Customer, DailyReport, DocKind, Document, Order, ReportSchedule, Visit,
-};
+use fieldsync_core::{Content, ReportSchedule};
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// The schema, one table per business object and its parts.
@@ -125,12 +123,11 @@ fn ts(t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 impl Projection for HeadOffice {
-    fn project(&self, conn: &Connection, doc: &Document) -> fieldsync_core::Result<()> {
-        let id = doc.id().to_string();
-        let m = doc.meta();
-        match m.doc_kind() {
-            Some(DocKind::Customer) => {
-                let c: Customer = doc.view()?;
+    fn project(&self, conn: &Connection, content: &Content) -> fieldsync_core::Result<()> {
+        let m = content.meta();
+        let id = m.id.to_string();
+        match content {
+            Content::Customer(c) => {
                 conn.execute(
                     "INSERT OR REPLACE INTO customers VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                     params![
@@ -140,8 +137,7 @@ impl Projection for HeadOffice {
                     ],
                 )?;
             }
-            Some(DocKind::Catalog) => {
-                let c: Catalog = doc.view()?;
+            Content::Catalog(c) => {
                 for p in c.products.values() {
                     conn.execute(
                         "INSERT OR REPLACE INTO products VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -153,8 +149,7 @@ impl Projection for HeadOffice {
                     )?;
                 }
             }
-            Some(DocKind::Order) => {
-                let o: Order = doc.view()?;
+            Content::Order(o) => {
                 let derived = o.derived();
                 conn.execute(
                     "INSERT OR REPLACE INTO orders VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
@@ -209,8 +204,7 @@ impl Projection for HeadOffice {
                     )?;
                 }
             }
-            Some(DocKind::Visit) => {
-                let v: Visit = doc.view()?;
+            Content::Visit(v) => {
                 let status = format!("{:?}", v.status()).to_lowercase();
                 conn.execute(
                     "INSERT OR REPLACE INTO visits VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
@@ -221,8 +215,7 @@ impl Projection for HeadOffice {
                     ],
                 )?;
             }
-            Some(DocKind::Complaint) => {
-                let c: Complaint = doc.view()?;
+            Content::Complaint(c) => {
                 conn.execute(
                     "INSERT OR REPLACE INTO complaints VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                     params![
@@ -238,8 +231,7 @@ impl Projection for HeadOffice {
                     ],
                 )?;
             }
-            Some(DocKind::DailyReport) => {
-                let r: DailyReport = doc.view()?;
+            Content::DailyReport(r) => {
                 // The phone's submission time is only as good as its clock; the
                 // relay's own clock when it first saw the submission decides.
                 let received: Option<String> = conn
@@ -272,7 +264,6 @@ impl Projection for HeadOffice {
                     ],
                 )?;
             }
-            None => {}
         }
         Ok(())
     }

@@ -8,6 +8,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::schema::{self, Migration};
 use super::{decode_heads, encode_heads};
+use crate::content::Content;
 use crate::document::Document;
 use crate::error::{Error, Result};
 use crate::ids::DocId;
@@ -54,8 +55,9 @@ const MIGRATIONS: &[Migration] = &[
 /// Writes derived rows (the head-office tables) for each accepted document,
 /// inside the transaction that stores the document.
 pub trait Projection: Send {
-    /// Brings the rows derived from `doc` up to date.
-    fn project(&self, conn: &Connection, doc: &Document) -> Result<()>;
+    /// Brings the rows derived from a document up to date, from its content
+    /// after the accepted change.
+    fn project(&self, conn: &Connection, content: &Content) -> Result<()>;
 }
 
 /// The relay's documents and log in a SQLite file.
@@ -191,6 +193,7 @@ impl RelayStore for SqliteRelayStore {
             origin,
             mut doc,
             changes,
+            content,
         } in accepted
         {
             let key = doc.id().as_uuid().as_bytes().to_vec();
@@ -232,7 +235,7 @@ impl RelayStore for SqliteRelayStore {
                 }
             }
             if let Some(p) = &self.projection {
-                p.project(&tx, &doc)?;
+                p.project(&tx, &content)?;
             }
             seqs.push(u64::try_from(seq).unwrap_or_default());
         }

@@ -21,6 +21,7 @@ use automerge::{AutoCommit, ChangeHash, sync::SyncDoc};
 use super::wire::{self, DocMessage, Outcome, SyncRequest, SyncResponse, Update};
 use crate::access::may_see_parts;
 use crate::actor::Actor;
+use crate::content::Content;
 use crate::document::Document;
 use crate::error::{Error, Result};
 use crate::ids::DocId;
@@ -34,6 +35,9 @@ pub struct Accepted {
     pub doc: Document,
     /// The new changes only (what the log records).
     pub changes: Vec<u8>,
+    /// The document's content after the changes, read once for the checks
+    /// and reused by the store's projection.
+    pub content: Content,
 }
 
 /// One entry of the relay's log: changes to one document, in commit order.
@@ -99,12 +103,8 @@ impl Scope {
 pub trait Policy: Sync {
     /// May `actor` turn `before` (the relay's copy; `None` for a new document)
     /// into `after`? `Err` carries the reason shown on the phone.
-    fn check(
-        &self,
-        actor: &Actor,
-        before: Option<&Document>,
-        after: &Document,
-    ) -> Result<(), String>;
+    fn check(&self, actor: &Actor, before: Option<&Content>, after: &Content)
+    -> Result<(), String>;
 }
 
 /// No rules beyond visibility.
@@ -112,7 +112,7 @@ pub trait Policy: Sync {
 pub struct VisibilityOnly;
 
 impl Policy for VisibilityOnly {
-    fn check(&self, _: &Actor, _: Option<&Document>, _: &Document) -> Result<(), String> {
+    fn check(&self, _: &Actor, _: Option<&Content>, _: &Content) -> Result<(), String> {
         Ok(())
     }
 }
@@ -623,13 +623,24 @@ impl<P: Policy> Checker<'_, P> {
                 self.limits.max_nesting
             ));
         }
-        if let Err(reason) = self.policy.check(actor, before.as_ref(), &after) {
+        // Each side read into its business type once: a change that breaks
+        // a document's shape is refused here.
+        let content = match after.content() {
+            Ok(c) => c,
+            Err(e) => return refused(e.to_string()),
+        };
+        let before_content = match before.as_ref().map(Document::content).transpose() {
+            Ok(c) => c,
+            Err(e) => return refused(format!("the relay's copy cannot be read ({e})")),
+        };
+        if let Err(reason) = self.policy.check(actor, before_content.as_ref(), &content) {
             return refused(reason);
         }
         let accepted = (!changes.is_empty()).then(|| Accepted {
             origin: String::new(),
             doc: after,
             changes,
+            content,
         });
         (Outcome::Accepted, accepted)
     }
