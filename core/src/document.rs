@@ -213,12 +213,16 @@ impl Document {
     }
 
     /// Loads a document from a snapshot followed by incremental change chunks,
-    /// as the stores keep it.
+    /// as the stores keep it. An empty snapshot means the chunks are all of it.
     pub fn load_parts<'a>(
         snapshot: &[u8],
         increments: impl IntoIterator<Item = &'a [u8]>,
     ) -> Result<Self> {
-        let mut doc = AutoCommit::load(snapshot)?;
+        let mut doc = if snapshot.is_empty() {
+            AutoCommit::new()
+        } else {
+            AutoCommit::load(snapshot)?
+        };
         for chunk in increments {
             doc.load_incremental(chunk)?;
         }

@@ -118,6 +118,12 @@ fn cents(d: rust_decimal::Decimal) -> String {
     fieldsync_core::money::cents(d).to_string()
 }
 
+/// Runs a statement, prepared once per connection: the projection runs the
+/// same few statements for every accepted document.
+fn exec(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
+}
+
 fn ts(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
@@ -128,43 +134,77 @@ impl Projection for HeadOffice {
         let id = m.id.to_string();
         match content {
             Content::Customer(c) => {
-                conn.execute(
+                exec(
+                    conn,
                     "INSERT OR REPLACE INTO customers VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                     params![
-                        id, c.name, c.address, m.region, m.owner, format!("{:?}", c.grade),
-                        format!("{:?}", c.status).to_lowercase(), format!("{:?}", c.payment_terms).to_lowercase(),
-                        c.credit_days, c.credit_limit.to_string(), c.receivables.to_string()
+                        id,
+                        c.name,
+                        c.address,
+                        m.region,
+                        m.owner,
+                        format!("{:?}", c.grade),
+                        format!("{:?}", c.status).to_lowercase(),
+                        format!("{:?}", c.payment_terms).to_lowercase(),
+                        c.credit_days,
+                        c.credit_limit.to_string(),
+                        c.receivables.to_string()
                     ],
                 )?;
             }
             Content::Catalog(c) => {
                 for p in c.products.values() {
-                    conn.execute(
+                    exec(
+                        conn,
                         "INSERT OR REPLACE INTO products VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                         params![
-                            p.code, p.name, p.spec, p.unit, p.list_price.to_string(), p.active,
-                            p.stock.on_hand.to_string(), p.stock.in_production.to_string(),
-                            p.stock.reserved.to_string(), p.stock.as_of.map(ts)
+                            p.code,
+                            p.name,
+                            p.spec,
+                            p.unit,
+                            p.list_price.to_string(),
+                            p.active,
+                            p.stock.on_hand.to_string(),
+                            p.stock.in_production.to_string(),
+                            p.stock.reserved.to_string(),
+                            p.stock.as_of.map(ts)
                         ],
                     )?;
                 }
             }
             Content::Order(o) => {
                 let derived = o.derived();
-                conn.execute(
+                exec(
+                    conn,
                     "INSERT OR REPLACE INTO orders VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                     params![
-                        id, o.number, o.customer.to_string(), o.customer_name, m.owner, m.region,
-                        format!("{:?}", o.channel), o.status().as_str(), o.changed_after_approval(),
-                        cents(o.total()), cents(o.paid()),
-                        o.delivery_date.map(|d| d.to_string()), ts(m.created_at), o.split_from, o.merged_into
+                        id,
+                        o.number,
+                        o.customer.to_string(),
+                        o.customer_name,
+                        m.owner,
+                        m.region,
+                        format!("{:?}", o.channel),
+                        o.status().as_str(),
+                        o.changed_after_approval(),
+                        cents(o.total()),
+                        cents(o.paid()),
+                        o.delivery_date.map(|d| d.to_string()),
+                        ts(m.created_at),
+                        o.split_from,
+                        o.merged_into
                     ],
                 )?;
                 for table in ["order_lines", "order_events", "payments"] {
-                    conn.execute(&format!("DELETE FROM {table} WHERE order_id = ?1"), [&id])?;
+                    exec(
+                        conn,
+                        &format!("DELETE FROM {table} WHERE order_id = ?1"),
+                        [&id],
+                    )?;
                 }
                 for (lid, l) in &o.lines {
-                    conn.execute(
+                    exec(
+                        conn,
                         "INSERT INTO order_lines VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                         params![
                             id,
@@ -181,17 +221,29 @@ impl Projection for HeadOffice {
                     )?;
                 }
                 for (i, e) in o.events.iter().enumerate() {
-                    conn.execute(
+                    exec(
+                        conn,
                         "INSERT INTO order_events VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                         params![
-                            id, e.id, i as i64, format!("{:?}", e.action), e.from.as_str(), e.to.as_str(),
-                            e.user, e.role, e.device, ts(e.at), e.reason, e.credit_override,
+                            id,
+                            e.id,
+                            i as i64,
+                            format!("{:?}", e.action),
+                            e.from.as_str(),
+                            e.to.as_str(),
+                            e.user,
+                            e.role,
+                            e.device,
+                            ts(e.at),
+                            e.reason,
+                            e.credit_override,
                             derived.superseded.contains(&e.id)
                         ],
                     )?;
                 }
                 for (pid, p) in &o.payments {
-                    conn.execute(
+                    exec(
+                        conn,
                         "INSERT INTO payments VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                         params![
                             id,
@@ -206,17 +258,28 @@ impl Projection for HeadOffice {
             }
             Content::Visit(v) => {
                 let status = format!("{:?}", v.status()).to_lowercase();
-                conn.execute(
+                exec(
+                    conn,
                     "INSERT OR REPLACE INTO visits VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                     params![
-                        id, v.customer.to_string(), v.customer_name, m.owner, m.region, ts(v.plan.planned_start),
-                        v.check_in.as_ref().map(|s| ts(s.at)), v.check_out.as_ref().map(|s| ts(s.at)),
-                        v.length_minutes(), status, v.contact, v.outcome.intent
+                        id,
+                        v.customer.to_string(),
+                        v.customer_name,
+                        m.owner,
+                        m.region,
+                        ts(v.plan.planned_start),
+                        v.check_in.as_ref().map(|s| ts(s.at)),
+                        v.check_out.as_ref().map(|s| ts(s.at)),
+                        v.length_minutes(),
+                        status,
+                        v.contact,
+                        v.outcome.intent
                     ],
                 )?;
             }
             Content::Complaint(c) => {
-                conn.execute(
+                exec(
+                    conn,
                     "INSERT OR REPLACE INTO complaints VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                     params![
                         id,
@@ -235,11 +298,8 @@ impl Projection for HeadOffice {
                 // The phone's submission time is only as good as its clock; the
                 // relay's own clock when it first saw the submission decides.
                 let received: Option<String> = conn
-                    .query_row(
-                        "SELECT received_at FROM daily_reports WHERE id = ?1",
-                        [&id],
-                        |row| row.get(0),
-                    )
+                    .prepare_cached("SELECT received_at FROM daily_reports WHERE id = ?1")?
+                    .query_row([&id], |row| row.get(0))
                     .optional()?
                     .flatten();
                 let received = match (received, r.submitted_at()) {
@@ -249,7 +309,7 @@ impl Projection for HeadOffice {
                 };
                 let due = self.schedule.due_at(r.date);
                 let late = received.as_deref().map(|at| at > ts(due).as_str());
-                conn.execute(
+                exec(conn,
                     "INSERT OR REPLACE INTO daily_reports (id, owner, region, day, submitted_at, due_at, late, received_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                     params![
