@@ -128,34 +128,38 @@ impl SqliteRelayStore {
     }
 }
 
-/// The query reading the log after a cursor for `scope`, and its `?3`.
-fn log_query(scope: &Scope) -> (&'static str, Option<&str>) {
-    // Head office reads the log from the cursor on. A salesperson or a
-    // manager reads from their documents (found by index) into each one's
-    // log entries after the cursor: the cost follows what they may see,
-    // not how much everyone else synced since their last sync.
-    match scope {
-        Scope::All => (
-            "SELECT l.seq, l.doc, d.kind, d.owner, d.region, l.changes, l.heads
-             FROM relay_log l JOIN relay_documents d ON d.id = l.doc
-             WHERE l.seq > ?1 AND (?3 IS NULL) ORDER BY l.seq LIMIT ?2",
-            None,
-        ),
-        Scope::Owner(o) => (
-            "SELECT l.seq, l.doc, d.kind, d.owner, d.region, l.changes, l.heads
-             FROM relay_documents d CROSS JOIN relay_log l ON l.doc = d.id
-             WHERE (d.owner = ?3 OR d.kind = 'catalog') AND l.seq > ?1
-             ORDER BY l.seq LIMIT ?2",
-            Some(o.as_str()),
-        ),
+/// How many entries a device may be behind for its sync to read the log from
+/// its cursor on; further behind, a salesperson's or manager's sync reads
+/// through their documents instead.
+const READ_LOG_FROM_CURSOR_UP_TO: u64 = 2_000;
+
+/// The query reading the log after a cursor (`?1`, at most `?2` entries) for
+/// `scope`, and its `?3`. Two ways to find the entries: from the cursor on,
+/// filtering by scope (costs what everyone synced since the cursor: right for
+/// head office and for a device that synced recently), or through the
+/// documents in scope, found by index, into each one's entries after the
+/// cursor (costs what they may see: right for a salesperson far behind on a
+/// busy relay).
+fn log_query(scope: &Scope, behind: u64) -> (String, Option<&str>) {
+    let (filter, value) = match scope {
+        Scope::All => ("?3 IS NULL", None),
+        Scope::Owner(o) => ("(d.owner = ?3 OR d.kind = 'catalog')", Some(o.as_str())),
         Scope::Region(r) => (
-            "SELECT l.seq, l.doc, d.kind, d.owner, d.region, l.changes, l.heads
-             FROM relay_documents d CROSS JOIN relay_log l ON l.doc = d.id
-             WHERE (d.region = ?3 OR d.region IS NULL OR d.kind = 'catalog') AND l.seq > ?1
-             ORDER BY l.seq LIMIT ?2",
+            "(d.region = ?3 OR d.region IS NULL OR d.kind = 'catalog')",
             Some(r.as_str()),
         ),
-    }
+    };
+    // CROSS JOIN keeps SQLite to the table order given.
+    let from = if *scope == Scope::All || behind <= READ_LOG_FROM_CURSOR_UP_TO {
+        "relay_log l CROSS JOIN relay_documents d ON d.id = l.doc"
+    } else {
+        "relay_documents d CROSS JOIN relay_log l ON l.doc = d.id"
+    };
+    let sql = format!(
+        "SELECT l.seq, l.doc, d.kind, d.owner, d.region, l.changes, l.heads
+         FROM {from} WHERE l.seq > ?1 AND {filter} ORDER BY l.seq LIMIT ?2"
+    );
+    (sql, value)
 }
 
 fn id_from(bytes: &[u8]) -> Result<DocId> {
@@ -265,8 +269,9 @@ impl RelayStore for SqliteRelayStore {
     }
 
     fn log_after(&mut self, cursor: u64, limit: usize, scope: &Scope) -> Result<Vec<LogEntry>> {
-        let (sql, value) = log_query(scope);
-        let mut stmt = self.conn.prepare_cached(sql)?;
+        let behind = self.last_seq()?.saturating_sub(cursor);
+        let (sql, value) = log_query(scope, behind);
+        let mut stmt = self.conn.prepare_cached(&sql)?;
         let cursor = i64::try_from(cursor).unwrap_or(i64::MAX);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = stmt.query_map(params![cursor, limit, value], |r| {
@@ -300,8 +305,8 @@ impl RelayStore for SqliteRelayStore {
 mod tests {
     use super::*;
 
-    fn plan(store: &SqliteRelayStore, scope: &Scope) -> String {
-        let (sql, value) = log_query(scope);
+    fn plan(store: &SqliteRelayStore, scope: &Scope, behind: u64) -> String {
+        let (sql, value) = log_query(scope, behind);
         let mut stmt = store
             .conn
             .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
@@ -316,7 +321,9 @@ mod tests {
     fn a_document_reads_back_the_same_from_its_first_entry_through_compaction() {
         use crate::testing::*;
         let mut store = SqliteRelayStore::open_in_memory().unwrap();
-        let c = customer("1000", crate::PaymentTerms::Credit).read().unwrap();
+        let c = customer("1000", crate::PaymentTerms::Credit)
+            .read()
+            .unwrap();
         let (mut o, line) = draft_order(&c);
         let mut heads = Vec::new();
         for i in 0..(COMPACT_AFTER_CHUNKS + 5) {
@@ -349,15 +356,72 @@ mod tests {
     }
 
     #[test]
-    fn a_salesperson_or_manager_sync_reads_their_documents_not_the_whole_log() {
+    fn a_sync_far_behind_reads_through_its_documents_and_a_recent_one_from_its_cursor() {
         let store = SqliteRelayStore::open_in_memory().unwrap();
+        let far = READ_LOG_FROM_CURSOR_UP_TO + 1;
         for scope in [Scope::Owner("x".into()), Scope::Region("x".into())] {
-            let plan = plan(&store, &scope);
+            let plan = plan(&store, &scope, far);
             assert!(plan.contains("USING INDEX relay_documents_by_"), "{plan}");
             assert!(plan.contains("USING INDEX relay_log_by_doc"), "{plan}");
             assert!(!plan.contains("SCAN l"), "{plan}");
+            let plan = super::tests::plan(&store, &scope, 10);
+            assert!(
+                plan.starts_with("SEARCH l USING INTEGER PRIMARY KEY (rowid>?)"),
+                "{plan}"
+            );
         }
-        let plan = plan(&store, &Scope::All);
-        assert!(!plan.contains("SCAN d"), "{plan}");
+        let plan = plan(&store, &Scope::All, far);
+        assert!(
+            plan.starts_with("SEARCH l USING INTEGER PRIMARY KEY (rowid>?)"),
+            "{plan}"
+        );
+    }
+
+    #[test]
+    fn both_ways_of_reading_the_log_find_the_same_entries() {
+        use crate::testing::*;
+        let mut store = SqliteRelayStore::open_in_memory().unwrap();
+        // Documents of two salespeople in two regions, interleaved in the log.
+        let mut docs = Vec::new();
+        let west = ctx("zhao", crate::Role::Salesperson, Some("west"), "phone-zhao");
+        for (n, who) in [sales(), sales_b(), west].iter().enumerate() {
+            for _ in 0..3 {
+                let mut c =
+                    crate::CustomerDoc::create_prospect(who, &format!("Shop {n}"), "").unwrap();
+                docs.push(c.document().fork());
+            }
+        }
+        let accepted = docs
+            .iter_mut()
+            .map(|d| Accepted {
+                origin: "phone".into(),
+                changes: d.save(),
+                content: d.content().unwrap(),
+                doc: d.fork(),
+            })
+            .collect();
+        store.commit(accepted).unwrap();
+        let scopes = [
+            Scope::Owner("li".into()),
+            Scope::Region("east".into()),
+            Scope::Region("west".into()),
+            Scope::All,
+        ];
+        for scope in scopes {
+            for cursor in [0, 4] {
+                let read = |store: &mut SqliteRelayStore, behind: u64| {
+                    let (sql, value) = log_query(&scope, behind);
+                    let mut stmt = store.conn.prepare(&sql).unwrap();
+                    stmt.query_map(params![cursor, 100, value], |r| r.get::<_, i64>(0))
+                        .unwrap()
+                        .map(|r| r.unwrap())
+                        .collect::<Vec<_>>()
+                };
+                let from_cursor = read(&mut store, 0);
+                let through_documents = read(&mut store, u64::MAX);
+                assert_eq!(from_cursor, through_documents, "{scope:?} after {cursor}");
+                assert!(!from_cursor.is_empty() || cursor == 4, "{scope:?}");
+            }
+        }
     }
 }
