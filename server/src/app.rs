@@ -11,21 +11,19 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::{NaiveDate, Utc};
+use chrono::Utc;
 use fieldsync_core::rules::RolePolicy;
 use fieldsync_core::store::SqliteRelayStore;
 use fieldsync_core::sync::{Relay, wire};
-use fieldsync_core::{
-    Actor, ChangeCtx, ComplaintDoc, Customer, CustomerDoc, DocId, Grade, Order, OrderDoc,
-    PaymentTerms, ProductionInfo, ReportSchedule, Shipment, may_see, money,
-};
-use serde::{Deserialize, Serialize};
+use fieldsync_core::{Actor, DocId, ReportSchedule};
+use serde::Deserialize;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::accounts;
 use crate::error::{Result, ServerError};
 use crate::head_office::{HeadOffice, migrate_head_office};
 use crate::metrics::Metrics;
+use crate::office;
 use crate::readers::{Reader, Readers};
 use crate::reports;
 
@@ -182,7 +180,7 @@ impl AppState {
 }
 
 /// Runs blocking database work off the async threads.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     state: &Arc<AppState>,
     f: impl FnOnce(&AppState) -> Result<T> + Send + 'static,
 ) -> Result<T> {
@@ -192,7 +190,7 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ServerError::Internal(format!("worker failed: {e}")))?
 }
 
-fn bearer(headers: &HeaderMap) -> Result<String> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Result<String> {
     let value = headers
         .get(header::AUTHORIZATION)
         .ok_or_else(|| {
@@ -222,10 +220,13 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/sync",
             post(sync).layer(DefaultBodyLimit::max(limits.max_sync_bytes)),
         )
-        .route("/v1/orders/{id}", get(get_order))
-        .route("/v1/orders/{id}/{action}", post(order_action))
-        .route("/v1/customers/{id}/{action}", post(customer_action))
-        .route("/v1/complaints/{id}/resolve", post(resolve_complaint))
+        .route("/v1/orders/{id}", get(office::get_order))
+        .route("/v1/orders/{id}/{action}", post(office::order_action))
+        .route("/v1/customers/{id}/{action}", post(office::customer_action))
+        .route(
+            "/v1/complaints/{id}/resolve",
+            post(office::resolve_complaint),
+        )
         .route("/v1/reports/{name}", get(report))
         .layer(DefaultBodyLimit::max(limits.max_json_bytes))
         // Phones gzip large sync requests; answers are gzip'd for clients that ask.
@@ -358,296 +359,6 @@ async fn sync(
             Err(e)
         }
     }
-}
-
-fn parse_id(id: &str) -> Result<DocId> {
-    id.parse()
-        .map_err(|_| ServerError::NotFound(format!("there is no document {id}")))
-}
-
-/// An order as the head-office API shows it.
-#[derive(Debug, Serialize)]
-pub struct OrderSummary {
-    id: String,
-    number: String,
-    customer: String,
-    customer_name: String,
-    status: String,
-    changed_after_approval: bool,
-    total: String,
-    paid: String,
-    lines: Vec<LineSummary>,
-}
-
-#[derive(Debug, Serialize)]
-struct LineSummary {
-    id: String,
-    product: String,
-    variant: String,
-    quantity: String,
-    unit_price: String,
-    discount_percent: String,
-    total: String,
-}
-
-impl From<&Order> for OrderSummary {
-    fn from(o: &Order) -> Self {
-        OrderSummary {
-            id: o.id().to_string(),
-            number: o.number.clone(),
-            customer: o.customer.to_string(),
-            customer_name: o.customer_name.clone(),
-            status: o.status().as_str().to_string(),
-            changed_after_approval: o.changed_after_approval(),
-            total: money::cents(o.total()).to_string(),
-            paid: money::cents(o.paid()).to_string(),
-            lines: o
-                .lines
-                .iter()
-                .map(|(id, l)| LineSummary {
-                    id: id.clone(),
-                    product: l.product.clone(),
-                    variant: l.variant.clone(),
-                    quantity: l.quantity.to_string(),
-                    unit_price: l.unit_price.to_string(),
-                    discount_percent: l.discount_percent.to_string(),
-                    total: money::cents(l.total()).to_string(),
-                })
-                .collect(),
-        }
-    }
-}
-
-/// Loads a document the user may see (others are "not found", not "forbidden").
-fn load_visible(
-    relay: &mut ServerRelay,
-    actor: &Actor,
-    id: DocId,
-) -> Result<fieldsync_core::Document> {
-    let doc = relay
-        .load(id)
-        .map_err(|_| ServerError::NotFound(format!("there is no document {id}")))?;
-    if !may_see(actor, doc.meta()) {
-        return Err(ServerError::NotFound(format!("there is no document {id}")));
-    }
-    Ok(doc)
-}
-
-async fn get_order(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    UrlPath(id): UrlPath<String>,
-) -> Result<Json<OrderSummary>> {
-    let token = bearer(&headers)?;
-    let id = parse_id(&id)?;
-    blocking(&state, move |s| {
-        let mut relay = s.relay();
-        let actor = accounts::authenticate_user(relay.store().connection(), &token)?;
-        let doc = load_visible(&mut relay, &actor, id)?;
-        Ok(Json(OrderSummary::from(&doc.view::<Order>()?)))
-    })
-    .await
-}
-
-/// The body of a head-office action; each action reads the fields it needs.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ActionBody {
-    /// Why (reject, cancel).
-    pub reason: Option<String>,
-    /// Why the credit check is overridden (approve, ship).
-    pub credit_override_reason: Option<String>,
-    /// Production's expected finish date.
-    pub expected_finish: Option<NaiveDate>,
-    /// Production note.
-    pub note: Option<String>,
-    /// Carrier (ship).
-    pub carrier: Option<String>,
-    /// Tracking number (ship).
-    pub tracking: Option<String>,
-    /// An amount as a decimal string (payments, credit limits).
-    pub amount: Option<String>,
-    /// Payment reference.
-    pub reference: Option<String>,
-    /// Payment terms: "cash" or "credit".
-    pub payment_terms: Option<String>,
-    /// Days to pay.
-    pub credit_days: Option<u64>,
-    /// Grade: "A", "B" or "C".
-    pub grade: Option<String>,
-    /// A complaint's resolution.
-    pub resolution: Option<String>,
-}
-
-fn json_body(
-    body: std::result::Result<Json<ActionBody>, axum::extract::rejection::JsonRejection>,
-) -> Result<ActionBody> {
-    match body {
-        Ok(Json(b)) => Ok(b),
-        Err(axum::extract::rejection::JsonRejection::MissingJsonContentType(_)) => {
-            Ok(ActionBody::default())
-        }
-        Err(e) => Err(ServerError::BadRequest(format!(
-            "the request body is not valid: {e}"
-        ))),
-    }
-}
-
-fn need<'a>(v: &'a Option<String>, what: &str) -> Result<&'a str> {
-    v.as_deref()
-        .ok_or_else(|| ServerError::BadRequest(format!("{what} is required")))
-}
-
-fn customer_of(relay: &mut ServerRelay, o: &Order) -> Result<Customer> {
-    Ok(relay.load(o.customer)?.view::<Customer>()?)
-}
-
-async fn order_action(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    UrlPath((id, action)): UrlPath<(String, String)>,
-    body: std::result::Result<Json<ActionBody>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<OrderSummary>> {
-    let token = bearer(&headers)?;
-    let id = parse_id(&id)?;
-    let b = json_body(body)?;
-    let out = blocking(&state, move |s| {
-        let mut relay = s.relay();
-        let actor = accounts::authenticate_user(relay.store().connection(), &token)?;
-        let ctx = ChangeCtx::now(actor.clone());
-        let mut o = OrderDoc::from_document(load_visible(&mut relay, &actor, id)?)?;
-        let current = o.read()?;
-        let over = b.credit_override_reason.as_deref();
-        match action.as_str() {
-            "approve" => o.approve(&ctx, &customer_of(&mut relay, &current)?, over)?,
-            "reject" => o.reject(&ctx, need(&b.reason, "reason")?)?,
-            "confirm" => o.confirm(&ctx)?,
-            "start-production" => o.start_production(&ctx, b.expected_finish)?,
-            "production" => o.update_production(
-                &ctx,
-                ProductionInfo { expected_finish: b.expected_finish, note: b.note.clone().unwrap_or_default() },
-            )?,
-            "in-stock" => o.mark_in_stock(&ctx)?,
-            "ship" => o.ship(
-                &ctx,
-                &customer_of(&mut relay, &current)?,
-                Shipment {
-                    carrier: b.carrier.clone().unwrap_or_default(),
-                    tracking: b.tracking.clone().unwrap_or_default(),
-                    notice: String::new(),
-                },
-                over,
-            )?,
-            "deliver" => o.mark_delivered(&ctx)?,
-            "payments" => {
-                let amount = money::parse_amount("payment amount", need(&b.amount, "amount")?)?;
-                o.record_payment(&ctx, amount, b.reference.as_deref().unwrap_or(""))?;
-            }
-            "settle" => o.settle(&ctx)?,
-            "archive" => o.archive(&ctx)?,
-            "cancel" => o.cancel(&ctx, need(&b.reason, "reason")?)?,
-            other => {
-                return Err(ServerError::NotFound(format!(
-                    "unknown order action {other}; use approve, reject, confirm, start-production, production, in-stock, ship, deliver, payments, settle, archive or cancel"
-                )));
-            }
-        }
-        relay.commit_edit(&actor, o.document())?;
-        s.metrics.office_action();
-        tracing::info!(user = actor.user(), order = %id, %action, "order action");
-        Ok(OrderSummary::from(&o.read()?))
-    })
-    .await?;
-    Ok(Json(out))
-}
-
-async fn customer_action(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    UrlPath((id, action)): UrlPath<(String, String)>,
-    body: std::result::Result<Json<ActionBody>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<serde_json::Value>> {
-    let token = bearer(&headers)?;
-    let id = parse_id(&id)?;
-    let b = json_body(body)?;
-    blocking(&state, move |s| {
-        let mut relay = s.relay();
-        let actor = accounts::authenticate_user(relay.store().connection(), &token)?;
-        let ctx = ChangeCtx::now(actor.clone());
-        let mut c = CustomerDoc::from_document(load_visible(&mut relay, &actor, id)?)?;
-        match action.as_str() {
-            "credit" => {
-                let terms = match need(&b.payment_terms, "payment_terms")? {
-                    "cash" => PaymentTerms::Cash,
-                    "credit" => PaymentTerms::Credit,
-                    other => {
-                        return Err(ServerError::BadRequest(format!(
-                            "payment_terms must be cash or credit, not {other}"
-                        )));
-                    }
-                };
-                let limit = money::parse_amount("credit limit", need(&b.amount, "amount")?)?;
-                c.set_credit(&ctx, terms, b.credit_days.unwrap_or(30), limit)?;
-            }
-            "receivables" => {
-                let r = money::parse_amount("receivables", need(&b.amount, "amount")?)?;
-                c.set_receivables(&ctx, r)?;
-            }
-            "grade" => {
-                let g = match need(&b.grade, "grade")? {
-                    "A" => Grade::A,
-                    "B" => Grade::B,
-                    "C" => Grade::C,
-                    other => {
-                        return Err(ServerError::BadRequest(format!(
-                            "grade must be A, B or C, not {other}"
-                        )));
-                    }
-                };
-                c.set_grade(&ctx, g)?;
-            }
-            "activate" => c.activate(&ctx)?,
-            other => {
-                return Err(ServerError::NotFound(format!(
-                    "unknown customer action {other}; use credit, receivables, grade or activate"
-                )));
-            }
-        }
-        relay.commit_edit(&actor, c.document())?;
-        s.metrics.office_action();
-        let v = c.read()?;
-        Ok(Json(serde_json::json!({
-            "id": v.id().to_string(), "name": v.name, "grade": format!("{:?}", v.grade),
-            "credit_limit": v.credit_limit.to_string(), "receivables": v.receivables.to_string(),
-            "credit_headroom": v.credit_headroom().to_string(),
-        })))
-    })
-    .await
-}
-
-async fn resolve_complaint(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    UrlPath(id): UrlPath<String>,
-    body: std::result::Result<Json<ActionBody>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<serde_json::Value>> {
-    let token = bearer(&headers)?;
-    let id = parse_id(&id)?;
-    let b = json_body(body)?;
-    blocking(&state, move |s| {
-        let mut relay = s.relay();
-        let actor = accounts::authenticate_user(relay.store().connection(), &token)?;
-        let ctx = ChangeCtx::now(actor.clone());
-        let mut c = ComplaintDoc::from_document(load_visible(&mut relay, &actor, id)?)?;
-        c.resolve(&ctx, need(&b.resolution, "resolution")?)?;
-        relay.commit_edit(&actor, c.document())?;
-        s.metrics.office_action();
-        let v = c.read()?;
-        Ok(Json(
-            serde_json::json!({ "id": v.id().to_string(), "status": v.status().in_words() }),
-        ))
-    })
-    .await
 }
 
 #[derive(Debug, Deserialize)]

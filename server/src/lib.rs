@@ -5,7 +5,8 @@
 //! (`fieldsync-server`), one SQLite file by default.
 //!
 //! - [`accounts`]: users, devices, enrollment codes (secrets hashed at rest);
-//! - [`app`]: the HTTP API (axum);
+//! - [`app`]: the HTTP API (axum): state, routes, sync;
+//! - `office`: head-office actions on orders, customers and complaints;
 //! - [`head_office`]: the relational tables kept in step with every change;
 //! - [`reports`]: reports over those tables;
 //! - [`readers`]: read-only connections, so reads never wait for sync;
@@ -17,6 +18,7 @@ pub mod app;
 pub mod error;
 pub mod head_office;
 pub mod metrics;
+mod office;
 mod openapi;
 pub mod readers;
 pub mod reports;

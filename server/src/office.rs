@@ -1,0 +1,339 @@
+//! Head-office actions on documents over HTTP: the order desk, production,
+//! warehouse and finance move orders, managers and finance change customers,
+//! head office resolves complaints. Each action loads the relay's copy, applies
+//! core's typed API as the authenticated user, and commits it through the
+//! relay's checks, so phones receive it at their next sync.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::HeaderMap;
+use chrono::NaiveDate;
+use fieldsync_core::{
+    Actor, ChangeCtx, ComplaintDoc, Customer, CustomerDoc, DocId, Document, Grade, Order, OrderDoc,
+    PaymentTerms, ProductionInfo, Shipment, may_see, money,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::accounts;
+use crate::app::{AppState, ServerRelay, bearer, blocking};
+use crate::error::{Result, ServerError};
+
+/// A typed document a head-office action edits.
+trait OfficeDocument: Sized {
+    fn open(doc: Document) -> fieldsync_core::Result<Self>;
+    fn document(&mut self) -> &mut Document;
+}
+
+macro_rules! office_document {
+    ($($t:ty),*) => {$(
+        impl OfficeDocument for $t {
+            fn open(doc: Document) -> fieldsync_core::Result<Self> {
+                <$t>::from_document(doc)
+            }
+            fn document(&mut self) -> &mut Document {
+                <$t>::document(self)
+            }
+        }
+    )*};
+}
+office_document!(OrderDoc, CustomerDoc, ComplaintDoc);
+
+/// Runs one head-office action: authenticates the user, loads document `id`
+/// (if they may see it) as a `D`, applies `edit` as them, and commits the
+/// result through the relay's checks. Answers what `edit` returns.
+async fn act<D: OfficeDocument, T: Send + 'static>(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    id: &str,
+    what: String,
+    edit: impl FnOnce(&mut ServerRelay, &ChangeCtx, &mut D) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let token = bearer(headers)?;
+    let id = parse_id(id)?;
+    blocking(state, move |s| {
+        let mut relay = s.relay();
+        let actor = accounts::authenticate_user(relay.store().connection(), &token)?;
+        let ctx = ChangeCtx::now(actor.clone());
+        let mut doc = D::open(load_visible(&mut relay, &actor, id)?)?;
+        let answer = edit(&mut relay, &ctx, &mut doc)?;
+        relay.commit_edit(&actor, doc.document())?;
+        s.metrics.office_action();
+        tracing::info!(user = actor.user(), document = %id, action = %what, "head-office action");
+        Ok(answer)
+    })
+    .await
+}
+
+fn parse_id(id: &str) -> Result<DocId> {
+    id.parse()
+        .map_err(|_| ServerError::NotFound(format!("there is no document {id}")))
+}
+
+/// An order as the head-office API shows it.
+#[derive(Debug, Serialize)]
+pub struct OrderSummary {
+    id: String,
+    number: String,
+    customer: String,
+    customer_name: String,
+    status: String,
+    changed_after_approval: bool,
+    total: String,
+    paid: String,
+    lines: Vec<LineSummary>,
+}
+
+#[derive(Debug, Serialize)]
+struct LineSummary {
+    id: String,
+    product: String,
+    variant: String,
+    quantity: String,
+    unit_price: String,
+    discount_percent: String,
+    total: String,
+}
+
+impl From<&Order> for OrderSummary {
+    fn from(o: &Order) -> Self {
+        OrderSummary {
+            id: o.id().to_string(),
+            number: o.number.clone(),
+            customer: o.customer.to_string(),
+            customer_name: o.customer_name.clone(),
+            status: o.status().as_str().to_string(),
+            changed_after_approval: o.changed_after_approval(),
+            total: money::cents(o.total()).to_string(),
+            paid: money::cents(o.paid()).to_string(),
+            lines: o
+                .lines
+                .iter()
+                .map(|(id, l)| LineSummary {
+                    id: id.clone(),
+                    product: l.product.clone(),
+                    variant: l.variant.clone(),
+                    quantity: l.quantity.to_string(),
+                    unit_price: l.unit_price.to_string(),
+                    discount_percent: l.discount_percent.to_string(),
+                    total: money::cents(l.total()).to_string(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Loads a document the user may see (others are "not found", not "forbidden").
+fn load_visible(
+    relay: &mut ServerRelay,
+    actor: &Actor,
+    id: DocId,
+) -> Result<fieldsync_core::Document> {
+    let doc = relay
+        .load(id)
+        .map_err(|_| ServerError::NotFound(format!("there is no document {id}")))?;
+    if !may_see(actor, doc.meta()) {
+        return Err(ServerError::NotFound(format!("there is no document {id}")));
+    }
+    Ok(doc)
+}
+
+pub(crate) async fn get_order(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<OrderSummary>> {
+    let token = bearer(&headers)?;
+    let id = parse_id(&id)?;
+    blocking(&state, move |s| {
+        let mut relay = s.relay();
+        let actor = accounts::authenticate_user(relay.store().connection(), &token)?;
+        let doc = load_visible(&mut relay, &actor, id)?;
+        Ok(Json(OrderSummary::from(&doc.view::<Order>()?)))
+    })
+    .await
+}
+
+/// The body of a head-office action; each action reads the fields it needs.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionBody {
+    /// Why (reject, cancel).
+    pub reason: Option<String>,
+    /// Why the credit check is overridden (approve, ship).
+    pub credit_override_reason: Option<String>,
+    /// Production's expected finish date.
+    pub expected_finish: Option<NaiveDate>,
+    /// Production note.
+    pub note: Option<String>,
+    /// Carrier (ship).
+    pub carrier: Option<String>,
+    /// Tracking number (ship).
+    pub tracking: Option<String>,
+    /// An amount as a decimal string (payments, credit limits).
+    pub amount: Option<String>,
+    /// Payment reference.
+    pub reference: Option<String>,
+    /// Payment terms: "cash" or "credit".
+    pub payment_terms: Option<String>,
+    /// Days to pay.
+    pub credit_days: Option<u64>,
+    /// Grade: "A", "B" or "C".
+    pub grade: Option<String>,
+    /// A complaint's resolution.
+    pub resolution: Option<String>,
+}
+
+fn json_body(
+    body: std::result::Result<Json<ActionBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<ActionBody> {
+    match body {
+        Ok(Json(b)) => Ok(b),
+        Err(axum::extract::rejection::JsonRejection::MissingJsonContentType(_)) => {
+            Ok(ActionBody::default())
+        }
+        Err(e) => Err(ServerError::BadRequest(format!(
+            "the request body is not valid: {e}"
+        ))),
+    }
+}
+
+fn need<'a>(v: &'a Option<String>, what: &str) -> Result<&'a str> {
+    v.as_deref()
+        .ok_or_else(|| ServerError::BadRequest(format!("{what} is required")))
+}
+
+fn customer_of(relay: &mut ServerRelay, o: &Order) -> Result<Customer> {
+    Ok(relay.load(o.customer)?.view::<Customer>()?)
+}
+
+pub(crate) async fn order_action(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    UrlPath((id, action)): UrlPath<(String, String)>,
+    body: std::result::Result<Json<ActionBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<OrderSummary>> {
+    let b = json_body(body)?;
+    let what = action.clone();
+    act(&state, &headers, &id, what, move |relay, ctx, o: &mut OrderDoc| {
+        let current = o.read()?;
+        let over = b.credit_override_reason.as_deref();
+        match action.as_str() {
+            "approve" => o.approve(ctx, &customer_of(relay, &current)?, over)?,
+            "reject" => o.reject(ctx, need(&b.reason, "reason")?)?,
+            "confirm" => o.confirm(ctx)?,
+            "start-production" => o.start_production(ctx, b.expected_finish)?,
+            "production" => o.update_production(
+                ctx,
+                ProductionInfo { expected_finish: b.expected_finish, note: b.note.clone().unwrap_or_default() },
+            )?,
+            "in-stock" => o.mark_in_stock(ctx)?,
+            "ship" => o.ship(
+                ctx,
+                &customer_of(relay, &current)?,
+                Shipment {
+                    carrier: b.carrier.clone().unwrap_or_default(),
+                    tracking: b.tracking.clone().unwrap_or_default(),
+                    notice: String::new(),
+                },
+                over,
+            )?,
+            "deliver" => o.mark_delivered(ctx)?,
+            "payments" => {
+                let amount = money::parse_amount("payment amount", need(&b.amount, "amount")?)?;
+                o.record_payment(ctx, amount, b.reference.as_deref().unwrap_or(""))?;
+            }
+            "settle" => o.settle(ctx)?,
+            "archive" => o.archive(ctx)?,
+            "cancel" => o.cancel(ctx, need(&b.reason, "reason")?)?,
+            other => {
+                return Err(ServerError::NotFound(format!(
+                    "unknown order action {other}; use approve, reject, confirm, start-production, production, in-stock, ship, deliver, payments, settle, archive or cancel"
+                )));
+            }
+        }
+        Ok(Json(OrderSummary::from(&o.read()?)))
+    })
+    .await
+}
+
+pub(crate) async fn customer_action(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    UrlPath((id, action)): UrlPath<(String, String)>,
+    body: std::result::Result<Json<ActionBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<serde_json::Value>> {
+    let b = json_body(body)?;
+    let what = action.clone();
+    act(&state, &headers, &id, what, move |_, ctx, c: &mut CustomerDoc| {
+        match action.as_str() {
+            "credit" => {
+                let terms = match need(&b.payment_terms, "payment_terms")? {
+                    "cash" => PaymentTerms::Cash,
+                    "credit" => PaymentTerms::Credit,
+                    other => {
+                        return Err(ServerError::BadRequest(format!(
+                            "payment_terms must be cash or credit, not {other}"
+                        )));
+                    }
+                };
+                let limit = money::parse_amount("credit limit", need(&b.amount, "amount")?)?;
+                c.set_credit(ctx, terms, b.credit_days.unwrap_or(30), limit)?;
+            }
+            "receivables" => {
+                let r = money::parse_amount("receivables", need(&b.amount, "amount")?)?;
+                c.set_receivables(ctx, r)?;
+            }
+            "grade" => {
+                let g = match need(&b.grade, "grade")? {
+                    "A" => Grade::A,
+                    "B" => Grade::B,
+                    "C" => Grade::C,
+                    other => {
+                        return Err(ServerError::BadRequest(format!(
+                            "grade must be A, B or C, not {other}"
+                        )));
+                    }
+                };
+                c.set_grade(ctx, g)?;
+            }
+            "activate" => c.activate(ctx)?,
+            other => {
+                return Err(ServerError::NotFound(format!(
+                    "unknown customer action {other}; use credit, receivables, grade or activate"
+                )));
+            }
+        }
+        let v = c.read()?;
+        Ok(Json(serde_json::json!({
+            "id": v.id().to_string(), "name": v.name, "grade": format!("{:?}", v.grade),
+            "credit_limit": v.credit_limit.to_string(), "receivables": v.receivables.to_string(),
+            "credit_headroom": v.credit_headroom().to_string(),
+        })))
+    })
+    .await
+}
+
+pub(crate) async fn resolve_complaint(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+    body: std::result::Result<Json<ActionBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<serde_json::Value>> {
+    let b = json_body(body)?;
+    act(
+        &state,
+        &headers,
+        &id,
+        "resolve".into(),
+        move |_, ctx, c: &mut ComplaintDoc| {
+            c.resolve(ctx, need(&b.resolution, "resolution")?)?;
+            let v = c.read()?;
+            Ok(Json(
+                serde_json::json!({ "id": v.id().to_string(), "status": v.status().in_words() }),
+            ))
+        },
+    )
+    .await
+}
