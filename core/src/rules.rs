@@ -135,8 +135,10 @@ fn check_order(actor: &Actor, before: Option<&Order>, after: &Order) -> Result<(
         // Archiving a settled or cancelled order is the one step left.
         let only_archive = content(before) == content(after)
             && before.payments == after.payments
-            && new_events(&before.events, &after.events)
+            && after
+                .events
                 .iter()
+                .filter(|e| !before.events.contains(e))
                 .all(|e| e.action == crate::OrderAction::Archive)
             && stage != OrderStatus::Archived;
         if !only_archive {
@@ -184,14 +186,50 @@ fn check_order(actor: &Actor, before: Option<&Order>, after: &Order) -> Result<(
     check_new_events(actor, &before.events, &after.events)
 }
 
-fn new_events<'a>(
-    before: &[crate::OrderEvent],
-    after: &'a [crate::OrderEvent],
-) -> Vec<&'a crate::OrderEvent> {
-    after
-        .iter()
-        .filter(|e| !before.iter().any(|b| b.id == e.id))
-        .collect()
+/// A step in a document's history, signed by who took it.
+trait SignedStep: PartialEq {
+    /// Who took the step: user, role, device.
+    fn signer(&self) -> (&str, &str, &str);
+}
+
+impl SignedStep for crate::OrderEvent {
+    fn signer(&self) -> (&str, &str, &str) {
+        (&self.user, &self.role, &self.device)
+    }
+}
+
+impl SignedStep for crate::ComplaintEvent {
+    fn signer(&self) -> (&str, &str, &str) {
+        (&self.user, &self.role, &self.device)
+    }
+}
+
+/// A history (`what`: "order", "complaint") only grows: every step before is
+/// still there, unchanged, and every step not there before (compared whole,
+/// so a copy of an old step's id with new content is a new step) is one the
+/// actor may take (`may_take`) and is signed by the actor.
+fn check_history<E: SignedStep>(
+    actor: &Actor,
+    what: &str,
+    before: &[E],
+    after: &[E],
+    may_take: impl Fn(&E) -> Result<(), String>,
+) -> Result<(), String> {
+    if !before.iter().all(|b| after.contains(b)) {
+        return Err(format!("the {what}'s history cannot be rewritten"));
+    }
+    for step in after.iter().filter(|e| !before.contains(e)) {
+        may_take(step)?;
+        let (user, role, device) = step.signer();
+        if user != actor.user() || role != actor.role().as_str() || device != actor.device() {
+            return Err(format!(
+                "a step in the {what}'s history is signed by {user} ({role}) on {device}, but this is {} on {}",
+                actor.user(),
+                actor.device()
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_new_events(
@@ -199,23 +237,8 @@ fn check_new_events(
     before: &[crate::OrderEvent],
     after: &[crate::OrderEvent],
 ) -> Result<(), String> {
-    for b in before {
-        if !after.iter().any(|a| a == b) {
-            return Err("the order's history cannot be rewritten".into());
-        }
-    }
-    for e in new_events(before, after) {
+    check_history(actor, "order", before, after, |e| {
         role_may(actor, e.action.roles(), e.action.as_permission())?;
-        if e.user != actor.user() || e.device != actor.device() || e.role != actor.role().as_str() {
-            return Err(format!(
-                "an order step is signed by {} ({}) on {}, but this is {} on {}",
-                e.user,
-                e.role,
-                e.device,
-                actor.user(),
-                actor.device()
-            ));
-        }
         if e.action == crate::OrderAction::Cancel
             && actor.role() == Role::Salesperson
             && !matches!(
@@ -225,8 +248,8 @@ fn check_new_events(
         {
             return Err("a salesperson cannot cancel orders that a manager has approved".into());
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 fn check_customer(
@@ -355,27 +378,14 @@ fn check_complaint(
             "edit complaints",
         )?;
     }
-    if !before.events.iter().all(|b| after.events.contains(b)) {
-        return Err("a complaint's history cannot be rewritten".into());
-    }
-    for e in after.events.iter().filter(|e| !before.events.contains(e)) {
+    check_history(actor, "complaint", &before.events, &after.events, |e| {
         let roles: &[Role] = match e.action {
             crate::ComplaintAction::Resolve => &[Role::Manager, Role::OrderDesk, Role::Admin],
             crate::ComplaintAction::ReportBack => &[Role::Salesperson, Role::OrderDesk],
             crate::ComplaintAction::Reopen => &[Role::Salesperson, Role::Manager, Role::OrderDesk],
         };
-        role_may(actor, roles, "take this step on complaints")?;
-        if e.user != actor.user() || e.device != actor.device() {
-            return Err(format!(
-                "a complaint step is signed by {} on {}, but this is {} on {}",
-                e.user,
-                e.device,
-                actor.user(),
-                actor.device()
-            ));
-        }
-    }
-    Ok(())
+        role_may(actor, roles, "take this step on complaints")
+    })
 }
 
 fn check_report(

@@ -246,3 +246,56 @@ fn a_salesperson_creates_only_prospects_of_their_own() {
         .unwrap_err();
     assert!(e.contains("only create prospects"), "{e}");
 }
+
+#[test]
+fn a_new_step_reusing_an_old_steps_id_is_checked_like_any_new_step() {
+    let (o, c) = order_at(OrderStatus::Submitted);
+    let before = o.read().unwrap();
+    // The salesperson's app adds an approval under the id of its own
+    // submission, hoping the relay takes it for the old step.
+    let mut forged = before.clone();
+    let mut approval = forged.events.last().unwrap().clone();
+    approval.action = OrderAction::Approve;
+    approval.from = OrderStatus::Submitted;
+    approval.to = OrderStatus::Approved;
+    forged.events.push(approval);
+    let e = RolePolicy
+        .check(
+            &sales().actor,
+            Some(&Content::Order(before.clone())),
+            &Content::Order(forged),
+        )
+        .unwrap_err();
+    assert!(e.contains("cannot approve"), "{e}");
+
+    // The same for a complaint: a resolution under the id of the recording step.
+    let mut complaint = ComplaintDoc::record(
+        &sales(),
+        &c,
+        NewComplaint {
+            subject: "late delivery".into(),
+            description: String::new(),
+            visit: None,
+            order: None,
+            apologised: true,
+        },
+    )
+    .unwrap();
+    complaint.resolve(&manager(), "sent a new batch").unwrap();
+    complaint
+        .report_back(&sales(), "customer is happy")
+        .unwrap();
+    let before = complaint.read().unwrap();
+    let mut forged = before.clone();
+    let mut step = forged.events.last().unwrap().clone();
+    step.action = ComplaintAction::Resolve;
+    forged.events.push(step);
+    let e = RolePolicy
+        .check(
+            &sales().actor,
+            Some(&Content::Complaint(before)),
+            &Content::Complaint(forged),
+        )
+        .unwrap_err();
+    assert!(e.contains("cannot take this step"), "{e}");
+}
