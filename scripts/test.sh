@@ -11,7 +11,7 @@ cargo test --workspace
 echo "== bindings"
 # The relay binary, the phone library and the binding generator, built with
 # the same features as the tests above, so nothing is compiled again.
-cargo build --workspace --tests --bins
+cargo build --workspace --lib --bins --tests
 FIELDSYNC_PREBUILT=1 scripts/bindings.sh target/bindings
 for f in fieldsync_mobile.swift fieldsync_mobileFFI.h fieldsync_mobileFFI.modulemap; do
   test -s "target/bindings/swift/$f" || { echo "Swift binding $f was not generated" >&2; exit 1; }
