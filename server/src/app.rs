@@ -17,6 +17,8 @@ use fieldsync_core::store::SqliteRelayStore;
 use fieldsync_core::sync::{Relay, wire};
 use fieldsync_core::{Actor, DocId, ReportSchedule};
 use serde::Deserialize;
+use tower_http::compression::predicate::{DefaultPredicate, SizeAbove};
+use tower_http::compression::{CompressionLayer, Predicate};
 use tower_http::timeout::TimeoutLayer;
 
 use crate::accounts;
@@ -229,9 +231,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/v1/reports/{name}", get(report))
         .layer(DefaultBodyLimit::max(limits.max_json_bytes))
-        // Phones gzip large sync requests; answers are gzip'd for clients that ask.
+        // Phones gzip large sync requests.
         .layer(tower_http::decompression::RequestDecompressionLayer::new())
-        .layer(tower_http::compression::CompressionLayer::new())
+        // Answers are gzip'd above 1 KB: a typical sync answer (a few
+        // outcomes, a cursor) is smaller than that, and compressing it costs
+        // both sides CPU for nothing.
+        .layer(
+            CompressionLayer::new()
+                .compress_when(DefaultPredicate::new().and(SizeAbove::new(1024))),
+        )
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             limits.timeout,

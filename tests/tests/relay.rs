@@ -608,3 +608,30 @@ fn a_device_flooding_the_relay_is_rate_limited() {
     std::thread::sleep(std::time::Duration::from_millis(1100));
     assert_eq!(post_bytes(&url, Some(&li.token), &idle).status, 200);
 }
+
+/// The headers of a GET sent over a plain socket, asking for gzip.
+fn headers_of(relay: &TestRelay, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(relay.addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: relay\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer).unwrap();
+    let end = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    String::from_utf8_lossy(&answer[..end]).to_lowercase()
+}
+
+#[test]
+fn answers_are_gzipped_only_when_large_enough_to_gain() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = TestRelay::start(dir.path());
+    // The API description is tens of KB; a JSON error (like most sync
+    // answers) a few dozen bytes.
+    assert!(headers_of(&relay, "/openapi.json").contains("content-encoding: gzip"));
+    let small = headers_of(&relay, "/v1/reports/sales-by-region");
+    assert!(small.starts_with("http/1.1 401"), "{small}");
+    assert!(!small.contains("content-encoding"), "{small}");
+}
