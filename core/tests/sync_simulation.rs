@@ -960,3 +960,31 @@ fn a_large_batch_is_decided_in_parallel_and_each_outcome_lands_on_its_document()
         assert_eq!(device.store.list_kind(DocKind::Order).unwrap().len(), 7);
     }
 }
+
+#[test]
+fn an_edit_made_while_a_sync_is_in_flight_stays_pending_and_goes_next_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut relay = relay_in(dir.path());
+    let mut phone = Device::new(dir.path(), "phone", sales());
+    let c = customer_on(&mut phone);
+    let order = phone.add_order(&c, 1, 1);
+    let line = phone.first_line(order);
+    let mut session = SyncSession::new();
+    let req = session.next_request(&mut phone.store).unwrap().unwrap();
+    let answer = relay.handle(&phone.ctx.actor, &req).unwrap();
+    // The salesperson changes the order while the answer is on its way.
+    phone.edit_order(order, |o, ctx| o.set_quantity(ctx, &line, d("9")).unwrap());
+    session.receive(&mut phone.store, &answer).unwrap();
+    assert_eq!(
+        phone.store.pending_count().unwrap(),
+        1,
+        "the customer is synced, the order's new quantity is not"
+    );
+    sync(&mut phone, &mut relay);
+    assert_eq!(phone.store.pending_count().unwrap(), 0);
+    let on_relay = relay.store().load(order).unwrap().unwrap();
+    assert_eq!(
+        on_relay.view::<Order>().unwrap().lines[&line].quantity,
+        d("9")
+    );
+}

@@ -474,12 +474,39 @@ impl SyncTx<'_> {
         relay_holds: &[ChangeHash],
     ) -> Result<()> {
         write_doc(&self.tx, doc)?;
-        let heads = doc.heads();
+        self.record_holds(doc.id(), doc.heads(), relay_holds)
+    }
+
+    /// Records that the relay holds every change in `relay_holds` of a
+    /// document this sync did not change here (an accepted push): its current
+    /// heads are read from its row, so it is not loaded. False if the
+    /// document is no longer on the device.
+    pub(crate) fn record_relay_holds(&self, id: DocId, relay_holds: &[ChangeHash]) -> Result<bool> {
+        let heads: Option<Vec<u8>> = self
+            .tx
+            .prepare_cached("SELECT heads FROM documents WHERE id = ?1")?
+            .query_row([id_bytes(id)], |r| r.get(0))
+            .optional()?;
+        match heads {
+            Some(heads) => {
+                self.record_holds(id, decode_heads(&heads)?, relay_holds)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// The document stays pending unless the relay holds all of `heads`.
+    fn record_holds(
+        &self,
+        id: DocId,
+        heads: Vec<ChangeHash>,
+        relay_holds: &[ChangeHash],
+    ) -> Result<()> {
         let pending = !covers(relay_holds, &heads);
         // Keep the smallest description of what the relay holds.
         let relay = if pending { dedup(relay_holds) } else { heads };
-        set_sync_state(&self.tx, doc.id(), &relay, pending)?;
-        Ok(())
+        set_sync_state(&self.tx, id, &relay, pending)
     }
 
     /// The relay refused the document's changes.

@@ -284,8 +284,8 @@ impl SyncSession {
             {
                 continue;
             }
-            if let (Some(mut doc), Some(_)) = (tx.load(*id)?, holds.get(id)) {
-                tx.store_synced(&mut doc, &merged(&tx, *id, &holds)?)?;
+            if holds.contains_key(id) {
+                tx.record_relay_holds(*id, &merged(&tx, *id, &holds)?)?;
             }
         }
         tx.set_cursor(resp.cursor)?;
