@@ -273,6 +273,13 @@ impl SyncSession {
                     }
                 }
             }
+            // The relay answers each message afresh and keeps only changes it
+            // could apply: a change sent earlier whose base it lacked (after a
+            // Bloom filter false positive, say) is gone there, and it asks for
+            // it again. Forget what was sent, so what it asks for goes again
+            // (otherwise Automerge withholds it as already sent, and the two
+            // sides exchange empty messages until the round limit).
+            r.state.sent_hashes.clear();
             self.summary.received += 1;
         }
         // Accepted pushes without an update: record what the relay now holds.
@@ -316,4 +323,87 @@ fn merged(
         all.extend(h.iter().copied());
     }
     Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{DeviceIdentity, SqliteRelayStore};
+    use crate::sync::{Relay, VisibilityOnly};
+    use crate::testing::*;
+    use automerge::sync::SyncDoc;
+
+    /// The relay lost X (restored from a backup) and the phone has X and Y on
+    /// top of it. In an earlier reconcile round the phone sent Y alone
+    /// (believing, through a Bloom filter false positive, that the relay had
+    /// X); the relay could not apply Y and, answering statelessly, did not
+    /// keep it. Y must go again.
+    #[test]
+    fn a_change_the_relay_could_not_apply_in_a_reconcile_round_is_sent_again() {
+        let mut relay = Relay::new(SqliteRelayStore::open_in_memory().unwrap(), VisibilityOnly);
+        let mut phone = DeviceStore::open_in_memory().unwrap();
+        let me = sales();
+        phone
+            .set_identity(&DeviceIdentity {
+                device_id: me.actor.device().into(),
+                user: me.actor.user().into(),
+                role: me.actor.role(),
+                region: me.actor.region().map(String::from),
+                order_prefix: crate::OrderPrefix::new("S07").unwrap(),
+            })
+            .unwrap();
+        let c = customer("1000", crate::PaymentTerms::Credit)
+            .read()
+            .unwrap();
+        let (mut o, line) = draft_order(&c);
+        // Enough history that X and Y are a small part of the document.
+        for q in 1..=12 {
+            o.set_quantity(&me, &line, rust_decimal::Decimal::from(q))
+                .unwrap();
+        }
+        phone.save(o.document()).unwrap();
+        let mut session = SyncSession::new();
+        while let Some(req) = session.next_request(&mut phone).unwrap() {
+            let answer = relay.handle(&me.actor, &req).unwrap();
+            session.receive(&mut phone, &answer).unwrap();
+        }
+        o.set_quantity(&me, &line, d("80")).unwrap();
+        o.set_discount(&me, &line, d("3")).unwrap();
+        let y = o.document().heads();
+        phone.save(o.document()).unwrap();
+        let id = o.document().id();
+
+        // The relay's word on what it has, and Y already marked as sent.
+        let hello = relay
+            .load(id)
+            .unwrap()
+            .automerge()
+            .sync()
+            .generate_sync_message(&mut automerge::sync::State::new())
+            .unwrap();
+        let mut state = automerge::sync::State::new();
+        o.document()
+            .automerge()
+            .sync()
+            .receive_sync_message(&mut state, hello)
+            .unwrap();
+        state.sent_hashes.extend(y.iter().copied());
+        let mut session = SyncSession::new();
+        session.first = false;
+        session.reconciling.insert(
+            id,
+            Reconciling {
+                state,
+                partial: None,
+                in_flight: false,
+            },
+        );
+        while let Some(req) = session.next_request(&mut phone).unwrap() {
+            let answer = relay.handle(&me.actor, &req).unwrap();
+            session.receive(&mut phone, &answer).unwrap();
+        }
+        let mut on_relay = relay.load(id).unwrap();
+        assert_eq!(on_relay.heads(), y, "the relay has X and Y");
+        assert!(session.summary.round_trips < 5, "{:?}", session.summary);
+    }
 }
