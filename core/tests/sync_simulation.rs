@@ -81,6 +81,21 @@ impl Device {
         f(&mut o, &self.ctx);
         self.store.save(o.document()).unwrap();
     }
+
+    /// Saves document `id` with objects nested `levels` deep under a key
+    /// fieldsync never uses (what a tampered app could send).
+    fn nest(&mut self, id: DocId, levels: usize) {
+        use automerge::transaction::Transactable;
+        let mut raw = automerge::AutoCommit::load(&self.store.load(id).unwrap().save()).unwrap();
+        let mut obj = automerge::ROOT;
+        for i in 0..levels {
+            obj = raw
+                .put_object(&obj, format!("level{i}"), automerge::ObjType::Map)
+                .unwrap();
+        }
+        let mut nested = Document::load(&raw.save()).unwrap();
+        self.store.save(&mut nested).unwrap();
+    }
 }
 
 /// Syncs until the session is done; returns its summary.
@@ -815,17 +830,7 @@ fn oversized_and_deeply_nested_documents_are_refused() {
     assert!(s.refused[0].1.contains("at most 10000"), "{:?}", s.refused);
     phone.store.discard_refused(order).unwrap();
 
-    // A document with objects nested 12 deep under a key fieldsync never uses.
-    let mut raw = automerge::AutoCommit::load(&phone.store.load(order).unwrap().save()).unwrap();
-    let mut obj = automerge::ROOT;
-    for i in 0..12 {
-        use automerge::transaction::Transactable;
-        obj = raw
-            .put_object(&obj, format!("level{i}"), automerge::ObjType::Map)
-            .unwrap();
-    }
-    let mut nested = Document::load(&raw.save()).unwrap();
-    phone.store.save(&mut nested).unwrap();
+    phone.nest(order, 12);
     let s = sync(&mut phone, &mut relay);
     assert_eq!(s.refused.len(), 1, "{s:?}");
     assert!(s.refused[0].1.contains("levels deep"), "{:?}", s.refused);
@@ -911,19 +916,7 @@ fn a_large_batch_is_decided_in_parallel_and_each_outcome_lands_on_its_document()
         }
         // One document per device that the relay must refuse: nested too deep.
         let order = device.add_order(&c, 7, 1);
-        let mut raw =
-            automerge::AutoCommit::load(&device.store.load(order).unwrap().save()).unwrap();
-        let mut obj = automerge::ROOT;
-        for i in 0..(10 + n) {
-            use automerge::transaction::Transactable;
-            obj = raw
-                .put_object(&obj, format!("level{i}"), automerge::ObjType::Map)
-                .unwrap();
-        }
-        device
-            .store
-            .save(&mut Document::load(&raw.save()).unwrap())
-            .unwrap();
+        device.nest(order, 10 + n);
         bad.push(order);
     }
     let mut sessions: Vec<SyncSession> = devices.iter().map(|_| SyncSession::new()).collect();
