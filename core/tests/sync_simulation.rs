@@ -388,11 +388,7 @@ fn a_relay_missing_history_reconciles_with_automerge_sync() {
     let dir = tempfile::tempdir().unwrap();
     let mut relay = relay_in(dir.path());
     let mut phone = Device::new(dir.path(), "phone", sales());
-    let mut other = Device::new(
-        dir.path(),
-        "other",
-        ctx("wang", Role::Salesperson, Some("east"), "phone-wang"),
-    );
+    let mut other = Device::new(dir.path(), "other", sales_wang());
     let c = customer_on(&mut phone);
     let order = phone.add_order(&c, 1, 1);
     sync(&mut phone, &mut relay);
@@ -507,11 +503,7 @@ fn a_device_cannot_write_or_read_documents_it_may_not_see() {
     let dir = tempfile::tempdir().unwrap();
     let mut relay = relay_in(dir.path());
     let mut li = Device::new(dir.path(), "li", sales());
-    let mut wang = Device::new(
-        dir.path(),
-        "wang",
-        ctx("wang", Role::Salesperson, Some("east"), "phone-wang"),
-    );
+    let mut wang = Device::new(dir.path(), "wang", sales_wang());
     let c = customer_on(&mut li);
     let order = li.add_order(&c, 1, 1);
     sync(&mut li, &mut relay);
@@ -665,7 +657,7 @@ fn simulate(seed: u64) {
     let users = [
         ctx("li", Role::Salesperson, Some("east"), "phone-li"),
         ctx("li", Role::Salesperson, Some("east"), "tablet-li"),
-        ctx("wang", Role::Salesperson, Some("east"), "phone-wang"),
+        sales_wang(),
         ctx("zhao", Role::Manager, Some("east"), "office-zhao"),
         ctx("sun", Role::OrderDesk, None, "office-sun"),
     ];
@@ -843,11 +835,7 @@ fn a_batch_commits_many_devices_at_once_and_orders_conflicting_ones() {
     let mut relay = relay_in(dir.path());
     let mut phone = Device::new(dir.path(), "phone", sales());
     let mut tablet = Device::new(dir.path(), "tablet", sales_tablet());
-    let mut other = Device::new(
-        dir.path(),
-        "other",
-        ctx("wang", Role::Salesperson, Some("east"), "phone-wang"),
-    );
+    let mut other = Device::new(dir.path(), "other", sales_wang());
     let c = customer_on(&mut phone);
     let order = phone.add_order(&c, 1, 1);
     sync(&mut phone, &mut relay);
@@ -897,11 +885,7 @@ fn a_large_batch_is_decided_in_parallel_and_each_outcome_lands_on_its_document()
     let mut relay = relay_in(dir.path());
     let mut devices = [
         Device::new(dir.path(), "phone", sales()),
-        Device::new(
-            dir.path(),
-            "wang",
-            ctx("wang", Role::Salesperson, Some("east"), "phone-wang"),
-        ),
+        Device::new(dir.path(), "wang", sales_wang()),
         Device::new(
             dir.path(),
             "zhao",

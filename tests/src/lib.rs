@@ -141,15 +141,19 @@ impl Answer {
 }
 
 fn answer(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
-    let mut r = r.unwrap();
+    read_answer(r.unwrap()).unwrap()
+}
+
+/// The status and body (up to 64 MB) of a response.
+fn read_answer(mut r: ureq::http::Response<ureq::Body>) -> Result<Answer, String> {
     let status = r.status().as_u16();
     let body = r
         .body_mut()
         .with_config()
         .limit(64 << 20)
         .read_to_vec()
-        .unwrap();
-    Answer { status, body }
+        .map_err(|e| e.to_string())?;
+    Ok(Answer { status, body })
 }
 
 /// POSTs raw bytes with an optional bearer token.
@@ -165,15 +169,7 @@ pub fn try_post_bytes(url: &str, token: Option<&str>, body: &[u8]) -> Result<Ans
     if let Some(t) = token {
         req = req.header("Authorization", &format!("Bearer {t}"));
     }
-    let mut r = req.send(body).map_err(|e| e.to_string())?;
-    let status = r.status().as_u16();
-    let body = r
-        .body_mut()
-        .with_config()
-        .limit(64 << 20)
-        .read_to_vec()
-        .map_err(|e| e.to_string())?;
-    Ok(Answer { status, body })
+    read_answer(req.send(body).map_err(|e| e.to_string())?)
 }
 
 /// POSTs JSON without credentials.

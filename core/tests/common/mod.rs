@@ -27,6 +27,10 @@ pub fn sales() -> ChangeCtx {
 pub fn sales_tablet() -> ChangeCtx {
     ctx("li", Role::Salesperson, Some("east"), "tablet-li")
 }
+/// A second salesperson in the same region.
+pub fn sales_wang() -> ChangeCtx {
+    ctx("wang", Role::Salesperson, Some("east"), "phone-wang")
+}
 pub fn manager() -> ChangeCtx {
     ctx("zhao", Role::Manager, Some("east"), "office-1")
 }
