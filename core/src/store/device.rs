@@ -479,20 +479,17 @@ impl SyncTx<'_> {
 
     /// Records that the relay holds every change in `relay_holds` of a
     /// document this sync did not change here (an accepted push): its current
-    /// heads are read from its row, so it is not loaded. False if the
-    /// document is no longer on the device.
-    pub(crate) fn record_relay_holds(&self, id: DocId, relay_holds: &[ChangeHash]) -> Result<bool> {
+    /// heads are read from its row, so it is not loaded. A document no longer
+    /// on the device is skipped.
+    pub(crate) fn record_relay_holds(&self, id: DocId, relay_holds: &[ChangeHash]) -> Result<()> {
         let heads: Option<Vec<u8>> = self
             .tx
             .prepare_cached("SELECT heads FROM documents WHERE id = ?1")?
             .query_row([id_bytes(id)], |r| r.get(0))
             .optional()?;
         match heads {
-            Some(heads) => {
-                self.record_holds(id, decode_heads(&heads)?, relay_holds)?;
-                Ok(true)
-            }
-            None => Ok(false),
+            Some(heads) => self.record_holds(id, decode_heads(&heads)?, relay_holds),
+            None => Ok(()),
         }
     }
 

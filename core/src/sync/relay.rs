@@ -366,9 +366,12 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
             .zip(accepted)
             .map(|((&i, outcomes), mut accepted)| {
                 let (actor, req) = &batch[i];
+                // Every slot is filled above (a decision always comes back,
+                // a panicking one as a refusal); an empty one would be a bug,
+                // refused rather than answered wrongly.
                 let push_outcomes = outcomes?
                     .into_iter()
-                    .map(|o| o.unwrap_or_else(|| Outcome::Refused(twice())))
+                    .map(|o| o.unwrap_or_else(|| Outcome::Refused(could_not_process())))
                     .collect();
                 let mut seen: HashSet<[u8; 16]> = req.pushes.iter().map(|p| p.doc).collect();
                 let mut reconcile_outcomes = Vec::with_capacity(req.reconcile.len());
@@ -665,7 +668,7 @@ fn decide_in_parallel<P: Policy>(
         let decision = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             checker.decide_push(p.actor, p.id, p.before, p.changes)
         }))
-        .unwrap_or_else(|_| refused("the relay could not process these changes".into()));
+        .unwrap_or_else(|_| refused(could_not_process()));
         (at, decision)
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -703,6 +706,10 @@ fn decide_in_parallel<P: Policy>(
 
 fn wire_id(bytes: [u8; 16]) -> DocId {
     DocId::from(uuid::Uuid::from_bytes(bytes))
+}
+
+fn could_not_process() -> String {
+    "the relay could not process these changes".into()
 }
 
 fn twice() -> String {
