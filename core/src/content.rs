@@ -36,6 +36,22 @@ impl Content {
     }
 }
 
+impl Content {
+    /// Writes the content into `doc` (used to compare a document with its
+    /// content written afresh).
+    pub(crate) fn reconcile_into(&self, doc: &mut automerge::AutoCommit) -> Result<()> {
+        match self {
+            Content::Customer(c) => autosurgeon::reconcile(doc, c)?,
+            Content::Catalog(c) => autosurgeon::reconcile(doc, c)?,
+            Content::Order(o) => autosurgeon::reconcile(doc, o)?,
+            Content::Visit(v) => autosurgeon::reconcile(doc, v)?,
+            Content::Complaint(c) => autosurgeon::reconcile(doc, c)?,
+            Content::DailyReport(r) => autosurgeon::reconcile(doc, r)?,
+        }
+        Ok(())
+    }
+}
+
 impl Document {
     /// Reads the document into the business type its header names. Fails on
     /// a kind fieldsync does not know, or content that does not have the

@@ -88,12 +88,6 @@ impl Customer {
     pub fn id(&self) -> DocId {
         self.meta.id
     }
-
-    /// How much more the customer may owe before hitting the credit limit
-    /// (negative when already over).
-    pub fn credit_headroom(&self) -> Decimal {
-        self.credit_limit - self.receivables
-    }
 }
 
 /// What is needed to create a customer.

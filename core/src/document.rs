@@ -14,6 +14,7 @@ use chrono::{DateTime, DurationRound, Utc};
 use crate::actor::{Actor, ChangeCtx};
 use crate::error::{Error, Result};
 use crate::ids::DocId;
+use crate::rules::KindRules;
 
 /// The version of the document layout this build writes.
 pub const SCHEMA_VERSION: u64 = 1;
@@ -127,7 +128,13 @@ pub struct Document {
 impl Document {
     /// Creates a document whose root is `root` (which must contain a `meta` field
     /// equal to `meta`), as one change by `ctx`.
-    pub(crate) fn create<T: Reconcile>(ctx: &ChangeCtx, meta: Meta, root: &T) -> Result<Self> {
+    /// The content is validated by its kind's rules first.
+    pub(crate) fn create<T: Reconcile + KindRules>(
+        ctx: &ChangeCtx,
+        meta: Meta,
+        root: &T,
+    ) -> Result<Self> {
+        root.validate().map_err(Error::InvalidValue)?;
         let mut d = Document {
             doc: AutoCommit::new(),
             meta,
@@ -306,6 +313,11 @@ impl Document {
         depth(&self.doc, &ROOT, limit)
     }
 
+    /// The underlying Automerge document, read-only.
+    pub(crate) fn automerge_ref(&self) -> &AutoCommit {
+        &self.doc
+    }
+
     /// The underlying Automerge document, for the sync engine.
     pub(crate) fn automerge(&mut self) -> &mut AutoCommit {
         &mut self.doc
@@ -356,7 +368,14 @@ impl Document {
 
     /// Writes `root` over the document as one change by `ctx`. Only the fields
     /// that differ produce operations, so concurrent edits to other fields merge.
-    pub(crate) fn update<T: Reconcile>(&mut self, ctx: &ChangeCtx, root: &T) -> Result<()> {
+    /// The content is validated by its kind's rules first (the same rules the
+    /// relay applies), so an edit outside them changes nothing.
+    pub(crate) fn update<T: Reconcile + KindRules>(
+        &mut self,
+        ctx: &ChangeCtx,
+        root: &T,
+    ) -> Result<()> {
+        root.validate().map_err(Error::InvalidValue)?;
         self.change(ctx, |doc| Ok(autosurgeon::reconcile(doc, root)?))
     }
 

@@ -110,19 +110,26 @@ pub enum Error {
         line: String,
     },
 
+    /// A value outside its documented limits (`rules::limits`); the message
+    /// names the field.
+    #[error("{0}")]
+    InvalidValue(String),
+
     /// A reason is required for this step (reject, cancel, credit override).
     #[error("a reason is required to {0}")]
     ReasonRequired(&'static str),
 
     /// Approving or shipping would take the customer over its credit limit.
     #[error(
-        "credit hold on {customer}: receivables {receivables} + this order {order_total} exceed the credit limit {limit}; record a payment first or override with a reason"
+        "credit hold on {customer}: receivables {receivables} + open orders {open_orders} + this order {order_total} exceed the credit limit {limit}; record a payment first or override with a reason"
     )]
     OverCreditLimit {
         /// Customer name.
         customer: String,
-        /// Receivables before this order.
+        /// Receivables as finance published them.
         receivables: Decimal,
+        /// Unpaid on the customer's other orders from approval to payment.
+        open_orders: Decimal,
         /// This order's total.
         order_total: Decimal,
         /// The customer's credit limit.

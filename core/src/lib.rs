@@ -51,10 +51,10 @@ pub use kpi::{
     visit_kpis_from_facts,
 };
 pub use order::{
-    Channel, CreditCheckpoint, Delivery, DerivedState, MAX_SEQUENCE, NewLine, NewOrder, Order,
-    OrderAction, OrderDetails, OrderDoc, OrderEvent, OrderLine, OrderNumber, OrderPrefix,
-    OrderStatus, Payment, ProductionInfo, ReorderKind, Requirements, Shipment, check_credit,
-    derive_state,
+    Channel, CreditCheckpoint, CreditExposure, CreditFacts, CreditTerms, Delivery, DerivedState,
+    MAX_SEQUENCE, NewLine, NewOrder, OpenOrder, Order, OrderAction, OrderDetails, OrderDoc,
+    OrderEvent, OrderLine, OrderNumber, OrderPrefix, OrderStatus, Payment, ProductionInfo,
+    ReorderKind, Requirements, Shipment, Step, counts_toward_exposure, decide_step, derive_state,
 };
 pub use report::{DailyReport, DailyReportDoc, ReportSchedule, Submission};
 pub use visit::{

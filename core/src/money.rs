@@ -14,8 +14,9 @@ pub const MAX_SCALE: u32 = 4;
 /// Decimal places of a money total (cents).
 pub const MONEY_SCALE: u32 = 2;
 
-/// Largest amount accepted anywhere: a trillion, far above any real order.
-const MAX_ABS: Decimal = Decimal::from_parts(3_567_587_328, 232, 0, false, 0); // 1e12
+/// Largest amount or quantity accepted anywhere: a trillion, far above any
+/// real order (see [`crate::rules::limits`]).
+pub const MAX_ABS: Decimal = Decimal::from_parts(3_567_587_328, 232, 0, false, 0); // 1e12
 
 const HINT: &str = "use digits with at most 4 decimal places and a dot, e.g. 1250.50";
 

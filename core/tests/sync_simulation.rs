@@ -805,13 +805,30 @@ fn oversized_and_deeply_nested_documents_are_refused() {
     sync(&mut phone, &mut relay);
     let before = relay.store().last_seq().unwrap();
 
-    // 50 KB of notes in one sync.
-    let huge: String = "x".repeat(50_000);
+    // Four texts of 9 KB each (within the limit on one text) in one sync:
+    // over the relay's limit on one sync's changes to one document.
+    let mut x = 0x2545_f491_4f6c_dd1d_u64;
+    let mut text = || -> String {
+        (0..9_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                char::from(b'a' + (x % 26) as u8)
+            })
+            .collect()
+    };
+    let (notes, packing, transport, after_sales) = (text(), text(), text(), text());
     phone.edit_order(order, |o, ctx| {
         o.set_details(
             ctx,
             OrderDetails {
-                notes: huge.clone(),
+                notes: notes.clone(),
+                requirements: Requirements {
+                    packing: packing.clone(),
+                    transport: transport.clone(),
+                    after_sales: after_sales.clone(),
+                },
                 ..Default::default()
             },
         )

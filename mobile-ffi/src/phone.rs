@@ -195,12 +195,15 @@ impl FieldSync {
     /// Customers on this phone, as of the last sync.
     pub fn customers(&self) -> R<Vec<CustomerInfo>> {
         let store = self.store();
+        let orders = store.credit_orders()?;
         store
             .list_kind(DocKind::Customer)?
             .into_iter()
             .map(|e| {
-                Ok(CustomerInfo::from(
-                    &store.load(e.id)?.view::<core::Customer>()?,
+                let c = store.load(e.id)?.view::<core::Customer>()?;
+                Ok(CustomerInfo::new(
+                    &c,
+                    &core::CreditExposure::new(&c, &orders, None),
                 ))
             })
             .collect()
@@ -209,8 +212,11 @@ impl FieldSync {
     /// One customer.
     pub fn customer(&self, customer_id: String) -> R<CustomerInfo> {
         let store = self.store();
-        Ok(CustomerInfo::from(
-            &Self::view::<core::Customer>(&store, &customer_id)?.1,
+        let c = Self::view::<core::Customer>(&store, &customer_id)?.1;
+        let orders = store.credit_orders()?;
+        Ok(CustomerInfo::new(
+            &c,
+            &core::CreditExposure::new(&c, &orders, None),
         ))
     }
 
@@ -220,7 +226,11 @@ impl FieldSync {
         let ctx = Self::ctx(&store)?;
         let mut c = core::CustomerDoc::create_prospect(&ctx, &name, &address)?;
         store.save(c.document())?;
-        Ok(CustomerInfo::from(&c.read()?))
+        let c = c.read()?;
+        Ok(CustomerInfo::new(
+            &c,
+            &core::CreditExposure::new(&c, [], None),
+        ))
     }
 
     /// The catalog with stock as of the last sync.
@@ -478,9 +488,14 @@ impl FieldSync {
         let store = self.store();
         let (_, o) = Self::view::<core::Order>(&store, &order_id)?;
         let customer: core::Customer = store.load(o.customer)?.view()?;
+        let orders = store.credit_orders()?;
         drop(store);
         self.with_order(&order_id, |o, ctx| {
-            o.approve(ctx, &customer, credit_override_reason.as_deref())
+            o.approve(
+                ctx,
+                (&customer, &orders[..]),
+                credit_override_reason.as_deref(),
+            )
         })
     }
 

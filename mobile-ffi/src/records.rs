@@ -41,14 +41,18 @@ pub struct CustomerInfo {
     pub credit_limit: String,
     /// Receivables as finance last published them.
     pub receivables: String,
-    /// Credit limit less receivables.
+    /// What the customer owes or is committed to: published receivables plus
+    /// what is unpaid on its orders from approval to payment, as of the last sync.
+    pub credit_exposure: String,
+    /// Credit limit less the exposure (negative when over the limit).
     pub credit_headroom: String,
     /// When finance published the receivables.
     pub receivables_as_of_ms: Option<i64>,
 }
 
-impl From<&core::Customer> for CustomerInfo {
-    fn from(c: &core::Customer) -> Self {
+impl CustomerInfo {
+    /// The customer with its credit exposure.
+    pub(crate) fn new(c: &core::Customer, exposure: &core::CreditExposure) -> Self {
         CustomerInfo {
             id: c.id().to_string(),
             name: c.name.clone(),
@@ -58,7 +62,8 @@ impl From<&core::Customer> for CustomerInfo {
             payment_terms: format!("{:?}", c.payment_terms).to_lowercase(),
             credit_limit: core::money::cents(c.credit_limit).to_string(),
             receivables: core::money::cents(c.receivables).to_string(),
-            credit_headroom: core::money::cents(c.credit_headroom()).to_string(),
+            credit_exposure: core::money::cents(exposure.total()).to_string(),
+            credit_headroom: core::money::cents(exposure.headroom()).to_string(),
             receivables_as_of_ms: c.receivables_as_of.map(|t| t.timestamp_millis()),
         }
     }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 
 use chrono::{Days, Duration, TimeZone, Utc};
+use fieldsync_core::sync::RelayStore;
 use fieldsync_core::{
     Actor, CatalogDoc, ChangeCtx, Channel, ComplaintDoc, CustomerDoc, DailyReportDoc, DocKind,
     Document, Grade, NewComplaint, NewCustomer, NewLine, NewOrder, OrderDoc, OrderNumber,
@@ -487,7 +488,8 @@ pub fn demo(state: &AppState) -> Result<Demo> {
                     Actor::new("qian", Role::Manager, Some("west"), "head-office")?
                 };
                 let mctx = ChangeCtx::new(mgr.clone(), at(2, 1));
-                if o.approve(&mctx, c, None).is_ok() {
+                let orders = relay.store().orders_of(c.id())?;
+                if o.approve(&mctx, (c, &orders[..]), None).is_ok() {
                     relay.commit_edit(&mgr, o.document())?;
                     let desk = office("sun", Role::OrderDesk)?;
                     o.confirm(&ChangeCtx::new(desk.clone(), at(2, 3)))?;
@@ -496,9 +498,10 @@ pub fn demo(state: &AppState) -> Result<Demo> {
                         let w = office("wu", Role::Warehouse)?;
                         let wctx = ChangeCtx::new(w.clone(), at(1, 1));
                         o.mark_in_stock(&wctx)?;
+                        let orders = relay.store().orders_of(c.id())?;
                         if o.ship(
                             &wctx,
-                            c,
+                            (c, &orders[..]),
                             Shipment {
                                 carrier: "SF Express".into(),
                                 tracking: format!("SF{seq:08}"),

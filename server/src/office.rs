@@ -10,9 +10,10 @@ use axum::Json;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::HeaderMap;
 use chrono::NaiveDate;
+use fieldsync_core::sync::RelayStore;
 use fieldsync_core::{
-    Actor, ChangeCtx, ComplaintDoc, Customer, CustomerDoc, DocId, Document, Grade, Order, OrderDoc,
-    PaymentTerms, ProductionInfo, Shipment, may_see, money,
+    Actor, ChangeCtx, ComplaintDoc, Customer, CustomerDoc, DocId, Document, Grade, OpenOrder,
+    Order, OrderDoc, PaymentTerms, ProductionInfo, Shipment, may_see, money,
 };
 use serde::{Deserialize, Serialize};
 
@@ -208,6 +209,14 @@ fn customer_of(relay: &mut ServerRelay, o: &Order) -> Result<Customer> {
     Ok(relay.load(o.customer)?.view::<Customer>()?)
 }
 
+/// The order's customer and what its orders contribute to its credit
+/// exposure, as the relay holds them (the figures its checks use).
+fn credit_of(relay: &mut ServerRelay, o: &Order) -> Result<(Customer, Vec<OpenOrder>)> {
+    let customer = customer_of(relay, o)?;
+    let orders = relay.store().orders_of(customer.id())?;
+    Ok((customer, orders))
+}
+
 pub(crate) async fn order_action(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -220,7 +229,10 @@ pub(crate) async fn order_action(
         let current = o.read()?;
         let over = b.credit_override_reason.as_deref();
         match action.as_str() {
-            "approve" => o.approve(ctx, &customer_of(relay, &current)?, over)?,
+            "approve" => {
+                let (customer, orders) = credit_of(relay, &current)?;
+                o.approve(ctx, (&customer, &orders[..]), over)?
+            }
             "reject" => o.reject(ctx, need(&b.reason, "reason")?)?,
             "confirm" => o.confirm(ctx)?,
             "start-production" => o.start_production(ctx, b.expected_finish)?,
@@ -229,16 +241,19 @@ pub(crate) async fn order_action(
                 ProductionInfo { expected_finish: b.expected_finish, note: b.note.clone().unwrap_or_default() },
             )?,
             "in-stock" => o.mark_in_stock(ctx)?,
-            "ship" => o.ship(
-                ctx,
-                &customer_of(relay, &current)?,
-                Shipment {
-                    carrier: b.carrier.clone().unwrap_or_default(),
-                    tracking: b.tracking.clone().unwrap_or_default(),
-                    notice: String::new(),
-                },
-                over,
-            )?,
+            "ship" => {
+                let (customer, orders) = credit_of(relay, &current)?;
+                o.ship(
+                    ctx,
+                    (&customer, &orders[..]),
+                    Shipment {
+                        carrier: b.carrier.clone().unwrap_or_default(),
+                        tracking: b.tracking.clone().unwrap_or_default(),
+                        notice: String::new(),
+                    },
+                    over,
+                )?
+            }
             "deliver" => o.mark_delivered(ctx)?,
             "payments" => {
                 let amount = money::parse_amount("payment amount", need(&b.amount, "amount")?)?;
@@ -266,7 +281,7 @@ pub(crate) async fn customer_action(
 ) -> Result<Json<serde_json::Value>> {
     let b = json_body(body)?;
     let what = action.clone();
-    act(&state, &headers, &id, what, move |_, ctx, c: &mut CustomerDoc| {
+    act(&state, &headers, &id, what, move |relay, ctx, c: &mut CustomerDoc| {
         match action.as_str() {
             "credit" => {
                 let terms = match need(&b.payment_terms, "payment_terms")? {
@@ -306,10 +321,13 @@ pub(crate) async fn customer_action(
             }
         }
         let v = c.read()?;
+        let orders = relay.store().orders_of(v.id())?;
+        let exposure = fieldsync_core::CreditExposure::new(&v, &orders, None);
         Ok(Json(serde_json::json!({
             "id": v.id().to_string(), "name": v.name, "grade": format!("{:?}", v.grade),
             "credit_limit": v.credit_limit.to_string(), "receivables": v.receivables.to_string(),
-            "credit_headroom": v.credit_headroom().to_string(),
+            "credit_exposure": money::cents(exposure.total()).to_string(),
+            "credit_headroom": money::cents(exposure.headroom()).to_string(),
         })))
     })
     .await

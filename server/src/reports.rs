@@ -4,7 +4,10 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use fieldsync_core::{Actor, DocId, ReportSchedule, Role, VisitFact, money, visit_kpis_from_facts};
+use fieldsync_core::{
+    Actor, CreditExposure, CreditTerms, DocId, OpenOrder, OrderStatus, PaymentTerms,
+    ReportSchedule, Role, VisitFact, money, visit_kpis_from_facts,
+};
 use rusqlite::Connection;
 use rust_decimal::Decimal;
 
@@ -316,19 +319,50 @@ pub fn run(
             })
         }
         "receivables" => {
-            let mut owed: BTreeMap<String, Decimal> = BTreeMap::new();
-            let mut stmt = conn.prepare(
-                "SELECT customer_id, total, paid FROM orders WHERE status IN ('shipped', 'delivered')",
-            )?;
+            // One formula (core's CreditExposure), the same the relay's credit
+            // checks and the phones' headroom use.
+            let mut orders = Vec::new();
+            let mut stmt =
+                conn.prepare("SELECT id, customer_id, status, total, paid FROM orders")?;
             for row in stmt.query_map([], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
                     r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
                 ))
             })? {
-                let (c, t, p) = row?;
-                *owed.entry(c).or_default() += (dec(&t) - dec(&p)).max(Decimal::ZERO);
+                let (id, customer, status, total, paid) = row?;
+                let (Ok(order), Ok(customer)) = (id.parse::<DocId>(), customer.parse::<DocId>())
+                else {
+                    continue;
+                };
+                // Changed after approval is still an approved order.
+                let stage = match OrderStatus::parse(&status) {
+                    Some(OrderStatus::ChangedAfterApproval) => OrderStatus::Approved,
+                    Some(s) => s,
+                    None => continue,
+                };
+                let unpaid = dec(&total)
+                    .checked_sub(dec(&paid))
+                    .unwrap_or_default()
+                    .max(Decimal::ZERO);
+                orders.push(OpenOrder {
+                    order,
+                    customer,
+                    stage,
+                    unpaid,
+                });
+            }
+            let mut overrides: BTreeMap<String, u64> = BTreeMap::new();
+            let mut stmt = conn.prepare(
+                "SELECT o.customer_id, count(*) FROM order_events e JOIN orders o ON o.id = e.order_id
+                 WHERE e.credit_override = 1 AND e.superseded = 0 GROUP BY o.customer_id",
+            )?;
+            for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+                let (c, n) = row?;
+                overrides.insert(c, u64::try_from(n).unwrap_or_default());
             }
             let mut stmt = conn.prepare(
                 "SELECT id, name, region, payment_terms, credit_limit, receivables FROM customers ORDER BY name",
@@ -348,15 +382,34 @@ pub fn run(
                 if !in_region(&reg) {
                     continue;
                 }
-                let open = owed.get(&id).copied().unwrap_or_default();
+                let Ok(customer) = id.parse::<DocId>() else {
+                    continue;
+                };
+                let exposure = CreditExposure::of_terms(
+                    &CreditTerms {
+                        customer,
+                        name: &name,
+                        payment_terms: if terms == "cash" {
+                            PaymentTerms::Cash
+                        } else {
+                            PaymentTerms::Credit
+                        },
+                        limit: dec(&limit),
+                        receivables: dec(&published),
+                    },
+                    &orders,
+                    None,
+                );
                 rows.push(vec![
-                    name,
+                    name.clone(),
                     reg.unwrap_or_default(),
                     terms,
-                    money::cents(dec(&limit)).to_string(),
-                    money::cents(dec(&published)).to_string(),
-                    money::cents(open).to_string(),
-                    money::cents(dec(&limit) - open).to_string(),
+                    money::cents(exposure.limit).to_string(),
+                    money::cents(exposure.receivables).to_string(),
+                    money::cents(exposure.open_orders).to_string(),
+                    money::cents(exposure.total()).to_string(),
+                    money::cents(exposure.headroom()).to_string(),
+                    overrides.get(&id).copied().unwrap_or_default().to_string(),
                 ]);
             }
             Ok(Table {
@@ -366,8 +419,10 @@ pub fn run(
                     "payment_terms",
                     "credit_limit",
                     "receivables_published",
-                    "unpaid_shipped_orders",
+                    "open_orders_unpaid",
+                    "credit_exposure",
                     "credit_headroom",
+                    "credit_overrides",
                 ],
                 rows,
             })

@@ -154,7 +154,7 @@ fn admin_commands_and_imports() {
     assert!(err.contains("2/2"), "progress is shown: {err}");
     let (_, out, _) = run(&db, &["admin", "export", "receivables"]);
     assert!(
-        out.contains("Hengda,east,credit,5000.50,0.00,0.00,5000.50"),
+        out.contains("Hengda,east,credit,5000.50,0.00,0.00,0.00,5000.50,0"),
         "{out}"
     );
 

@@ -215,7 +215,12 @@ fn permissions_are_checked_per_role_and_region() {
     w.li.store.save(forged.document()).unwrap();
     let s = w.li.sync().unwrap();
     assert_eq!(s.refused.len(), 1, "{s:?}");
-    assert!(s.refused[0].1.contains("cannot approve"), "{:?}", s.refused);
+    // The change says a manager made it; li's phone is li the salesperson.
+    assert!(
+        s.refused[0].1.contains("made by li (manager)"),
+        "{:?}",
+        s.refused
+    );
     assert_eq!(w.li.store.refused().unwrap()[0].entry.id, order);
     // The refusal is in the relay's audit log.
     let logged: Vec<(String, String, String)> = {
@@ -234,7 +239,7 @@ fn permissions_are_checked_per_role_and_region() {
         (logged[0].0.as_str(), logged[0].1.clone()),
         ("li", order.to_string())
     );
-    assert!(logged[0].2.contains("cannot approve"), "{logged:?}");
+    assert!(logged[0].2.contains("made by li (manager)"), "{logged:?}");
     assert_eq!(
         w.relay
             .api(&w.manager)
@@ -553,10 +558,11 @@ fn report_figures_match_a_seeded_scenario_exactly() {
         .unwrap();
     assert_eq!(
         (
-            h["unpaid_shipped_orders"].as_str(),
+            h["open_orders_unpaid"].as_str(),
+            h["credit_exposure"].as_str(),
             h["credit_headroom"].as_str()
         ),
-        (Some("125.00"), Some("875.00"))
+        (Some("125.00"), Some("125.00"), Some("875.00"))
     );
     // A manager sees their region only; CSV has a header and the same rows.
     let east = rows(api(&w.manager).get("/v1/reports/sales-by-salesperson"));

@@ -338,12 +338,13 @@ fn a_sales_departments_week() {
         json!({"carrier": "SF", "tracking": "SF1"}),
     );
     post(&desk, format!("/v1/orders/{o1}/deliver"), json!({}));
-    // Finance publishes that Hengda owes 900 of its 1000 limit: o2 (200 unpaid)
-    // would take it over, so shipping is blocked ...
+    // Finance publishes 300 of older receivables: with o1 delivered and not
+    // yet paid (600), o2 (200 unpaid) would take Hengda's exposure to 1,100
+    // of its 1,000 limit, so shipping is blocked ...
     post(
         &fin,
         format!("/v1/customers/{}/receivables", hengda.id()),
-        json!({"amount": "900"}),
+        json!({"amount": "300"}),
     );
     post(&desk, format!("/v1/orders/{o2}/confirm"), json!({}));
     post(&wh, format!("/v1/orders/{o2}/in-stock"), json!({}));
@@ -503,8 +504,10 @@ fn a_sales_departments_week() {
         .iter()
         .find(|r| r["customer"] == "Hengda Textiles")
         .unwrap();
-    assert_eq!(h["receivables_published"], "900.00");
-    assert_eq!(h["unpaid_shipped_orders"], "0.00");
+    assert_eq!(h["receivables_published"], "300.00");
+    assert_eq!(h["open_orders_unpaid"], "0.00");
+    assert_eq!(h["credit_exposure"], "300.00");
+    assert_eq!(h["credit_headroom"], "700.00");
     assert_eq!(get("changed-after-approval"), json!([]));
     // The audit trail of o1 in the tables: every step, who and when.
     let state =

@@ -73,6 +73,28 @@ impl OrderStatus {
         }
     }
 
+    /// Every status.
+    pub const ALL: [OrderStatus; 13] = [
+        OrderStatus::Draft,
+        OrderStatus::Submitted,
+        OrderStatus::Rejected,
+        OrderStatus::Approved,
+        OrderStatus::ChangedAfterApproval,
+        OrderStatus::Confirmed,
+        OrderStatus::InProduction,
+        OrderStatus::InStock,
+        OrderStatus::Shipped,
+        OrderStatus::Delivered,
+        OrderStatus::Settled,
+        OrderStatus::Archived,
+        OrderStatus::Cancelled,
+    ];
+
+    /// Reads a status written by [`OrderStatus::as_str`].
+    pub fn parse(s: &str) -> Option<OrderStatus> {
+        OrderStatus::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
     /// The status in words, for messages.
     pub fn in_words(&self) -> &'static str {
         match self {

@@ -4,6 +4,7 @@
 mod credit;
 mod lifecycle;
 mod number;
+mod steps;
 #[cfg(test)]
 mod tests;
 
@@ -14,11 +15,14 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
-pub use credit::{CreditCheckpoint, check_credit};
+pub use credit::{
+    CreditCheckpoint, CreditExposure, CreditTerms, OpenOrder, counts_toward_exposure,
+};
 pub use lifecycle::{DerivedState, OrderAction, OrderEvent, OrderStatus, derive_state};
 pub use number::{MAX_SEQUENCE, OrderNumber, OrderPrefix};
+pub use steps::{CreditFacts, Step, decide_step};
 
-use crate::access::{require_reason, require_role, require_scope, require_text};
+use crate::access::{require_role, require_scope, require_text};
 use crate::actor::{ChangeCtx, Role};
 use crate::customer::{Customer, PaymentTerms};
 use crate::document::{DocKind, Document, Meta};
@@ -103,10 +107,20 @@ pub struct OrderLine {
 }
 
 impl OrderLine {
-    /// The line total: quantity × unit price less the discount, rounded to cents.
+    /// The line total: quantity × unit price less the discount, rounded to
+    /// cents. Lines within the documented limits (see [`crate::rules::limits`])
+    /// never overflow; beyond them the total saturates rather than panics.
     pub fn total(&self) -> Decimal {
-        let gross = self.quantity * self.unit_price;
-        round_money(gross - gross * self.discount_percent / Decimal::ONE_HUNDRED)
+        self.checked_total().unwrap_or(Decimal::MAX)
+    }
+
+    /// The line total, or `None` if it does not fit a decimal.
+    pub fn checked_total(&self) -> Option<Decimal> {
+        let gross = self.quantity.checked_mul(self.unit_price)?;
+        let off = gross
+            .checked_mul(self.discount_percent)?
+            .checked_div(Decimal::ONE_HUNDRED)?;
+        Some(round_money(gross.checked_sub(off)?))
     }
 }
 
@@ -223,22 +237,63 @@ impl Order {
 
     /// The order total: the sum of the line totals.
     pub fn total(&self) -> Decimal {
-        self.lines.values().map(OrderLine::total).sum()
+        saturating_sum(self.lines.values().map(OrderLine::total))
     }
 
     /// What has been paid.
     pub fn paid(&self) -> Decimal {
-        self.payments.values().map(|p| p.amount).sum()
+        saturating_sum(self.payments.values().map(|p| p.amount))
     }
 
     /// What is still to pay (never negative).
     pub fn outstanding(&self) -> Decimal {
-        (self.total() - self.paid()).max(Decimal::ZERO)
+        self.total()
+            .checked_sub(self.paid())
+            .unwrap_or(Decimal::ZERO)
+            .max(Decimal::ZERO)
     }
 
-    /// The digest of what an approval covers: customer, delivery date and every
-    /// line's product, variant, quantity, price and discount.
+    /// The digest of what an approval covers: everything the customer agreed
+    /// to. The customer, the delivery date, the delivery terms (address,
+    /// consignee, phone, transport), the payment terms and deposit, and every
+    /// field of every line. Written as `2:<hex>`; approvals recorded before
+    /// this layout (a bare hex digest, which covered less) are compared with
+    /// [`Order::legacy_digest`], so upgrading changes no order's status.
     pub fn content_digest(&self) -> String {
+        let mut h = Sha256::new();
+        let mut field = |bytes: &[u8]| {
+            // Length-prefixed, so no two different orders hash alike.
+            h.update((bytes.len() as u64).to_le_bytes());
+            h.update(bytes);
+        };
+        field(self.customer.as_uuid().as_bytes());
+        field(
+            self.delivery_date
+                .map(|d| d.format("%Y-%m-%d").to_string())
+                .unwrap_or_default()
+                .as_bytes(),
+        );
+        let d = &self.delivery;
+        for text in [&d.address, &d.consignee, &d.phone, &d.transport] {
+            field(text.as_bytes());
+        }
+        field(format!("{:?}", self.payment_terms).as_bytes());
+        field(self.deposit.normalize().to_string().as_bytes());
+        for (id, l) in &self.lines {
+            for text in [id, &l.product, &l.name, &l.variant, &l.unit] {
+                field(text.as_bytes());
+            }
+            for n in [l.quantity, l.unit_price, l.discount_percent] {
+                field(n.normalize().to_string().as_bytes());
+            }
+        }
+        format!("2:{}", hex16(&h.finalize()))
+    }
+
+    /// The digest approvals recorded before [`Order::content_digest`]'s
+    /// current layout: customer, delivery date and each line's product,
+    /// variant, quantity, price and discount.
+    pub fn legacy_digest(&self) -> String {
         let mut h = Sha256::new();
         h.update(self.customer.as_uuid().as_bytes());
         h.update(b"|");
@@ -255,8 +310,16 @@ impl Order {
                 h.update(n.normalize().to_string());
             }
         }
-        let out = h.finalize();
-        out.iter().take(16).map(|b| format!("{b:02x}")).collect()
+        hex16(&h.finalize())
+    }
+
+    /// Does `digest`, recorded by an approval, cover exactly this content?
+    fn matches_digest(&self, digest: &str) -> bool {
+        if digest.starts_with("2:") {
+            digest == self.content_digest()
+        } else {
+            digest == self.legacy_digest()
+        }
     }
 
     /// The lifecycle as recorded by the events (without the approval check).
@@ -271,15 +334,23 @@ impl Order {
     }
 
     fn differs_from_approval(&self, d: &DerivedState) -> bool {
-        d.stage.is_approved_stage() && d.approved_digest.as_deref() != Some(&self.content_digest())
+        d.stage.is_approved_stage()
+            && !d
+                .approved_digest
+                .as_deref()
+                .is_some_and(|digest| self.matches_digest(digest))
     }
 
     /// The status to show: the recorded status, except that an approved order
     /// whose content no longer matches its approval is
     /// [`OrderStatus::ChangedAfterApproval`].
     pub fn status(&self) -> OrderStatus {
-        let d = self.derived();
-        if self.differs_from_approval(&d) {
+        self.shown_status(&self.derived())
+    }
+
+    /// [`Order::status`] from the state already derived.
+    pub(crate) fn shown_status(&self, d: &DerivedState) -> OrderStatus {
+        if self.differs_from_approval(d) {
             OrderStatus::ChangedAfterApproval
         } else {
             d.stage
@@ -515,8 +586,9 @@ impl OrderDoc {
         self.doc.update(ctx, &o)
     }
 
-    /// Changes the order's header details that need no new approval: delivery,
-    /// requirements, evidence, deposit, the customer's reference and notes.
+    /// Changes the order's header details: delivery, requirements, evidence,
+    /// deposit, the customer's reference and notes. (After approval, a change
+    /// to the delivery terms or the deposit needs a new approval.)
     pub fn set_details(&mut self, ctx: &ChangeCtx, details: OrderDetails) -> Result<()> {
         let mut o = self.for_content_edit(ctx)?;
         o.delivery = details.delivery;
@@ -528,56 +600,80 @@ impl OrderDoc {
         self.doc.update(ctx, &o)
     }
 
-    /// Reads an order for a lifecycle step: role and scope checked, the step
-    /// possible from the status shown. Returns the order and the target status.
-    fn for_step(&self, ctx: &ChangeCtx, action: OrderAction) -> Result<(Order, OrderStatus)> {
-        require_role(&ctx.actor, action.roles(), action.as_permission())?;
+    /// Reads the order for `step` by `ctx`: scope checked here, everything
+    /// else by [`decide_step`]. Returns the order and the status reached.
+    fn for_step(
+        &self,
+        ctx: &ChangeCtx,
+        step: &Step<'_>,
+        credit: Option<&CreditExposure>,
+    ) -> Result<(Order, OrderStatus)> {
+        require_role(&ctx.actor, step.action.roles(), step.action.as_permission())?;
         let o = self.read()?;
         require_scope(&ctx.actor, &o.meta, || o.what())?;
-        let shown = o.status();
-        let stage = o.derived().stage;
-        let refused = |status: OrderStatus| {
-            if status.is_closed() && action != OrderAction::Archive {
-                Error::OrderClosed {
-                    number: o.number.clone(),
-                    status: status.as_str(),
-                }
-            } else {
-                Error::TransitionNotAllowed {
-                    number: o.number.clone(),
-                    status: status.in_words(),
-                    action: action.in_words(),
-                }
-            }
+        let to = decide_step(ctx.actor.role(), &o, step, credit)?;
+        Ok((o, to))
+    }
+
+    /// Takes `action` with `reason`: decided by [`decide_step`], then
+    /// recorded (after `edit`, which fills in the step's own fields).
+    fn take_step(
+        &mut self,
+        ctx: &ChangeCtx,
+        action: OrderAction,
+        reason: &str,
+        edit: impl FnOnce(&mut Order),
+    ) -> Result<()> {
+        let step = Step {
+            action,
+            reason,
+            credit_override: false,
         };
-        // While changed after approval, only re-approval, rejection and
-        // cancellation are possible; re-approval is possible only then.
-        let possible = match action {
-            OrderAction::Reapprove => shown == OrderStatus::ChangedAfterApproval,
-            OrderAction::Reject => {
-                shown == OrderStatus::Submitted || shown == OrderStatus::ChangedAfterApproval
-            }
-            OrderAction::Cancel => true,
-            _ => shown != OrderStatus::ChangedAfterApproval,
-        };
-        let target = action
-            .target(stage)
-            .filter(|_| possible)
-            .ok_or_else(|| refused(shown))?;
-        // A salesperson may only withdraw orders nobody has approved yet.
-        if action == OrderAction::Cancel
-            && ctx.actor.role() == Role::Salesperson
-            && !matches!(
-                stage,
-                OrderStatus::Draft | OrderStatus::Submitted | OrderStatus::Rejected
-            )
-        {
-            return Err(Error::RoleNotAllowed {
-                role: ctx.actor.role().in_words(),
-                action: "cancel orders that a manager has approved",
+        let (mut o, to) = self.for_step(ctx, &step, None)?;
+        edit(&mut o);
+        self.record(ctx, o, action, to, reason.trim().to_string(), false)
+    }
+
+    /// Takes a step with a credit check (approval, shipping): without an
+    /// override if the credit allows, else with `credit_override` as the
+    /// recorded reason.
+    fn take_credit_step(
+        &mut self,
+        ctx: &ChangeCtx,
+        action: OrderAction,
+        credit: CreditFacts<'_>,
+        credit_override: Option<&str>,
+        edit: impl FnOnce(&mut Order),
+    ) -> Result<()> {
+        let o = self.read()?;
+        if credit.customer.id() != o.customer {
+            return Err(Error::WrongCustomer {
+                number: o.number.clone(),
+                expected: o.customer.to_string(),
+                given: credit.customer.id().to_string(),
             });
         }
-        Ok((o, target))
+        let exposure = credit.exposure(&o);
+        let plain = Step {
+            action,
+            reason: "",
+            credit_override: false,
+        };
+        let (step, decided) = match (self.for_step(ctx, &plain, Some(&exposure)), credit_override) {
+            (Err(Error::OverCreditLimit { .. } | Error::CashNotPaid { .. }), Some(reason)) => {
+                let step = Step {
+                    action,
+                    reason,
+                    credit_override: true,
+                };
+                (step, self.for_step(ctx, &step, Some(&exposure)))
+            }
+            (decided, _) => (plain, decided),
+        };
+        let (mut o, to) = decided?;
+        edit(&mut o);
+        let reason = step.reason.trim().to_string();
+        self.record(ctx, o, action, to, reason, step.credit_override)
     }
 
     fn record(
@@ -607,66 +703,35 @@ impl OrderDoc {
     }
 
     fn simple_step(&mut self, ctx: &ChangeCtx, action: OrderAction) -> Result<()> {
-        let (o, to) = self.for_step(ctx, action)?;
-        self.record(ctx, o, action, to, String::new(), false)
+        self.take_step(ctx, action, "", |_| {})
     }
 
     /// The salesperson (or order desk) hands the order in. It needs at least one line.
     pub fn submit(&mut self, ctx: &ChangeCtx) -> Result<()> {
-        let (o, to) = self.for_step(ctx, OrderAction::Submit)?;
-        if o.lines.is_empty() {
-            return Err(Error::Required("at least one order line"));
-        }
-        self.record(ctx, o, OrderAction::Submit, to, String::new(), false)
+        self.simple_step(ctx, OrderAction::Submit)
     }
 
     /// A manager of the region approves a submitted order, or re-approves one
-    /// changed after approval. Credit is checked against `customer`; if it fails,
-    /// `credit_override` must give the reason to approve anyway.
-    pub fn approve(
+    /// changed after approval. Credit is checked against `credit` (the
+    /// customer, or the customer with its orders: see [`CreditExposure`]);
+    /// if it fails, `credit_override` must give the reason to approve anyway.
+    pub fn approve<'a>(
         &mut self,
         ctx: &ChangeCtx,
-        customer: &Customer,
+        credit: impl Into<CreditFacts<'a>>,
         credit_override: Option<&str>,
     ) -> Result<()> {
         let action = match self.read()?.status() {
             OrderStatus::ChangedAfterApproval => OrderAction::Reapprove,
             _ => OrderAction::Approve,
         };
-        let (o, to) = self.for_step(ctx, action)?;
-        let (reason, overridden) =
-            Self::credit(&o, customer, CreditCheckpoint::Approval, credit_override)?;
-        self.record(ctx, o, action, to, reason, overridden)
-    }
-
-    fn credit(
-        o: &Order,
-        customer: &Customer,
-        at: CreditCheckpoint,
-        credit_override: Option<&str>,
-    ) -> Result<(String, bool)> {
-        if customer.id() != o.customer {
-            return Err(Error::WrongCustomer {
-                number: o.number.clone(),
-                expected: o.customer.to_string(),
-                given: customer.id().to_string(),
-            });
-        }
-        match check_credit(customer, &o.number, o.total(), o.paid(), at) {
-            Ok(()) => Ok((String::new(), false)),
-            Err(e) => match credit_override {
-                Some(r) => Ok((require_reason(r, "override the credit check")?, true)),
-                None => Err(e),
-            },
-        }
+        self.take_credit_step(ctx, action, credit.into(), credit_override, |_| {})
     }
 
     /// A manager sends a submitted order (or a change after approval) back to
     /// the salesperson with a reason.
     pub fn reject(&mut self, ctx: &ChangeCtx, reason: &str) -> Result<()> {
-        let reason = require_reason(reason, "reject an order")?;
-        let (o, to) = self.for_step(ctx, OrderAction::Reject)?;
-        self.record(ctx, o, OrderAction::Reject, to, reason, false)
+        self.take_step(ctx, OrderAction::Reject, reason, |_| {})
     }
 
     /// The order desk records the customer's confirmation.
@@ -680,16 +745,9 @@ impl OrderDoc {
         ctx: &ChangeCtx,
         expected_finish: Option<NaiveDate>,
     ) -> Result<()> {
-        let (mut o, to) = self.for_step(ctx, OrderAction::StartProduction)?;
-        o.production.expected_finish = expected_finish;
-        self.record(
-            ctx,
-            o,
-            OrderAction::StartProduction,
-            to,
-            String::new(),
-            false,
-        )
+        self.take_step(ctx, OrderAction::StartProduction, "", |o| {
+            o.production.expected_finish = expected_finish;
+        })
     }
 
     /// Production updates its expected finish date and note.
@@ -718,21 +776,25 @@ impl OrderDoc {
 
     /// The warehouse ships. Blocked when the customer is over credit or a cash
     /// customer has not paid, unless `credit_override` gives a reason.
-    pub fn ship(
+    pub fn ship<'a>(
         &mut self,
         ctx: &ChangeCtx,
-        customer: &Customer,
+        credit: impl Into<CreditFacts<'a>>,
         shipment: Shipment,
         credit_override: Option<&str>,
     ) -> Result<()> {
-        let (mut o, to) = self.for_step(ctx, OrderAction::Ship)?;
-        let (reason, overridden) =
-            Self::credit(&o, customer, CreditCheckpoint::Shipping, credit_override)?;
-        o.shipment = shipment;
-        if o.shipment.notice.is_empty() {
-            o.shipment.notice = shipping_notice(&o);
-        }
-        self.record(ctx, o, OrderAction::Ship, to, reason, overridden)
+        self.take_credit_step(
+            ctx,
+            OrderAction::Ship,
+            credit.into(),
+            credit_override,
+            |o| {
+                o.shipment = shipment;
+                if o.shipment.notice.is_empty() {
+                    o.shipment.notice = shipping_notice(o);
+                }
+            },
+        )
     }
 
     /// The customer signed for the goods.
@@ -780,15 +842,7 @@ impl OrderDoc {
 
     /// Finance settles a delivered order once it is paid in full.
     pub fn settle(&mut self, ctx: &ChangeCtx) -> Result<()> {
-        let (o, to) = self.for_step(ctx, OrderAction::Settle)?;
-        let outstanding = o.outstanding();
-        if outstanding > Decimal::ZERO {
-            return Err(Error::NotPaidInFull {
-                number: o.number,
-                outstanding: crate::money::cents(outstanding),
-            });
-        }
-        self.record(ctx, o, OrderAction::Settle, to, String::new(), false)
+        self.simple_step(ctx, OrderAction::Settle)
     }
 
     /// Files a settled or cancelled order.
@@ -799,9 +853,7 @@ impl OrderDoc {
     /// Cancels an order before it ships, with a reason. A salesperson may cancel
     /// only orders not yet approved.
     pub fn cancel(&mut self, ctx: &ChangeCtx, reason: &str) -> Result<()> {
-        let reason = require_reason(reason, "cancel an order")?;
-        let (o, to) = self.for_step(ctx, OrderAction::Cancel)?;
-        self.record(ctx, o, OrderAction::Cancel, to, reason, false)
+        self.take_step(ctx, OrderAction::Cancel, reason, |_| {})
     }
 
     /// Splits the given lines off into a new order numbered `number` (e.g. one
@@ -890,7 +942,12 @@ impl OrderDoc {
             )));
         }
         // Check the cancellation is possible before changing anything.
-        other.for_step(ctx, OrderAction::Cancel)?;
+        let cancel = Step {
+            action: OrderAction::Cancel,
+            reason: "merged",
+            credit_override: false,
+        };
+        other.for_step(ctx, &cancel, None)?;
         for line in theirs.lines.values() {
             let same = o.lines.values_mut().find(|l| {
                 l.product == line.product
@@ -907,20 +964,16 @@ impl OrderDoc {
         }
         let number = o.number.clone();
         self.doc.update(ctx, &o)?;
-        let (mut t, to) = other.for_step(ctx, OrderAction::Cancel)?;
-        t.merged_into = Some(number.clone());
-        other.record(
-            ctx,
-            t,
-            OrderAction::Cancel,
-            to,
-            format!("merged into order {number}"),
-            false,
-        )
+        let reason = format!("merged into order {number}");
+        other.take_step(ctx, OrderAction::Cancel, &reason, |t| {
+            t.merged_into = Some(number.clone());
+        })
     }
 }
 
-/// Details of an order that need no new approval.
+/// The order's header details. Delivery terms and the deposit are part of
+/// what the customer agreed to: changing them after approval needs a new
+/// approval; the rest does not.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OrderDetails {
     /// Delivery details.
@@ -935,6 +988,22 @@ pub struct OrderDetails {
     pub customer_reference: String,
     /// Notes.
     pub notes: String,
+}
+
+/// A sum that saturates instead of overflowing (only values beyond the
+/// documented limits get there, and the relay refuses those).
+fn saturating_sum(values: impl Iterator<Item = Decimal>) -> Decimal {
+    values.fold(Decimal::ZERO, |sum, v| {
+        sum.checked_add(v).unwrap_or(if v.is_sign_negative() {
+            Decimal::MIN
+        } else {
+            Decimal::MAX
+        })
+    })
+}
+
+fn hex16(digest: &[u8]) -> String {
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
 fn shipping_notice(o: &Order) -> String {

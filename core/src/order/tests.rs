@@ -404,6 +404,56 @@ fn editing_an_approved_order_needs_reapproval() {
     o.start_production(&production(), None).unwrap();
 }
 
+/// Changes one of the order's details, keeping the others.
+fn edit_details(o: &mut OrderDoc, change: impl FnOnce(&mut OrderDetails)) {
+    let order = o.read().unwrap();
+    let mut details = OrderDetails {
+        delivery: order.delivery.clone(),
+        requirements: order.requirements.clone(),
+        evidence: order.evidence.clone(),
+        deposit: order.deposit,
+        customer_reference: order.customer_reference.clone(),
+        notes: order.notes.clone(),
+    };
+    change(&mut details);
+    o.set_details(&sales(), details).unwrap();
+}
+
+#[test]
+fn a_line_s_name_or_unit_changed_after_approval_needs_reapproval() {
+    // The typed API has no edit for them; a modified app writes them directly.
+    let c = credit_customer();
+    for field in ["unit", "name"] {
+        let mut o = order_at(&c, OrderStatus::Approved);
+        let mut order = o.read().unwrap();
+        let line = order.lines.values_mut().next().unwrap();
+        match field {
+            "unit" => line.unit = "box of 100".into(),
+            _ => line.name = "Silk shirt".into(),
+        }
+        o.document().update(&sales(), &order).unwrap();
+        assert!(o.read().unwrap().changed_after_approval(), "{field}");
+    }
+}
+
+#[test]
+fn an_approval_recorded_before_the_digest_covered_more_still_stands() {
+    let c = credit_customer();
+    let mut o = order_at(&c, OrderStatus::Approved);
+    let mut order = o.read().unwrap();
+    let legacy = order.legacy_digest();
+    order.events.last_mut().unwrap().digest = Some(legacy);
+    o.document().update(&sales(), &order).unwrap();
+    let read = o.read().unwrap();
+    assert_eq!(read.status(), OrderStatus::Approved);
+    let l = read.lines.keys().next().unwrap().clone();
+    o.set_quantity(&sales(), &l, d("99")).unwrap();
+    assert_eq!(
+        o.read().unwrap().status(),
+        OrderStatus::ChangedAfterApproval
+    );
+}
+
 #[test]
 fn each_content_field_triggers_reapproval_and_details_do_not() {
     let c = credit_customer();
@@ -446,17 +496,33 @@ fn each_content_field_triggers_reapproval_and_details_do_not() {
             true,
         ),
         (
+            "delivery address",
+            Box::new(|o, _| edit_details(o, |d| d.delivery.address = "3 Harbour Rd".into())),
+            true,
+        ),
+        (
+            "consignee",
+            Box::new(|o, _| edit_details(o, |d| d.delivery.consignee = "Mr Wu".into())),
+            true,
+        ),
+        (
+            "deposit",
+            Box::new(|o, _| edit_details(o, |x| x.deposit = d("50"))),
+            true,
+        ),
+        (
             "notes",
-            Box::new(|o, _| {
-                o.set_details(
-                    &sales(),
-                    OrderDetails {
-                        notes: "call first".into(),
-                        ..Default::default()
-                    },
-                )
-                .unwrap()
-            }),
+            Box::new(|o, _| edit_details(o, |d| d.notes = "call first".into())),
+            false,
+        ),
+        (
+            "evidence",
+            Box::new(|o, _| edit_details(o, |d| d.evidence = "fax 12 Nov".into())),
+            false,
+        ),
+        (
+            "customer reference",
+            Box::new(|o, _| edit_details(o, |d| d.customer_reference = "PO-77".into())),
             false,
         ),
     ];

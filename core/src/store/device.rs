@@ -293,6 +293,23 @@ impl DeviceStore {
         )
     }
 
+    /// What the orders on this device contribute to their customers' credit
+    /// exposure (see [`crate::CreditExposure`]), as of the last sync; only
+    /// the orders from approval to payment are read.
+    pub fn credit_orders(&self) -> Result<Vec<crate::OpenOrder>> {
+        let mut orders = Vec::new();
+        for entry in self.list_kind(DocKind::Order)? {
+            let counts = crate::OrderStatus::parse(&entry.status).is_some_and(|s| {
+                crate::counts_toward_exposure(s) || s == crate::OrderStatus::ChangedAfterApproval
+            });
+            if counts {
+                let order: crate::Order = self.load(entry.id)?.view()?;
+                orders.push(crate::OpenOrder::of(&order));
+            }
+        }
+        Ok(orders)
+    }
+
     /// Orders waiting for a manager: submitted, or changed after approval.
     pub fn orders_awaiting_review(&self) -> Result<Vec<IndexEntry>> {
         self.list(

@@ -12,6 +12,7 @@ use crate::content::Content;
 use crate::document::Document;
 use crate::error::{Error, Result};
 use crate::ids::DocId;
+use crate::order::OpenOrder;
 use crate::sync::{Accepted, LogEntry, RelayStore, Scope};
 
 /// Log entries per document before its snapshot is rewritten.
@@ -50,7 +51,69 @@ const MIGRATIONS: &[Migration] = &[
     ",
         backfill: None,
     },
+    // 3: what each order contributes to its customer's credit exposure, for
+    // the credit checks of approvals and shipments that arrive by sync.
+    Migration {
+        sql: "
+        CREATE TABLE relay_order_credit (
+            order_id BLOB PRIMARY KEY REFERENCES relay_documents(id),
+            customer BLOB NOT NULL,
+            stage TEXT NOT NULL,
+            unpaid TEXT NOT NULL
+        );
+        CREATE INDEX relay_order_credit_by_customer ON relay_order_credit(customer);
+    ",
+        backfill: Some(backfill_order_credit),
+    },
 ];
+
+/// Fills `relay_order_credit` from the orders an older relay holds.
+fn backfill_order_credit(conn: &Connection) -> Result<()> {
+    let ids: Vec<Vec<u8>> = conn
+        .prepare("SELECT id FROM relay_documents WHERE kind = 'order'")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for id in ids {
+        let doc = load_from(conn, id_from(&id)?)?;
+        if let Some(Content::Order(o)) = doc.map(|d| d.content()).transpose()? {
+            write_order_credit(conn, &o)?;
+        }
+    }
+    Ok(())
+}
+
+/// Brings an order's row of `relay_order_credit` up to date.
+fn write_order_credit(conn: &Connection, order: &crate::Order) -> Result<()> {
+    let open = OpenOrder::of(order);
+    conn.prepare_cached(
+        "INSERT INTO relay_order_credit (order_id, customer, stage, unpaid) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (order_id) DO UPDATE SET customer = ?2, stage = ?3, unpaid = ?4",
+    )?
+    .execute(params![
+        open.order.as_uuid().as_bytes().to_vec(),
+        open.customer.as_uuid().as_bytes().to_vec(),
+        open.stage.as_str(),
+        open.unpaid.to_string(),
+    ])?;
+    Ok(())
+}
+
+/// Loads a document from its snapshot and the log entries after it.
+fn load_from(conn: &Connection, id: DocId) -> Result<Option<Document>> {
+    let key = id.as_uuid().as_bytes().to_vec();
+    let row: Option<(Vec<u8>, i64)> = conn
+        .prepare_cached("SELECT snapshot, snapshot_seq FROM relay_documents WHERE id = ?1")?
+        .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((snapshot, since)) = row else {
+        return Ok(None);
+    };
+    let chunks: Vec<Vec<u8>> = conn
+        .prepare_cached("SELECT changes FROM relay_log WHERE doc = ?1 AND seq > ?2 ORDER BY seq")?
+        .query_map(params![key, since], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Document::load_parts(&snapshot, chunks.iter().map(Vec::as_slice)).map(Some)
+}
 
 /// Writes derived rows (the head-office tables) for each accepted document,
 /// inside the transaction that stores the document.
@@ -170,23 +233,31 @@ fn id_from(bytes: &[u8]) -> Result<DocId> {
 
 impl RelayStore for SqliteRelayStore {
     fn load(&mut self, id: DocId) -> Result<Option<Document>> {
-        let key = id.as_uuid().as_bytes().to_vec();
-        let row: Option<(Vec<u8>, i64)> = self
-            .conn
-            .prepare_cached("SELECT snapshot, snapshot_seq FROM relay_documents WHERE id = ?1")?
-            .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        let Some((snapshot, since)) = row else {
-            return Ok(None);
-        };
-        let chunks: Vec<Vec<u8>> = self
-            .conn
-            .prepare_cached(
-                "SELECT changes FROM relay_log WHERE doc = ?1 AND seq > ?2 ORDER BY seq",
-            )?
-            .query_map(params![key, since], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        Document::load_parts(&snapshot, chunks.iter().map(Vec::as_slice)).map(Some)
+        load_from(&self.conn, id)
+    }
+
+    fn orders_of(&mut self, customer: DocId) -> Result<Vec<OpenOrder>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT order_id, stage, unpaid FROM relay_order_credit WHERE customer = ?1",
+        )?;
+        let rows = stmt.query_map([customer.as_uuid().as_bytes().to_vec()], |r| {
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (order, stage, unpaid) = row?;
+            let damaged = || Error::Store("a stored credit figure is damaged".into());
+            Ok(OpenOrder {
+                order: id_from(&order)?,
+                customer,
+                stage: crate::OrderStatus::parse(&stage).ok_or_else(damaged)?,
+                unpaid: unpaid.parse().map_err(|_| damaged())?,
+            })
+        })
+        .collect()
     }
 
     fn commit(&mut self, accepted: Vec<Accepted>) -> Result<Vec<u64>> {
@@ -198,6 +269,7 @@ impl RelayStore for SqliteRelayStore {
             mut doc,
             changes,
             content,
+            before: _,
         } in accepted
         {
             let key = doc.id().as_uuid().as_bytes().to_vec();
@@ -250,6 +322,9 @@ impl RelayStore for SqliteRelayStore {
                     seq
                 }
             };
+            if let Content::Order(o) = &content {
+                write_order_credit(&tx, o)?;
+            }
             if let Some(p) = &self.projection {
                 p.project(&tx, &content)?;
             }
@@ -339,6 +414,7 @@ mod tests {
                 doc: doc.fork(),
                 changes,
                 content: doc.content().unwrap(),
+                before: None,
             };
             store.commit(vec![accepted]).unwrap();
             let mut loaded = store.load(doc.id()).unwrap().unwrap();
@@ -398,6 +474,7 @@ mod tests {
                 changes: d.save(),
                 content: d.content().unwrap(),
                 doc: d.fork(),
+                before: None,
             })
             .collect();
         store.commit(accepted).unwrap();

@@ -22,9 +22,12 @@ use super::wire::{self, DocMessage, Outcome, SyncRequest, SyncResponse, Update};
 use crate::access::may_see_parts;
 use crate::actor::Actor;
 use crate::content::Content;
+use crate::customer::Customer;
 use crate::document::Document;
 use crate::error::{Error, Result};
 use crate::ids::DocId;
+use crate::order::OpenOrder;
+use crate::rules::Facts;
 
 /// A document's changes accepted by the relay, to be committed.
 #[derive(Debug)]
@@ -38,6 +41,8 @@ pub struct Accepted {
     /// The document's content after the changes, read once for the checks
     /// and reused by the store's projection.
     pub content: Content,
+    /// The content of the relay's copy before the changes (`None`: new).
+    pub before: Option<Content>,
 }
 
 /// One entry of the relay's log: changes to one document, in commit order.
@@ -72,6 +77,91 @@ pub trait RelayStore {
     /// Up to `limit` log entries after `cursor`, in order, of documents within
     /// `scope` (a store may return more; the relay filters again).
     fn log_after(&mut self, cursor: u64, limit: usize, scope: &Scope) -> Result<Vec<LogEntry>>;
+    /// What each of `customer`'s orders contributes to its credit exposure
+    /// (kept up to date by [`RelayStore::commit`]).
+    fn orders_of(&mut self, customer: DocId) -> Result<Vec<OpenOrder>>;
+}
+
+/// The documents a round has accepted but not yet committed, as the rules
+/// see them: laid over the store, so a rule decided later in the round sees
+/// them (two approvals for one customer in one batch do not both pass on the
+/// same headroom).
+#[derive(Default)]
+struct Overlay {
+    customers: HashMap<DocId, Customer>,
+    orders: HashMap<DocId, OpenOrder>,
+}
+
+impl Overlay {
+    /// Lays an accepted document over the store.
+    fn accept(&mut self, content: &Content) {
+        match content {
+            Content::Customer(c) => {
+                self.customers.insert(c.id(), c.clone());
+            }
+            Content::Order(o) => {
+                self.orders.insert(o.id(), OpenOrder::of(o));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A store with an [`Overlay`] over it.
+struct Overlaid<'a, S> {
+    store: &'a mut S,
+    overlay: &'a Overlay,
+}
+
+impl<S: RelayStore> Facts for Overlaid<'_, S> {
+    fn customer(&mut self, id: DocId) -> Result<Option<Customer>> {
+        if let Some(c) = self.overlay.customers.get(&id) {
+            return Ok(Some(c.clone()));
+        }
+        match self.store.load(id)? {
+            Some(doc) => match doc.content() {
+                Ok(Content::Customer(c)) => Ok(Some(c)),
+                _ => Ok(None),
+            },
+            None => Ok(None),
+        }
+    }
+
+    fn orders_of(&mut self, customer: DocId) -> Result<Vec<OpenOrder>> {
+        let overlay = &self.overlay.orders;
+        let mut orders: Vec<OpenOrder> = self
+            .store
+            .orders_of(customer)?
+            .into_iter()
+            .filter(|o| !overlay.contains_key(&o.order))
+            .collect();
+        orders.extend(overlay.values().filter(|o| o.customer == customer).cloned());
+        Ok(orders)
+    }
+}
+
+/// The policy's checks that read other documents, for one accepted
+/// document; it joins the overlay if it passes.
+fn check_references<S: RelayStore, P: Policy>(
+    policy: &P,
+    store: &mut S,
+    overlay: &mut Overlay,
+    actor: &Actor,
+    accepted: &Accepted,
+) -> Result<Outcome> {
+    let verdict = policy.check_references(
+        actor,
+        accepted.before.as_ref(),
+        &accepted.content,
+        &mut Overlaid { store, overlay },
+    )?;
+    Ok(match verdict {
+        Ok(()) => {
+            overlay.accept(&accepted.content);
+            Outcome::Accepted
+        }
+        Err(reason) => Outcome::Refused(reason),
+    })
 }
 
 /// Which documents a device may receive, as a store can filter them: shared
@@ -105,6 +195,19 @@ pub trait Policy: Sync {
     /// into `after`? `Err` carries the reason shown on the phone.
     fn check(&self, actor: &Actor, before: Option<&Content>, after: &Content)
     -> Result<(), String>;
+
+    /// The checks that read the relay's other documents (an order's customer,
+    /// its credit exposure), made one document at a time on the store's
+    /// thread after [`Policy::check`] passed. `Ok(Err(reason))` refuses.
+    fn check_references(
+        &self,
+        _actor: &Actor,
+        _before: Option<&Content>,
+        _after: &Content,
+        _facts: &mut dyn Facts,
+    ) -> Result<Result<(), String>> {
+        Ok(Ok(()))
+    }
 }
 
 /// No rules beyond visibility.
@@ -205,13 +308,18 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
     /// any is refused, none.
     pub fn commit_edits(&mut self, actor: &Actor, docs: &mut [Document]) -> Result<()> {
         let mut accepted = Vec::new();
+        let mut overlay = Overlay::default();
         for after in docs.iter_mut() {
             let id = after.id();
             let before = self.store.load(id)?;
-            let (outcome, acc) =
+            let (mut outcome, acc) =
                 self.checker()
                     .decide(actor, id, before, after.automerge().clone(), None);
-            accepted.extend(acc);
+            if let Some(acc) = acc {
+                outcome =
+                    check_references(&self.policy, &mut self.store, &mut overlay, actor, &acc)?;
+                accepted.push(acc);
+            }
             match outcome {
                 Outcome::Accepted => {}
                 Outcome::Refused(reason) => return Err(Error::Refused(reason)),
@@ -351,14 +459,24 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
         }
         // 2. The decisions, on as many threads as there are cores.
         let decided = decide_in_parallel(&self.checker(), pushes);
+        // 3. The checks that read other documents, one at a time, each
+        // seeing what the round accepted before it.
+        let mut overlay = Overlay::default();
         let mut accepted: Vec<Vec<Accepted>> = round.iter().map(|_| Vec::new()).collect();
-        for ((request, slot), (outcome, acc)) in decided {
+        for ((request, slot), (mut outcome, acc)) in decided {
+            if let Some(acc) = acc {
+                let actor = &batch[round[request]].0;
+                match check_references(&self.policy, &mut self.store, &mut overlay, actor, &acc) {
+                    Ok(Outcome::Accepted) => accepted[request].push(acc),
+                    Ok(refused) => outcome = refused,
+                    Err(e) => early[request] = Err(e),
+                }
+            }
             if let Ok(outcomes) = &mut early[request] {
                 outcomes[slot] = Some(outcome);
             }
-            accepted[request].extend(acc);
         }
-        // 3. Reconcile messages (rare: a document whose history the relay
+        // 4. Reconcile messages (rare: a document whose history the relay
         // lacks), here, as they read the store as they go.
         round
             .iter()
@@ -380,7 +498,13 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
                     let (outcome, reply) = if !seen.insert(m.doc) {
                         (Outcome::Refused(twice()), None)
                     } else {
-                        self.take_reconcile(actor, wire_id(m.doc), &m.message, &mut accepted)?
+                        self.take_reconcile(
+                            actor,
+                            wire_id(m.doc),
+                            &m.message,
+                            &mut accepted,
+                            &mut overlay,
+                        )?
                     };
                     reconcile_outcomes.push(outcome);
                     if let Some(message) = reply {
@@ -428,6 +552,7 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
         id: DocId,
         message: &[u8],
         accepted: &mut Vec<Accepted>,
+        overlay: &mut Overlay,
     ) -> Result<(Outcome, Option<Vec<u8>>)> {
         let message = match automerge::sync::Message::decode(message) {
             Ok(m) => m,
@@ -467,11 +592,16 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
         let changed = work.get_heads() != before_heads;
         let has_header = Document::from_automerge(work.clone()).is_ok();
         let outcome = if changed && has_header {
-            let (outcome, acc) = self.checker().decide(actor, id, before, work.clone(), None);
+            let (mut outcome, acc) = self.checker().decide(actor, id, before, work.clone(), None);
+            if let Some(acc) = acc {
+                outcome = check_references(&self.policy, &mut self.store, overlay, actor, &acc)?;
+                if outcome == Outcome::Accepted {
+                    accepted.push(acc);
+                }
+            }
             if outcome != Outcome::Accepted {
                 return Ok((outcome, None));
             }
-            accepted.extend(acc);
             outcome
         } else {
             Outcome::Accepted
@@ -636,6 +766,31 @@ impl<P: Policy> Checker<'_, P> {
             Ok(c) => c,
             Err(e) => return refused(format!("the relay's copy cannot be read ({e})")),
         };
+        // Only the fields its kind defines, no text beyond the limits.
+        if let Err(reason) =
+            crate::rules::shape::only_defined_fields(after.automerge_ref(), &content)
+        {
+            return refused(format!("document {id}: {reason}"));
+        }
+        // Every new change says it was made by this user, in this role, on
+        // this device.
+        if let Some(claim) = after
+            .authors_after(&before_heads)
+            .into_iter()
+            .find(|a| !a.as_ref().is_some_and(|a| same_author(a, actor)))
+        {
+            return refused(match claim {
+                Some(a) => format!(
+                    "a change to document {id} says it was made by {} ({}) on {}, but this is {} on {}",
+                    a.user(),
+                    a.role(),
+                    a.device(),
+                    actor.user(),
+                    actor.device()
+                ),
+                None => format!("a change to document {id} does not say who made it"),
+            });
+        }
         if let Err(reason) = self.policy.check(actor, before_content.as_ref(), &content) {
             return refused(reason);
         }
@@ -644,9 +799,17 @@ impl<P: Policy> Checker<'_, P> {
             doc: after,
             changes,
             content,
+            before: before_content,
         });
         (Outcome::Accepted, accepted)
     }
+}
+
+/// Is `claimed` (a change's recorded author) the authenticated `actor`?
+fn same_author(claimed: &Actor, actor: &Actor) -> bool {
+    claimed.user() == actor.user()
+        && claimed.role() == actor.role()
+        && claimed.device() == actor.device()
 }
 
 fn refused(reason: String) -> (Outcome, Option<Accepted>) {

@@ -1,0 +1,78 @@
+//! A complaint's rules: recorded by sales, resolved by head office, reported
+//! back by the salesperson or order desk, reopened by sales; its history
+//! only grows.
+
+use super::history::{new_steps, signed_by};
+use super::limits::{self, MAX_STEPS};
+use super::{
+    Facts, KindRules, Verdict, created_by_actor, customer_reference, role_may, validate_meta,
+};
+use crate::actor::{Actor, Role};
+use crate::complaint::{Complaint, ComplaintAction};
+use crate::error::Result;
+
+const SALES: &[Role] = &[Role::Salesperson, Role::Manager, Role::OrderDesk];
+
+impl KindRules for Complaint {
+    fn validate(&self) -> Verdict {
+        use limits::{count, short_text, text, time};
+        validate_meta(&self.meta)?;
+        short_text("the customer's name", &self.customer_name)?;
+        if let Some(o) = &self.order {
+            short_text("the order", o)?;
+        }
+        short_text("the subject", &self.subject)?;
+        text("the description", &self.description)?;
+        count("the complaint's history", self.events.len(), MAX_STEPS)?;
+        for e in &self.events {
+            short_text("a step's id", &e.id)?;
+            short_text("a step's user", &e.user)?;
+            short_text("a step's role", &e.role)?;
+            short_text("a step's device", &e.device)?;
+            time("a step's time", e.at)?;
+            text("a step's note", &e.note)?;
+        }
+        Ok(())
+    }
+
+    fn check_change(actor: &Actor, before: Option<&Complaint>, after: &Complaint) -> Verdict {
+        let what = format!("complaint {}", after.subject);
+        let Some(before) = before else {
+            created_by_actor(actor, &after.meta)?;
+            role_may(actor, SALES, "record complaints")?;
+            return if after.events.is_empty() {
+                Ok(())
+            } else {
+                Err("a new complaint has no history yet".into())
+            };
+        };
+        let mut same_events = after.clone();
+        same_events.events = before.events.clone();
+        if same_events != *before {
+            role_may(actor, SALES, "edit complaints")?;
+        }
+        for e in new_steps(&what, &before.events, &after.events)? {
+            let roles: &[Role] = match e.action {
+                ComplaintAction::Resolve => &[Role::Manager, Role::OrderDesk, Role::Admin],
+                ComplaintAction::ReportBack => &[Role::Salesperson, Role::OrderDesk],
+                ComplaintAction::Reopen => SALES,
+            };
+            role_may(actor, roles, "take this step on complaints")?;
+            signed_by(actor, &what, e)?;
+        }
+        Ok(())
+    }
+
+    fn check_references(
+        actor: &Actor,
+        before: Option<&Complaint>,
+        after: &Complaint,
+        facts: &mut dyn Facts,
+    ) -> Result<Verdict> {
+        if before.is_some_and(|b| b.customer == after.customer) {
+            return Ok(Ok(()));
+        }
+        let what = format!("complaint {}", after.subject);
+        Ok(customer_reference(actor, &what, &after.meta, after.customer, facts)?.map(|_| ()))
+    }
+}
