@@ -1,0 +1,671 @@
+//! A modified phone app against the real relay: raw Automerge changes pushed
+//! over `/v1/sync` with real device tokens, each refused with a reason that
+//! names what is wrong, and nothing of it stored; and the credit rules as an
+//! honest department meets them.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{AutoCommit, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use chrono::Utc;
+use fieldsync_core::sync::RelayStore;
+use fieldsync_core::*;
+use fieldsync_tests::*;
+use rust_decimal::Decimal;
+
+fn d(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+struct World {
+    _dir: tempfile::TempDir,
+    relay: TestRelay,
+    li: Phone,
+    wang: Phone,
+    zhao_phone: Phone,
+    wu_phone: Phone,
+    zheng_phone: Phone,
+    manager: String,
+    desk: String,
+    warehouse: String,
+    finance: String,
+    admin: String,
+}
+
+fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = TestRelay::start(dir.path());
+    relay.user("li", Role::Salesperson, Some("east"));
+    relay.user("wang", Role::Salesperson, Some("east"));
+    let manager = relay.user("zhao", Role::Manager, Some("east"));
+    let desk = relay.user("sun", Role::OrderDesk, None);
+    let warehouse = relay.user("wu", Role::Warehouse, None);
+    let finance = relay.user("zheng", Role::Finance, None);
+    let admin = relay.user("root", Role::Admin, None);
+    let url = relay.url();
+    let phone = |name: &str| Phone::enroll(&url, dir.path(), name, &relay.code(name));
+    World {
+        li: phone("li"),
+        wang: phone("wang"),
+        zhao_phone: phone("zhao"),
+        wu_phone: phone("wu"),
+        zheng_phone: phone("zheng"),
+        _dir: dir,
+        relay,
+        manager,
+        desk,
+        warehouse,
+        finance,
+        admin,
+    }
+}
+
+impl World {
+    /// A prospect of `p`, synced; with credit terms set by finance when `limit` is given.
+    fn customer(&mut self, who: &str, limit: Option<&str>) -> Customer {
+        let p = self.phone(who);
+        let mut c = CustomerDoc::create_prospect(&p.ctx(), &format!("Shop of {who}"), "1 Road")
+            .unwrap();
+        p.store.save(c.document()).unwrap();
+        let id = c.read().unwrap().id();
+        p.sync().unwrap();
+        if let Some(limit) = limit {
+            self.ok(
+                &self.finance.clone(),
+                &format!("/v1/customers/{id}/credit"),
+                serde_json::json!({"payment_terms": "credit", "credit_days": 30, "amount": limit}),
+            );
+        }
+        let p = self.phone(who);
+        p.sync().unwrap();
+        p.store.load(id).unwrap().view().unwrap()
+    }
+
+    fn phone(&mut self, who: &str) -> &mut Phone {
+        match who {
+            "li" => &mut self.li,
+            "wang" => &mut self.wang,
+            "zhao" => &mut self.zhao_phone,
+            "wu" => &mut self.wu_phone,
+            "zheng" => &mut self.zheng_phone,
+            other => panic!("no phone for {other}"),
+        }
+    }
+
+    /// An order of li's for `c` (one line: `qty` × `price`), submitted and synced.
+    fn order(&mut self, c: &Customer, qty: &str, price: &str) -> DocId {
+        let p = &mut self.li;
+        let ctx = p.ctx();
+        let number = p.store.next_order_number(Utc::now().date_naive()).unwrap();
+        let mut o = OrderDoc::create(
+            &ctx,
+            c,
+            NewOrder {
+                number,
+                channel: Channel::Visit,
+                reorder_kind: None,
+                delivery_date: None,
+                evidence: "signed order form".into(),
+            },
+        )
+        .unwrap();
+        o.add_line(
+            &ctx,
+            NewLine {
+                product: "TS-1".into(),
+                name: "Cotton shirt".into(),
+                variant: "red/M".into(),
+                unit: "pcs".into(),
+                quantity: d(qty),
+                unit_price: d(price),
+                discount_percent: Decimal::ZERO,
+            },
+        )
+        .unwrap();
+        o.submit(&ctx).unwrap();
+        p.store.save(o.document()).unwrap();
+        let s = p.sync().unwrap();
+        assert!(s.refused.is_empty(), "{s:?}");
+        o.read().unwrap().id()
+    }
+
+    /// Posts a head-office action and expects it to succeed.
+    fn ok(&self, token: &str, path: &str, body: serde_json::Value) -> serde_json::Value {
+        let a = self.relay.api(token).post(path, body);
+        assert_eq!(a.status, 200, "{path}: {}", a.error());
+        a.json()
+    }
+
+    /// Walks an order through head office to `upto` (approved, confirmed,
+    /// in_stock, shipped).
+    fn walk(&self, order: DocId, upto: &str) {
+        let steps = [
+            ("approved", &self.manager, "approve"),
+            ("confirmed", &self.desk, "confirm"),
+            ("in_stock", &self.warehouse, "in-stock"),
+            ("shipped", &self.warehouse, "ship"),
+        ];
+        for (status, token, action) in steps {
+            self.ok(
+                token,
+                &format!("/v1/orders/{order}/{action}"),
+                serde_json::json!({}),
+            );
+            if status == upto {
+                return;
+            }
+        }
+    }
+
+    fn status(&self, order: DocId) -> String {
+        let a = self.relay.api(&self.admin).get(&format!("/v1/orders/{order}"));
+        assert_eq!(a.status, 200, "{}", a.error());
+        a.json()["status"].as_str().unwrap().to_string()
+    }
+
+    /// Syncs `who`'s phone, expects `id` refused with a reason containing
+    /// `needle`, checks the relay kept nothing of it, and discards it.
+    fn refused(&mut self, who: &str, id: DocId, needle: &str) -> String {
+        let before = self.relay.state.relay().store().load(id).unwrap().map(|mut d| {
+            let mut h = d.heads();
+            h.sort();
+            h
+        });
+        let p = self.phone(who);
+        let s = p.sync().unwrap_or_else(|e| panic!("{who}'s sync failed: {e}"));
+        let reason = s
+            .refused
+            .iter()
+            .find(|(doc, _)| *doc == id)
+            .map(|(_, r)| r.clone())
+            .unwrap_or_else(|| panic!("{id} was not refused: {s:?}"));
+        assert!(reason.contains(needle), "expected '{needle}' in: {reason}");
+        p.store.discard_refused(id).unwrap();
+        let after = self.relay.state.relay().store().load(id).unwrap().map(|mut d| {
+            let mut h = d.heads();
+            h.sort();
+            h
+        });
+        assert_eq!(before, after, "the relay stored nothing of the refused change");
+        reason
+    }
+}
+
+/// The change message a phone's own changes carry.
+fn message(p: &Phone) -> String {
+    let a = &p.actor;
+    let mut m = format!(
+        "fieldsync/1 user={} role={} device={}",
+        a.user(),
+        a.role(),
+        a.device()
+    );
+    if let Some(r) = a.region() {
+        m.push_str(&format!(" region={r}"));
+    }
+    m
+}
+
+/// A modified app's edit: raw Automerge operations on the phone's copy of
+/// `id`, committed as one change with `message`, saved as the app would.
+fn tamper_as(p: &mut Phone, id: DocId, message: &str, edit: impl FnOnce(&mut AutoCommit)) {
+    let mut doc = p.store.load(id).unwrap();
+    let mut am = AutoCommit::load(&doc.save()).unwrap();
+    edit(&mut am);
+    am.commit_with(CommitOptions::default().with_message(message.to_string()));
+    let mut edited = Document::load(&am.save()).unwrap();
+    p.store.save(&mut edited).unwrap();
+}
+
+/// [`tamper_as`] under the phone's own, honest author line.
+fn tamper(p: &mut Phone, id: DocId, edit: impl FnOnce(&mut AutoCommit)) {
+    let m = message(p);
+    tamper_as(p, id, &m, edit);
+}
+
+fn events(am: &AutoCommit) -> automerge::ObjId {
+    am.get(ROOT, "events").unwrap().unwrap().1
+}
+
+/// The scalar fields of event `i`.
+fn event(am: &AutoCommit, i: usize) -> Vec<(String, ScalarValue)> {
+    let list = events(am);
+    let ev = am.get(&list, i).unwrap().unwrap().1;
+    am.keys(&ev)
+        .map(|k| {
+            let v = match am.get(&ev, k.as_str()).unwrap().unwrap().0 {
+                Value::Scalar(s) => s.into_owned(),
+                Value::Object(_) => panic!("events hold scalars"),
+            };
+            (k, v)
+        })
+        .collect()
+}
+
+fn insert_event(am: &mut AutoCommit, at: usize, fields: &[(String, ScalarValue)]) {
+    let list = events(am);
+    let ev = am.insert_object(&list, at, ObjType::Map).unwrap();
+    for (k, v) in fields {
+        am.put(&ev, k.as_str(), v.clone()).unwrap();
+    }
+}
+
+fn set(fields: &mut [(String, ScalarValue)], key: &str, value: ScalarValue) {
+    for (k, v) in fields.iter_mut() {
+        if k == key {
+            *v = value.clone();
+        }
+    }
+}
+
+fn first_line(am: &AutoCommit) -> automerge::ObjId {
+    let lines = am.get(ROOT, "lines").unwrap().unwrap().1;
+    let key = am.keys(&lines).next().unwrap();
+    am.get(&lines, key.as_str()).unwrap().unwrap().1
+}
+
+fn meta(am: &AutoCommit) -> automerge::ObjId {
+    am.get(ROOT, "meta").unwrap().unwrap().1
+}
+
+#[test]
+fn rewritten_histories_are_refused() {
+    let mut w = world();
+    let c = w.customer("li", Some("100000"));
+
+    // A shipped order put back in stock, then cancelled: the last two steps swapped
+    // and a cancellation added.
+    let shipped = w.order(&c, "10", "12.50");
+    w.walk(shipped, "shipped");
+    w.li.sync().unwrap();
+    tamper(&mut w.li, shipped, |am| {
+        let n = am.length(events(am));
+        let ship = event(am, n - 1);
+        am.delete(events(am), n - 1).unwrap();
+        insert_event(am, n - 2, &ship);
+        let mut cancel = event(am, 0);
+        set(&mut cancel, "id", "forged-cancel".into());
+        set(&mut cancel, "action", "Cancel".into());
+        set(&mut cancel, "from", "InStock".into());
+        set(&mut cancel, "to", "Cancelled".into());
+        set(&mut cancel, "reason", "never mind".into());
+        insert_event(am, n, &cancel);
+    });
+    w.refused("li", shipped, "cannot be rewritten");
+    assert_eq!(w.status(shipped), "shipped");
+
+    // A manager's rejection moved before the approval that followed it.
+    let rejected = w.order(&c, "1", "1");
+    w.ok(
+        &w.manager.clone(),
+        &format!("/v1/orders/{rejected}/reject"),
+        serde_json::json!({"reason": "wrong price"}),
+    );
+    w.li.sync().unwrap();
+    tamper(&mut w.li, rejected, |am| {
+        // [submit, reject] → [reject, submit]
+        let reject = event(am, 1);
+        am.delete(events(am), 1).unwrap();
+        insert_event(am, 0, &reject);
+    });
+    w.refused("li", rejected, "cannot be rewritten");
+    assert_eq!(w.status(rejected), "rejected");
+
+    // An exact copy of an existing step: no signature needed to copy it.
+    let copied = w.order(&c, "2", "3");
+    tamper(&mut w.li, copied, |am| {
+        let submit = event(am, 0);
+        insert_event(am, 1, &submit);
+    });
+    w.refused("li", copied, "twice");
+    // The head-office tables kept working: the next honest sync is fine.
+    let next = w.order(&c, "1", "1");
+    assert_eq!(w.status(next), "submitted");
+}
+
+#[test]
+fn steps_are_judged_by_the_relays_status_not_their_own_from() {
+    let mut w = world();
+    let c = w.customer("li", Some("100000"));
+    let approved = w.order(&c, "10", "12.50");
+    w.walk(approved, "approved");
+    w.li.sync().unwrap();
+    // The salesperson's app cancels the approved order, writing "from: draft".
+    tamper(&mut w.li, approved, |am| {
+        let n = am.length(events(am));
+        let mut cancel = event(am, 0);
+        set(&mut cancel, "id", "cancel-1".into());
+        set(&mut cancel, "action", "Cancel".into());
+        set(&mut cancel, "from", "Draft".into());
+        set(&mut cancel, "to", "Cancelled".into());
+        set(&mut cancel, "reason", "customer changed their mind".into());
+        insert_event(am, n, &cancel);
+    });
+    w.refused("li", approved, "cannot cancel orders that a manager has approved");
+    assert_eq!(w.status(approved), "approved");
+
+    // A step whose recorded target is not where it leads: a cancellation
+    // that says it archived the order.
+    let submitted = w.order(&c, "1", "1");
+    tamper(&mut w.li, submitted, |am| {
+        let mut cancel = event(am, 0);
+        set(&mut cancel, "id", "c-2".into());
+        set(&mut cancel, "action", "Cancel".into());
+        set(&mut cancel, "from", "Submitted".into());
+        set(&mut cancel, "to", "Archived".into());
+        set(&mut cancel, "reason", "duplicate".into());
+        insert_event(am, 1, &cancel);
+    });
+    w.refused("li", submitted, "says it leads to archived");
+    assert_eq!(w.status(submitted), "submitted");
+}
+
+#[test]
+fn values_outside_their_limits_are_refused_naming_the_field() {
+    let mut w = world();
+    let c = w.customer("li", Some("100000"));
+    let order = w.order(&c, "10", "12.50");
+    let cases: Vec<(&str, ScalarValue, &str)> = vec![
+        ("quantity", "-3".into(), "quantity is -3; it must be more than zero"),
+        ("quantity", "0".into(), "quantity is 0; it must be more than zero"),
+        ("unit_price", "-1".into(), "unit price is -1; it must not be negative"),
+        ("discount_percent", "150".into(), "discount is 150; it must be a percentage"),
+        // Near Decimal::MAX: its line total overflowed (a panic) before.
+        (
+            "quantity",
+            "79228162514264337593543950335".into(),
+            "quantity is 79228162514264337593543950335; at most 1000000000000",
+        ),
+        ("unit", "x".repeat(300).into(), "unit is 300 bytes long"),
+    ];
+    for (field, value, needle) in cases {
+        tamper(&mut w.li, order, |am| {
+            let line = first_line(am);
+            am.put(&line, field, value).unwrap();
+        });
+        w.refused("li", order, needle);
+    }
+    // A delivery date in the year 262142 (a panic in the head-office tables before).
+    tamper(&mut w.li, order, |am| {
+        am.put(ROOT, "delivery_date", "+262142-12-31").unwrap();
+    });
+    w.refused("li", order, "");
+
+    // Finance's phone publishing negative receivables, and credit days of 2^63.
+    let cust = c.id();
+    w.zheng_phone.sync().unwrap();
+    tamper(&mut w.zheng_phone, cust, |am| {
+        am.put(ROOT, "receivables", "-5").unwrap();
+    });
+    w.refused("zheng", cust, "the receivables is -5; it must not be negative");
+    let admin_phone_like = message(&w.zheng_phone);
+    tamper_as(&mut w.zheng_phone, cust, &admin_phone_like, |am| {
+        am.put(ROOT, "credit_days", ScalarValue::Uint(1 << 63)).unwrap();
+    });
+    w.refused("zheng", cust, "the credit days is 9223372036854775808");
+    assert_eq!(w.status(order), "submitted");
+}
+
+#[test]
+fn oversized_text_and_fields_no_document_has_are_refused() {
+    let mut w = world();
+    let c = w.customer("li", None);
+    let order = w.order(&c, "1", "1");
+    // 200 KB of notes: a few hundred bytes once compressed.
+    tamper(&mut w.li, order, |am| {
+        am.put(ROOT, "notes", "x".repeat(200_000)).unwrap();
+    });
+    w.refused("li", order, "notes is 200000 bytes long");
+    // The same in a text object of a field no order has.
+    tamper(&mut w.li, order, |am| {
+        let t = am.put_object(ROOT, "essay", ObjType::Text).unwrap();
+        am.splice_text(&t, 0, 0, &"y".repeat(20_000)).unwrap();
+    });
+    w.refused("li", order, "'essay' that no order document has");
+    // 100,000 keys that no fieldsync document has.
+    tamper(&mut w.li, order, |am| {
+        let junk = am.put_object(ROOT, "junk", ObjType::Map).unwrap();
+        for i in 0..100_000 {
+            am.put(&junk, format!("k{i}"), i).unwrap();
+        }
+    });
+    w.refused("li", order, "'junk' that no order document has");
+    assert_eq!(w.status(order), "submitted");
+}
+
+#[test]
+fn an_order_follows_its_customer() {
+    let mut w = world();
+    let mine = w.customer("li", None);
+    let wangs = w.customer("wang", Some("1000000"));
+    // An order naming another salesperson's customer (with a bigger limit).
+    let order = w.order(&mine, "1", "1");
+    tamper(&mut w.li, order, |am| {
+        am.put(ROOT, "customer", ScalarValue::Bytes(wangs.id().as_uuid().as_bytes().to_vec()))
+            .unwrap();
+    });
+    w.refused("li", order, "a customer who is not yours");
+    // An order naming a customer head office does not know.
+    tamper(&mut w.li, order, |am| {
+        am.put(ROOT, "customer", ScalarValue::Bytes(DocId::new().as_uuid().as_bytes().to_vec()))
+            .unwrap();
+    });
+    w.refused("li", order, "which head office does not know");
+
+    // A new order filed under another region, and under none.
+    for region in [Some("west"), None] {
+        let ctx = w.li.ctx();
+        let number = w.li.store.next_order_number(Utc::now().date_naive()).unwrap();
+        let mut o = OrderDoc::create(
+            &ctx,
+            &mine,
+            NewOrder {
+                number,
+                channel: Channel::Phone,
+                reorder_kind: None,
+                delivery_date: None,
+                evidence: "fax".into(),
+            },
+        )
+        .unwrap();
+        let id = o.read().unwrap().id();
+        w.li.store.save(o.document()).unwrap();
+        tamper(&mut w.li, id, |am| {
+            let m = meta(am);
+            match region {
+                Some(r) => am.put(&m, "region", r).unwrap(),
+                None => am.put(&m, "region", ScalarValue::Null).unwrap(),
+            }
+        });
+        w.refused("li", id, "salesperson and region follow its customer");
+    }
+}
+
+#[test]
+fn a_change_says_who_made_it_truthfully() {
+    let mut w = world();
+    let c = w.customer("li", None);
+    let order = w.order(&c, "1", "1");
+    // Li's phone writes a change claiming to be zhao the manager.
+    let device = w.li.actor.device().to_string();
+    tamper_as(
+        &mut w.li,
+        order,
+        &format!("fieldsync/1 user=zhao role=manager device={device} region=east"),
+        |am| {
+            am.put(ROOT, "notes", "approved by phone, trust me").unwrap();
+        },
+    );
+    w.refused("li", order, "made by zhao (manager)");
+    // Or claiming nobody at all.
+    tamper_as(&mut w.li, order, "just a change", |am| {
+        am.put(ROOT, "notes", "who knows").unwrap();
+    });
+    w.refused("li", order, "does not say who made it");
+    // The per-field history credits only li.
+    let mut relay = w.relay.state.relay();
+    let mut doc = relay.store().load(order).unwrap().unwrap();
+    assert!(
+        doc.history()
+            .iter()
+            .all(|h| h.actor.as_ref().is_some_and(|a| a.user() == "li")),
+        "{:?}",
+        doc.history()
+    );
+}
+
+#[test]
+fn a_line_changed_after_approval_in_any_field_needs_a_new_approval() {
+    let mut w = world();
+    let c = w.customer("li", Some("100000"));
+    for (field, value) in [("unit", "box of 100"), ("name", "Silk shirt")] {
+        let order = w.order(&c, "10", "12.50");
+        w.walk(order, "approved");
+        w.li.sync().unwrap();
+        // "10 pcs" becomes "10 box of 100".
+        tamper(&mut w.li, order, |am| {
+            let line = first_line(am);
+            am.put(&line, field, value).unwrap();
+        });
+        let s = w.li.sync().unwrap();
+        assert!(s.refused.is_empty(), "{s:?}");
+        assert_eq!(w.status(order), "changed_after_approval", "{field}");
+    }
+}
+
+#[test]
+fn credit_is_checked_on_every_approval_and_shipment_whatever_way_it_arrives() {
+    let mut w = world();
+    let c = w.customer("li", Some("1000"));
+    // Three orders of 900 on a limit of 1,000: the first is approved, the
+    // second would take the exposure to 1,800.
+    let orders = [
+        w.order(&c, "9", "100"),
+        w.order(&c, "9", "100"),
+        w.order(&c, "9", "100"),
+    ];
+    w.ok(
+        &w.manager.clone(),
+        &format!("/v1/orders/{}/approve", orders[0]),
+        serde_json::json!({}),
+    );
+    let a = w
+        .relay
+        .api(&w.manager)
+        .post(&format!("/v1/orders/{}/approve", orders[1]), serde_json::json!({}));
+    assert_eq!(a.status, 409, "{}", a.error());
+    assert!(
+        a.error().contains("open orders 900.00 + this order 900.00 exceed the credit limit 1000.00"),
+        "{}",
+        a.error()
+    );
+
+    // The manager's phone, offline and on stale figures (a modified app
+    // passing a limit of a million), approves the second: refused on arrival.
+    w.zhao_phone.sync().unwrap();
+    let mut o = OrderDoc::from_document(w.zhao_phone.store.load(orders[1]).unwrap()).unwrap();
+    let mut generous = c.clone();
+    generous.credit_limit = d("1000000");
+    o.approve(&w.zhao_phone.ctx(), &generous, None).unwrap();
+    w.zhao_phone.store.save(o.document()).unwrap();
+    w.refused("zhao", orders[1], "credit hold");
+    assert_eq!(w.status(orders[1]), "submitted");
+
+    // With an override and a reason it goes through, and the receivables
+    // report shows the exposure and the override.
+    w.ok(
+        &w.manager.clone(),
+        &format!("/v1/orders/{}/approve", orders[1]),
+        serde_json::json!({"credit_override_reason": "owner guarantees payment"}),
+    );
+    let recv = w.relay.api(&w.finance).get("/v1/reports/receivables").json();
+    let row = recv
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["customer"] == c.name.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(row["open_orders_unpaid"], "1800.00");
+    assert_eq!(row["credit_exposure"], "1800.00");
+    assert_eq!(row["credit_headroom"], "-800.00");
+    assert_eq!(row["credit_overrides"], "1");
+
+    // Shipping the first checks the exposure again: over the limit now.
+    w.ok(
+        &w.desk.clone(),
+        &format!("/v1/orders/{}/confirm", orders[0]),
+        serde_json::json!({}),
+    );
+    w.ok(
+        &w.warehouse.clone(),
+        &format!("/v1/orders/{}/in-stock", orders[0]),
+        serde_json::json!({}),
+    );
+    let a = w
+        .relay
+        .api(&w.warehouse)
+        .post(&format!("/v1/orders/{}/ship", orders[0]), serde_json::json!({}));
+    assert_eq!(a.status, 409, "{}", a.error());
+    // The warehouse's phone, passing a generous customer, ships it: refused.
+    w.wu_phone.sync().unwrap();
+    let mut o = OrderDoc::from_document(w.wu_phone.store.load(orders[0]).unwrap()).unwrap();
+    o.ship(&w.wu_phone.ctx(), &generous, Shipment::default(), None)
+        .unwrap();
+    w.wu_phone.store.save(o.document()).unwrap();
+    w.refused("wu", orders[0], "credit hold");
+    assert_eq!(w.status(orders[0]), "in_stock");
+}
+
+#[test]
+fn a_cash_order_ships_only_once_paid_even_by_sync() {
+    let mut w = world();
+    let cash = w.customer("li", None);
+    let order = w.order(&cash, "4", "25");
+    w.walk(order, "in_stock");
+    w.wu_phone.sync().unwrap();
+    let mut o = OrderDoc::from_document(w.wu_phone.store.load(order).unwrap()).unwrap();
+    let mut on_credit = cash.clone();
+    on_credit.payment_terms = PaymentTerms::Credit;
+    on_credit.credit_limit = d("1000000");
+    o.ship(&w.wu_phone.ctx(), &on_credit, Shipment::default(), None)
+        .unwrap();
+    w.wu_phone.store.save(o.document()).unwrap();
+    w.refused("wu", order, "pays cash");
+    assert_eq!(w.status(order), "in_stock");
+    // Paid in full, it ships.
+    w.ok(
+        &w.finance.clone(),
+        &format!("/v1/orders/{order}/payments"),
+        serde_json::json!({"amount": "100", "reference": "cash at the counter"}),
+    );
+    w.ok(
+        &w.warehouse.clone(),
+        &format!("/v1/orders/{order}/ship"),
+        serde_json::json!({}),
+    );
+    assert_eq!(w.status(order), "shipped");
+}
+
+#[test]
+fn the_phone_headroom_and_the_relay_use_the_same_exposure() {
+    let mut w = world();
+    let c = w.customer("li", Some("1000"));
+    let first = w.order(&c, "6", "100");
+    w.walk(first, "approved");
+    w.li.sync().unwrap();
+    let orders = w.li.store.credit_orders().unwrap();
+    let on_phone = CreditExposure::new(&c, &orders, None);
+    assert_eq!(on_phone.total(), d("600"));
+    assert_eq!(on_phone.headroom(), d("400"));
+    let recv = w.relay.api(&w.finance).get("/v1/reports/receivables").json();
+    let row = recv
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["customer"] == c.name.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(row["credit_headroom"], "400.00");
+    let _ = &w.admin;
+}
