@@ -982,3 +982,52 @@ fn an_edit_made_while_a_sync_is_in_flight_stays_pending_and_goes_next_time() {
         d("9")
     );
 }
+
+#[test]
+fn a_document_the_store_cannot_take_is_refused_alone_and_the_rest_of_the_batch_commits() {
+    /// A head-office projection that cannot write one document's rows.
+    struct FailsOn(DocId);
+    impl fieldsync_core::store::Projection for FailsOn {
+        fn project(&self, _: &rusqlite::Connection, content: &Content) -> Result<()> {
+            if content.meta().id == self.0 {
+                return Err(Error::Store("constraint failed".into()));
+            }
+            Ok(())
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut li = Device::new(dir.path(), "li", sales());
+    let mut wang = Device::new(dir.path(), "wang", sales_wang());
+    let (c1, c2) = (customer_on(&mut li), customer_on(&mut wang));
+    let poisoned = li.add_order(&c1, 1, 1);
+    let honest = wang.add_order(&c2, 2, 1);
+    let store = SqliteRelayStore::open(&dir.path().join("relay.db"))
+        .unwrap()
+        .with_projection(Box::new(FailsOn(poisoned)));
+    let mut relay = Relay::new(store, fieldsync_core::rules::RolePolicy);
+    // Both devices' requests in one batch (one commit).
+    let (mut s1, mut s2) = (SyncSession::new(), SyncSession::new());
+    let r1 = s1.next_request(&mut li.store).unwrap().unwrap();
+    let r2 = s2.next_request(&mut wang.store).unwrap().unwrap();
+    let answers = relay.handle_batch(vec![
+        (li.ctx.actor.clone(), wire::decode_request(&r1).unwrap()),
+        (wang.ctx.actor.clone(), wire::decode_request(&r2).unwrap()),
+    ]);
+    let [a1, a2]: [_; 2] = answers.try_into().unwrap();
+    let (a1, a2) = (a1.unwrap(), a2.unwrap());
+    s1.receive(&mut li.store, &wire::encode_response(&a1).unwrap())
+        .unwrap();
+    s2.receive(&mut wang.store, &wire::encode_response(&a2).unwrap())
+        .unwrap();
+    let refused = &s1.summary().refused;
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].0, poisoned);
+    assert!(refused[0].1.contains("could not store"), "{refused:?}");
+    assert!(s2.summary().refused.is_empty(), "{:?}", s2.summary());
+    // Everything but the poisoned order is on the relay.
+    let ids = relay.store().ids().unwrap();
+    for id in [c1.id(), c2.id(), honest] {
+        assert!(ids.contains(&id), "{id} was stored");
+    }
+    assert!(!ids.contains(&poisoned));
+}

@@ -64,8 +64,8 @@ impl World {
     /// A prospect of `p`, synced; with credit terms set by finance when `limit` is given.
     fn customer(&mut self, who: &str, limit: Option<&str>) -> Customer {
         let p = self.phone(who);
-        let mut c = CustomerDoc::create_prospect(&p.ctx(), &format!("Shop of {who}"), "1 Road")
-            .unwrap();
+        let mut c =
+            CustomerDoc::create_prospect(&p.ctx(), &format!("Shop of {who}"), "1 Road").unwrap();
         p.store.save(c.document()).unwrap();
         let id = c.read().unwrap().id();
         p.sync().unwrap();
@@ -158,7 +158,10 @@ impl World {
     }
 
     fn status(&self, order: DocId) -> String {
-        let a = self.relay.api(&self.admin).get(&format!("/v1/orders/{order}"));
+        let a = self
+            .relay
+            .api(&self.admin)
+            .get(&format!("/v1/orders/{order}"));
         assert_eq!(a.status, 200, "{}", a.error());
         a.json()["status"].as_str().unwrap().to_string()
     }
@@ -166,13 +169,22 @@ impl World {
     /// Syncs `who`'s phone, expects `id` refused with a reason containing
     /// `needle`, checks the relay kept nothing of it, and discards it.
     fn refused(&mut self, who: &str, id: DocId, needle: &str) -> String {
-        let before = self.relay.state.relay().store().load(id).unwrap().map(|mut d| {
-            let mut h = d.heads();
-            h.sort();
-            h
-        });
+        let before = self
+            .relay
+            .state
+            .relay()
+            .store()
+            .load(id)
+            .unwrap()
+            .map(|mut d| {
+                let mut h = d.heads();
+                h.sort();
+                h
+            });
         let p = self.phone(who);
-        let s = p.sync().unwrap_or_else(|e| panic!("{who}'s sync failed: {e}"));
+        let s = p
+            .sync()
+            .unwrap_or_else(|e| panic!("{who}'s sync failed: {e}"));
         let reason = s
             .refused
             .iter()
@@ -181,12 +193,22 @@ impl World {
             .unwrap_or_else(|| panic!("{id} was not refused: {s:?}"));
         assert!(reason.contains(needle), "expected '{needle}' in: {reason}");
         p.store.discard_refused(id).unwrap();
-        let after = self.relay.state.relay().store().load(id).unwrap().map(|mut d| {
-            let mut h = d.heads();
-            h.sort();
-            h
-        });
-        assert_eq!(before, after, "the relay stored nothing of the refused change");
+        let after = self
+            .relay
+            .state
+            .relay()
+            .store()
+            .load(id)
+            .unwrap()
+            .map(|mut d| {
+                let mut h = d.heads();
+                h.sort();
+                h
+            });
+        assert_eq!(
+            before, after,
+            "the relay stored nothing of the refused change"
+        );
         reason
     }
 }
@@ -341,7 +363,11 @@ fn steps_are_judged_by_the_relays_status_not_their_own_from() {
         set(&mut cancel, "reason", "customer changed their mind".into());
         insert_event(am, n, &cancel);
     });
-    w.refused("li", approved, "cannot cancel orders that a manager has approved");
+    w.refused(
+        "li",
+        approved,
+        "cannot cancel orders that a manager has approved",
+    );
     assert_eq!(w.status(approved), "approved");
 
     // A step whose recorded target is not where it leads: a cancellation
@@ -366,10 +392,26 @@ fn values_outside_their_limits_are_refused_naming_the_field() {
     let c = w.customer("li", Some("100000"));
     let order = w.order(&c, "10", "12.50");
     let cases: Vec<(&str, ScalarValue, &str)> = vec![
-        ("quantity", "-3".into(), "quantity is -3; it must be more than zero"),
-        ("quantity", "0".into(), "quantity is 0; it must be more than zero"),
-        ("unit_price", "-1".into(), "unit price is -1; it must not be negative"),
-        ("discount_percent", "150".into(), "discount is 150; it must be a percentage"),
+        (
+            "quantity",
+            "-3".into(),
+            "quantity is -3; it must be more than zero",
+        ),
+        (
+            "quantity",
+            "0".into(),
+            "quantity is 0; it must be more than zero",
+        ),
+        (
+            "unit_price",
+            "-1".into(),
+            "unit price is -1; it must not be negative",
+        ),
+        (
+            "discount_percent",
+            "150".into(),
+            "discount is 150; it must be a percentage",
+        ),
         // Near Decimal::MAX: its line total overflowed (a panic) before.
         (
             "quantity",
@@ -397,10 +439,15 @@ fn values_outside_their_limits_are_refused_naming_the_field() {
     tamper(&mut w.zheng_phone, cust, |am| {
         am.put(ROOT, "receivables", "-5").unwrap();
     });
-    w.refused("zheng", cust, "the receivables is -5; it must not be negative");
+    w.refused(
+        "zheng",
+        cust,
+        "the receivables is -5; it must not be negative",
+    );
     let admin_phone_like = message(&w.zheng_phone);
     tamper_as(&mut w.zheng_phone, cust, &admin_phone_like, |am| {
-        am.put(ROOT, "credit_days", ScalarValue::Uint(1 << 63)).unwrap();
+        am.put(ROOT, "credit_days", ScalarValue::Uint(1 << 63))
+            .unwrap();
     });
     w.refused("zheng", cust, "the credit days is 9223372036854775808");
     assert_eq!(w.status(order), "submitted");
@@ -441,21 +488,32 @@ fn an_order_follows_its_customer() {
     // An order naming another salesperson's customer (with a bigger limit).
     let order = w.order(&mine, "1", "1");
     tamper(&mut w.li, order, |am| {
-        am.put(ROOT, "customer", ScalarValue::Bytes(wangs.id().as_uuid().as_bytes().to_vec()))
-            .unwrap();
+        am.put(
+            ROOT,
+            "customer",
+            ScalarValue::Bytes(wangs.id().as_uuid().as_bytes().to_vec()),
+        )
+        .unwrap();
     });
     w.refused("li", order, "a customer who is not yours");
     // An order naming a customer head office does not know.
     tamper(&mut w.li, order, |am| {
-        am.put(ROOT, "customer", ScalarValue::Bytes(DocId::new().as_uuid().as_bytes().to_vec()))
-            .unwrap();
+        am.put(
+            ROOT,
+            "customer",
+            ScalarValue::Bytes(DocId::new().as_uuid().as_bytes().to_vec()),
+        )
+        .unwrap();
     });
     w.refused("li", order, "which head office does not know");
 
     // A new order filed under another region, and under none.
     for region in [Some("west"), None] {
         let ctx = w.li.ctx();
-        let number = w.li.store.next_order_number(Utc::now().date_naive()).unwrap();
+        let number =
+            w.li.store
+                .next_order_number(Utc::now().date_naive())
+                .unwrap();
         let mut o = OrderDoc::create(
             &ctx,
             &mine,
@@ -493,7 +551,8 @@ fn a_change_says_who_made_it_truthfully() {
         order,
         &format!("fieldsync/1 user=zhao role=manager device={device} region=east"),
         |am| {
-            am.put(ROOT, "notes", "approved by phone, trust me").unwrap();
+            am.put(ROOT, "notes", "approved by phone, trust me")
+                .unwrap();
         },
     );
     w.refused("li", order, "made by zhao (manager)");
@@ -549,13 +608,14 @@ fn credit_is_checked_on_every_approval_and_shipment_whatever_way_it_arrives() {
         &format!("/v1/orders/{}/approve", orders[0]),
         serde_json::json!({}),
     );
-    let a = w
-        .relay
-        .api(&w.manager)
-        .post(&format!("/v1/orders/{}/approve", orders[1]), serde_json::json!({}));
+    let a = w.relay.api(&w.manager).post(
+        &format!("/v1/orders/{}/approve", orders[1]),
+        serde_json::json!({}),
+    );
     assert_eq!(a.status, 409, "{}", a.error());
     assert!(
-        a.error().contains("open orders 900.00 + this order 900.00 exceed the credit limit 1000.00"),
+        a.error()
+            .contains("open orders 900.00 + this order 900.00 exceed the credit limit 1000.00"),
         "{}",
         a.error()
     );
@@ -578,7 +638,11 @@ fn credit_is_checked_on_every_approval_and_shipment_whatever_way_it_arrives() {
         &format!("/v1/orders/{}/approve", orders[1]),
         serde_json::json!({"credit_override_reason": "owner guarantees payment"}),
     );
-    let recv = w.relay.api(&w.finance).get("/v1/reports/receivables").json();
+    let recv = w
+        .relay
+        .api(&w.finance)
+        .get("/v1/reports/receivables")
+        .json();
     let row = recv
         .as_array()
         .unwrap()
@@ -602,10 +666,10 @@ fn credit_is_checked_on_every_approval_and_shipment_whatever_way_it_arrives() {
         &format!("/v1/orders/{}/in-stock", orders[0]),
         serde_json::json!({}),
     );
-    let a = w
-        .relay
-        .api(&w.warehouse)
-        .post(&format!("/v1/orders/{}/ship", orders[0]), serde_json::json!({}));
+    let a = w.relay.api(&w.warehouse).post(
+        &format!("/v1/orders/{}/ship", orders[0]),
+        serde_json::json!({}),
+    );
     assert_eq!(a.status, 409, "{}", a.error());
     // The warehouse's phone, passing a generous customer, ships it: refused.
     w.wu_phone.sync().unwrap();
@@ -658,7 +722,11 @@ fn the_phone_headroom_and_the_relay_use_the_same_exposure() {
     let on_phone = CreditExposure::new(&c, &orders, None);
     assert_eq!(on_phone.total(), d("600"));
     assert_eq!(on_phone.headroom(), d("400"));
-    let recv = w.relay.api(&w.finance).get("/v1/reports/receivables").json();
+    let recv = w
+        .relay
+        .api(&w.finance)
+        .get("/v1/reports/receivables")
+        .json();
     let row = recv
         .as_array()
         .unwrap()

@@ -260,18 +260,13 @@ impl RelayStore for SqliteRelayStore {
         .collect()
     }
 
-    fn commit(&mut self, accepted: Vec<Accepted>) -> Result<Vec<u64>> {
+    fn commit(&mut self, accepted: &mut [Accepted]) -> Result<Vec<u64>> {
         let tx = self.conn.transaction()?;
         let now = Utc::now().timestamp_millis();
         let mut seqs = Vec::with_capacity(accepted.len());
-        for Accepted {
-            origin,
-            mut doc,
-            changes,
-            content,
-            before: _,
-        } in accepted
-        {
+        for a in accepted.iter_mut() {
+            let (origin, changes, content) = (&a.origin, &a.changes, &a.content);
+            let doc = &mut a.doc;
             let key = doc.id().as_uuid().as_bytes().to_vec();
             let meta = doc.meta().clone();
             let heads = encode_heads(&doc.heads());
@@ -322,11 +317,11 @@ impl RelayStore for SqliteRelayStore {
                     seq
                 }
             };
-            if let Content::Order(o) = &content {
+            if let Content::Order(o) = content {
                 write_order_credit(&tx, o)?;
             }
             if let Some(p) = &self.projection {
-                p.project(&tx, &content)?;
+                p.project(&tx, content)?;
             }
             seqs.push(u64::try_from(seq).unwrap_or_default());
         }
@@ -416,7 +411,7 @@ mod tests {
                 content: doc.content().unwrap(),
                 before: None,
             };
-            store.commit(vec![accepted]).unwrap();
+            store.commit(&mut [accepted]).unwrap();
             let mut loaded = store.load(doc.id()).unwrap().unwrap();
             assert_eq!(loaded.heads(), heads, "after entry {i}");
             assert_eq!(loaded.view::<crate::Order>().unwrap(), o.read().unwrap());
@@ -467,7 +462,7 @@ mod tests {
                 docs.push(c.document().fork());
             }
         }
-        let accepted = docs
+        let mut accepted: Vec<Accepted> = docs
             .iter_mut()
             .map(|d| Accepted {
                 origin: "phone".into(),
@@ -477,7 +472,7 @@ mod tests {
                 before: None,
             })
             .collect();
-        store.commit(accepted).unwrap();
+        store.commit(&mut accepted).unwrap();
         let scopes = [
             Scope::Owner("li".into()),
             Scope::Region("east".into()),

@@ -71,7 +71,8 @@ pub trait RelayStore {
     fn load(&mut self, id: DocId) -> Result<Option<Document>>;
     /// Commits the accepted documents atomically (one transaction), logging
     /// each one's changes; returns the sequence numbers assigned, in order.
-    fn commit(&mut self, accepted: Vec<Accepted>) -> Result<Vec<u64>>;
+    /// On failure nothing is stored (and the documents can be committed again).
+    fn commit(&mut self, accepted: &mut [Accepted]) -> Result<Vec<u64>>;
     /// The highest sequence number in the log (0 when empty).
     fn last_seq(&mut self) -> Result<u64>;
     /// Up to `limit` log entries after `cursor`, in order, of documents within
@@ -229,6 +230,19 @@ struct Prepared {
     replies: Vec<DocMessage>,
 }
 
+impl Prepared {
+    /// Turns the outcome for document `doc` of `request` into a refusal.
+    fn refuse(&mut self, request: &SyncRequest, doc: DocId, reason: String) {
+        let key = *doc.as_uuid().as_bytes();
+        if let Some(slot) = request.pushes.iter().position(|p| p.doc == key) {
+            self.push_outcomes[slot] = Outcome::Refused(reason);
+        } else if let Some(slot) = request.reconcile.iter().position(|m| m.doc == key) {
+            self.reconcile_outcomes[slot] = Outcome::Refused(reason);
+            self.replies.retain(|r| r.doc != key);
+        }
+    }
+}
+
 /// Limits on one answer.
 #[derive(Debug, Clone, Copy)]
 pub struct RelayLimits {
@@ -333,7 +347,7 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
         for a in &mut accepted {
             a.origin = format!("office:{}", actor.user());
         }
-        self.store.commit(accepted)?;
+        self.store.commit(&mut accepted)?;
         Ok(())
     }
 
@@ -392,11 +406,45 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
                     Err(e) => results[*i] = Some(Err(e)),
                 }
             }
-            match self.store.commit(accepted) {
+            match self.store.commit(&mut accepted) {
                 Ok(seqs) => {
                     let mut seqs = seqs.into_iter();
                     for (i, p, n) in prepared {
                         let own: HashSet<u64> = seqs.by_ref().take(n).collect();
+                        results[i] = Some(self.finish(&batch[i].0, p, &own));
+                    }
+                }
+                Err(e) if accepted.len() > 1 => {
+                    // One document the store cannot take must not fail the
+                    // others' syncs: each is committed alone, and one that
+                    // still fails is refused.
+                    let mut accepted = accepted.into_iter();
+                    let mut alone = Vec::new();
+                    for (i, p, n) in prepared {
+                        let mut own = HashSet::new();
+                        let mut failed = Vec::new();
+                        for mut a in accepted.by_ref().take(n) {
+                            match self.store.commit(std::slice::from_mut(&mut a)) {
+                                Ok(seqs) => own.extend(seqs),
+                                Err(err) => failed.push((a.doc.id(), err)),
+                            }
+                        }
+                        alone.push((i, p, own, failed));
+                    }
+                    let stored_any = alone.iter().any(|(_, _, own, _)| !own.is_empty());
+                    for (i, mut p, own, failed) in alone {
+                        if !stored_any {
+                            // Nothing could be stored: the store itself is failing.
+                            results[i] = Some(Err(e.clone()));
+                            continue;
+                        }
+                        for (doc, err) in failed {
+                            p.refuse(
+                                &batch[i].1,
+                                doc,
+                                format!("the relay could not store these changes ({err})"),
+                            );
+                        }
                         results[i] = Some(self.finish(&batch[i].0, p, &own));
                     }
                 }
