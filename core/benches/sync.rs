@@ -14,8 +14,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
-use fieldsync_core::store::{DeviceStore, SqliteRelayStore};
-use fieldsync_core::sync::{Relay, SyncSession, SyncSummary, VisibilityOnly};
+use fieldsync_core::store::{DeviceIdentity, DeviceStore, SqliteRelayStore};
+use fieldsync_core::sync::{Relay, Sender, SyncSession, SyncSummary, VisibilityOnly};
 use fieldsync_core::*;
 use rust_decimal::Decimal;
 
@@ -37,10 +37,25 @@ fn today_at(hour: u32) -> DateTime<Utc> {
     Utc.from_utc_datetime(&today().and_hms_opt(hour, 0, 0).unwrap())
 }
 
-fn sync(store: &mut DeviceStore, actor: &Actor, relay: &mut BenchRelay) -> SyncSummary {
+/// Enrolls a store as `ctx`'s device: identity and signing key.
+fn enrolled(store: &mut DeviceStore, ctx: &ChangeCtx) -> Sender {
+    let a = &ctx.actor;
+    store
+        .set_identity(&DeviceIdentity {
+            device_id: a.device().into(),
+            user: a.user().into(),
+            role: a.role(),
+            region: a.region().map(String::from),
+            order_prefix: OrderPrefix::new("S07").unwrap(),
+        })
+        .unwrap();
+    Sender::new(a.clone(), Some(store.device_key().unwrap()))
+}
+
+fn sync(store: &mut DeviceStore, sender: &Sender, relay: &mut BenchRelay) -> SyncSummary {
     let mut session = SyncSession::new();
     while let Some(req) = session.next_request(store).unwrap() {
-        let resp = relay.handle(actor, &req).unwrap();
+        let resp = relay.handle(sender, &req).unwrap();
         session.receive(store, &resp).unwrap();
     }
     session.summary().clone()
@@ -133,16 +148,19 @@ fn main() {
     let mut relay = Relay::new(
         SqliteRelayStore::open(&dir.path().join("relay.db")).unwrap(),
         VisibilityOnly,
-    );
+    )
+    .unwrap();
 
     eprintln!("seeding {DOCS} documents ...");
     let t = Instant::now();
     let mut seed_store = DeviceStore::open_in_memory().unwrap();
+    let tablet = enrolled(&mut seed_store, &tablet_ctx);
     let orders = seed(&mut seed_store, &tablet_ctx);
-    sync(&mut seed_store, &tablet_ctx.actor, &mut relay);
+    sync(&mut seed_store, &tablet, &mut relay);
     let phone_path = dir.path().join("phone.db");
     let mut phone = DeviceStore::open(&phone_path).unwrap();
-    let first = sync(&mut phone, &phone_ctx.actor, &mut relay);
+    let phone_sender = enrolled(&mut phone, &phone_ctx);
+    let first = sync(&mut phone, &phone_sender, &mut relay);
     eprintln!(
         "seeded in {:.1} s; the phone's first sync took {} round trips, {} KB down",
         t.elapsed().as_secs_f64(),
@@ -158,7 +176,7 @@ fn main() {
     let t = Instant::now();
     let mut idle = SyncSummary::default();
     for _ in 0..runs {
-        idle = sync(&mut phone, &phone_ctx.actor, &mut relay);
+        idle = sync(&mut phone, &phone_sender, &mut relay);
     }
     let idle_time = t.elapsed() / runs;
     println!(
@@ -197,9 +215,9 @@ fn main() {
             store.save(o.document()).unwrap();
         }
     }
-    sync(&mut seed_store, &tablet_ctx.actor, &mut relay);
+    sync(&mut seed_store, &tablet, &mut relay);
     let t = Instant::now();
-    let w = sync(&mut phone, &phone_ctx.actor, &mut relay);
+    let w = sync(&mut phone, &phone_sender, &mut relay);
     let week_time = t.elapsed();
     let wire_bytes = w.bytes_up + w.bytes_down;
     println!(

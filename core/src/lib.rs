@@ -27,6 +27,7 @@ pub mod money;
 mod order;
 mod report;
 pub mod rules;
+pub mod signing;
 pub mod store;
 pub mod sync;
 #[cfg(test)]

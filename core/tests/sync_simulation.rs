@@ -8,10 +8,10 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use fieldsync_core::store::{DeviceStore, SqliteRelayStore};
+use fieldsync_core::store::{DeviceIdentity, DeviceStore, SqliteRelayStore};
 use fieldsync_core::sync::RelayLimits;
 use fieldsync_core::sync::{
-    Policy, Relay, RelayStore, SyncSession, SyncSummary, VisibilityOnly, wire,
+    Policy, Relay, RelayStore, Sender, SyncSession, SyncSummary, VisibilityOnly, wire,
 };
 use fieldsync_core::*;
 
@@ -21,14 +21,30 @@ struct Device {
     path: PathBuf,
     store: DeviceStore,
     ctx: ChangeCtx,
+    /// The device as the relay knows it: its user and its signing key.
+    sender: Sender,
 }
 
 impl Device {
+    /// An enrolled device: identity and signing key in its store.
     fn new(dir: &Path, name: &str, ctx: ChangeCtx) -> Device {
         let path = dir.join(format!("{name}.db"));
+        let mut store = DeviceStore::open(&path).unwrap();
+        let a = &ctx.actor;
+        store
+            .set_identity(&DeviceIdentity {
+                device_id: a.device().into(),
+                user: a.user().into(),
+                role: a.role(),
+                region: a.region().map(String::from),
+                order_prefix: OrderPrefix::new("S07").unwrap(),
+            })
+            .unwrap();
+        let key = store.device_key().unwrap();
         Device {
-            store: DeviceStore::open(&path).unwrap(),
+            store,
             path,
+            sender: Sender::new(ctx.actor.clone(), Some(key)),
             ctx,
         }
     }
@@ -102,7 +118,7 @@ impl Device {
 fn sync<P: Policy>(device: &mut Device, relay: &mut TestRelay<P>) -> SyncSummary {
     let mut session = SyncSession::new();
     while let Some(req) = session.next_request(&mut device.store).unwrap() {
-        let resp = relay.handle(&device.ctx.actor, &req).unwrap();
+        let resp = relay.handle(&device.sender, &req).unwrap();
         session.receive(&mut device.store, &resp).unwrap();
     }
     session.summary().clone()
@@ -154,6 +170,7 @@ fn relay_in(dir: &Path) -> TestRelay {
         SqliteRelayStore::open(&dir.join("relay.db")).unwrap(),
         VisibilityOnly,
     )
+    .unwrap()
 }
 
 #[test]
@@ -243,10 +260,10 @@ fn a_lost_answer_or_a_repeated_request_doubles_nothing() {
     let order = phone.add_order(&c, 1, 2);
     let mut session = SyncSession::new();
     let req = session.next_request(&mut phone.store).unwrap().unwrap();
-    let _lost = relay.handle(&phone.ctx.actor, &req).unwrap();
+    let _lost = relay.handle(&phone.sender, &req).unwrap();
     let log_after_first = relay.store().last_seq().unwrap();
     // The same request again, as a retry after a timeout.
-    let resp = relay.handle(&phone.ctx.actor, &req).unwrap();
+    let resp = relay.handle(&phone.sender, &req).unwrap();
     assert_eq!(
         relay.store().last_seq().unwrap(),
         log_after_first,
@@ -285,7 +302,7 @@ fn a_device_killed_between_send_and_acknowledge_loses_nothing() {
     phone.edit_order(order, |o, ctx| o.set_discount(ctx, &line, d("10")).unwrap());
     let mut session = SyncSession::new();
     let req = session.next_request(&mut phone.store).unwrap().unwrap();
-    relay.handle(&phone.ctx.actor, &req).unwrap();
+    relay.handle(&phone.sender, &req).unwrap();
     drop(session);
     phone.restart(); // killed before the answer was applied
     assert_eq!(
@@ -447,7 +464,8 @@ fn a_refused_document_shows_its_reason_and_can_be_fixed_or_discarded() {
     let mut relay = Relay::new(
         SqliteRelayStore::open(&dir.path().join("relay.db")).unwrap(),
         Cap,
-    );
+    )
+    .unwrap();
     let mut phone = Device::new(dir.path(), "phone", sales());
     let c = customer_on(&mut phone);
     let order = phone.add_order(&c, 1, 1); // 20.00
@@ -555,11 +573,12 @@ fn malformed_bytes_are_refused_and_change_nothing() {
     let mut session = SyncSession::new();
     let req = session.next_request(&mut phone.store).unwrap().unwrap();
     for bad in [vec![], b"hello".to_vec(), req[..req.len() - 1].to_vec(), {
+        // A protocol version this build does not speak.
         let mut v = req.clone();
-        v[4] = 2;
+        v[4] = wire::PROTOCOL_VERSION + 1;
         v
     }] {
-        let e = relay.handle(&phone.ctx.actor, &bad).unwrap_err();
+        let e = relay.handle(&phone.sender, &bad).unwrap_err();
         assert!(matches!(e, Error::Protocol(_)), "{e}");
     }
     assert_eq!(
@@ -573,12 +592,12 @@ fn malformed_bytes_are_refused_and_change_nothing() {
         pushes: vec![wire::Push {
             doc: [1; 16],
             changes: vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3],
+            signatures: vec![],
         }],
         reconcile: vec![],
     })
     .unwrap();
-    let resp =
-        wire::decode_response(&relay.handle(&phone.ctx.actor, &bad_changes).unwrap()).unwrap();
+    let resp = wire::decode_response(&relay.handle(&phone.sender, &bad_changes).unwrap()).unwrap();
     assert!(
         matches!(resp.pushes[0], wire::Outcome::Refused(_)),
         "{:?}",
@@ -653,7 +672,8 @@ fn simulate(seed: u64) {
     let mut relay = Relay::new(
         SqliteRelayStore::open(&dir.path().join("relay.db")).unwrap(),
         fieldsync_core::rules::RolePolicy,
-    );
+    )
+    .unwrap();
     let users = [
         ctx("li", Role::Salesperson, Some("east"), "phone-li"),
         ctx("li", Role::Salesperson, Some("east"), "tablet-li"),
@@ -705,7 +725,7 @@ fn simulate(seed: u64) {
             3 | 4 => {
                 let mut session = SyncSession::new();
                 while let Some(req) = session.next_request(&mut dev.store).unwrap() {
-                    let resp = relay.handle(&dev.ctx.actor, &req).unwrap();
+                    let resp = relay.handle(&dev.sender, &req).unwrap();
                     match rng.below(8) {
                         0 | 1 => break,
                         2 => {
@@ -871,7 +891,7 @@ fn a_batch_commits_many_devices_at_once_and_orders_conflicting_ones() {
     let mut batch = Vec::new();
     for (d, s) in devices.iter_mut().zip(sessions.iter_mut()) {
         let req = wire::decode_request(&s.next_request(&mut d.store).unwrap().unwrap()).unwrap();
-        batch.push((d.ctx.actor.clone(), req));
+        batch.push((d.sender.clone(), req));
     }
     let answers = relay.handle_batch(batch);
     assert_eq!(answers.len(), 3);
@@ -925,7 +945,7 @@ fn a_large_batch_is_decided_in_parallel_and_each_outcome_lands_on_its_document()
     for (d, s) in devices.iter_mut().zip(sessions.iter_mut()) {
         let req = wire::decode_request(&s.next_request(&mut d.store).unwrap().unwrap()).unwrap();
         assert_eq!(req.pushes.len(), 8, "a customer and seven orders");
-        batch.push((d.ctx.actor.clone(), req));
+        batch.push((d.sender.clone(), req));
     }
     let pushed: Vec<Vec<DocId>> = batch
         .iter()
@@ -965,7 +985,7 @@ fn an_edit_made_while_a_sync_is_in_flight_stays_pending_and_goes_next_time() {
     let line = phone.first_line(order);
     let mut session = SyncSession::new();
     let req = session.next_request(&mut phone.store).unwrap().unwrap();
-    let answer = relay.handle(&phone.ctx.actor, &req).unwrap();
+    let answer = relay.handle(&phone.sender, &req).unwrap();
     // The salesperson changes the order while the answer is on its way.
     phone.edit_order(order, |o, ctx| o.set_quantity(ctx, &line, d("9")).unwrap());
     session.receive(&mut phone.store, &answer).unwrap();
@@ -1004,14 +1024,14 @@ fn a_document_the_store_cannot_take_is_refused_alone_and_the_rest_of_the_batch_c
     let store = SqliteRelayStore::open(&dir.path().join("relay.db"))
         .unwrap()
         .with_projection(Box::new(FailsOn(poisoned)));
-    let mut relay = Relay::new(store, fieldsync_core::rules::RolePolicy);
+    let mut relay = Relay::new(store, fieldsync_core::rules::RolePolicy).unwrap();
     // Both devices' requests in one batch (one commit).
     let (mut s1, mut s2) = (SyncSession::new(), SyncSession::new());
     let r1 = s1.next_request(&mut li.store).unwrap().unwrap();
     let r2 = s2.next_request(&mut wang.store).unwrap().unwrap();
     let answers = relay.handle_batch(vec![
-        (li.ctx.actor.clone(), wire::decode_request(&r1).unwrap()),
-        (wang.ctx.actor.clone(), wire::decode_request(&r2).unwrap()),
+        (li.sender.clone(), wire::decode_request(&r1).unwrap()),
+        (wang.sender.clone(), wire::decode_request(&r2).unwrap()),
     ]);
     let [a1, a2]: [_; 2] = answers.try_into().unwrap();
     let (a1, a2) = (a1.unwrap(), a2.unwrap());

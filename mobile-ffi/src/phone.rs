@@ -143,7 +143,10 @@ impl FieldSync {
     /// Enrolls this phone with the relay at `relay_url` using a one-time code.
     pub fn enroll(&self, relay_url: String, code: String) -> R<DeviceInfo> {
         let t = Transport::new(&relay_url)?;
-        let e = t.enroll(&code)?;
+        // The phone's signing key is made here and never leaves it; the relay
+        // keeps the public half to check every change this phone sends.
+        let public_key = self.store().device_key()?;
+        let e = t.enroll(&code, &public_key.to_hex())?;
         let field = |k: &str| {
             e[k].as_str()
                 .map(str::to_string)

@@ -57,11 +57,15 @@ impl Transport {
     }
 
     /// Enrolls with a one-time code.
-    pub(crate) fn enroll(&self, code: &str) -> Result<serde_json::Value, MobileError> {
+    pub(crate) fn enroll(
+        &self,
+        code: &str,
+        public_key: &str,
+    ) -> Result<serde_json::Value, MobileError> {
         let (status, body) = Self::answer(
             self.agent
                 .post(&format!("{}/v1/enroll", self.base))
-                .send_json(serde_json::json!({ "code": code })),
+                .send_json(serde_json::json!({ "code": code, "public_key": public_key })),
         )?;
         if status != 200 {
             return Err(MobileError::NotEnrolled {

@@ -3,15 +3,18 @@
 //! hashes.
 
 use chrono::{DateTime, Duration, Utc};
+use fieldsync_core::signing::{DeviceKey, DevicePublicKey};
 use fieldsync_core::store::{Migration, migrate};
+use fieldsync_core::sync::Sender;
 use fieldsync_core::{Actor, Role};
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Result, ServerError};
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    sql: "
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        sql: "
         CREATE TABLE users (
             id TEXT PRIMARY KEY,
             name TEXT NOT NULL,
@@ -36,8 +39,18 @@ const MIGRATIONS: &[Migration] = &[Migration {
             device_id TEXT
         );
     ",
-    backfill: None,
-}];
+        backfill: None,
+    },
+    // 2: each device's public signing key (sent at enrollment), and the
+    // relay's own key, which signs head-office edits.
+    Migration {
+        sql: "
+        ALTER TABLE devices ADD COLUMN public_key TEXT;
+        CREATE TABLE relay_keys (name TEXT PRIMARY KEY, secret BLOB NOT NULL);
+    ",
+        backfill: None,
+    },
+];
 
 /// Creates the account tables, or brings them up to date.
 pub fn migrate_accounts(conn: &mut Connection) -> Result<()> {
@@ -199,15 +212,15 @@ pub fn authenticate_user(conn: &Connection, token: &str) -> Result<Actor> {
 }
 
 /// The device behind a device token; revoked devices are refused.
-pub fn authenticate_device(conn: &Connection, token: &str) -> Result<Actor> {
-    let row: Option<(String, String, Option<String>)> = conn
+pub fn authenticate_device(conn: &Connection, token: &str) -> Result<Sender> {
+    let row: Option<(String, String, Option<String>, Option<String>)> = conn
         .query_row(
-            "SELECT id, user_id, revoked_at FROM devices WHERE token_hash = ?1",
+            "SELECT id, user_id, revoked_at, public_key FROM devices WHERE token_hash = ?1",
             [hash(token)],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .optional()?;
-    let (device, user_id, revoked) = row.ok_or_else(|| {
+    let (device, user_id, revoked, public_key) = row.ok_or_else(|| {
         ServerError::Unauthorized("this device token is not valid; enroll the device again".into())
     })?;
     if revoked.is_some() {
@@ -215,7 +228,32 @@ pub fn authenticate_device(conn: &Connection, token: &str) -> Result<Actor> {
             "device {device} was revoked; ask your administrator for a new enrollment code"
         )));
     }
-    actor_of(&user(conn, &user_id)?, &device)
+    let key = public_key
+        .map(|k| DevicePublicKey::from_hex(&k))
+        .transpose()
+        .map_err(|_| ServerError::Internal(format!("device {device}'s stored key is damaged")))?;
+    Ok(Sender::new(actor_of(&user(conn, &user_id)?, &device)?, key))
+}
+
+/// The relay's own signing key (made on first use): head-office edits are
+/// signed with it on behalf of the signed-in user.
+pub fn office_key(conn: &Connection) -> Result<DeviceKey> {
+    let stored: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT secret FROM relay_keys WHERE name = 'office'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(secret) = stored {
+        return Ok(DeviceKey::from_bytes(&secret)?);
+    }
+    let key = DeviceKey::generate()?;
+    conn.execute(
+        "INSERT INTO relay_keys (name, secret) VALUES ('office', ?1)",
+        [key.to_bytes().to_vec()],
+    )?;
+    Ok(key)
 }
 
 /// Issues a one-time enrollment code for `user_id`, valid for `valid_for`.
@@ -236,7 +274,14 @@ pub fn issue_code(
 
 /// Trades a one-time code for device credentials. The code works once and
 /// only before it expires.
-pub fn enroll(conn: &mut Connection, code: &str, now: DateTime<Utc>) -> Result<Enrollment> {
+/// Enrolls a device with a one-time `code`; `public_key` is the device's
+/// signing key, which its changes will be checked against.
+pub fn enroll(
+    conn: &mut Connection,
+    code: &str,
+    public_key: &DevicePublicKey,
+    now: DateTime<Utc>,
+) -> Result<Enrollment> {
     let tx = conn.transaction()?;
     let row: Option<(String, String, Option<String>)> = tx
         .query_row(
@@ -275,8 +320,16 @@ pub fn enroll(conn: &mut Connection, code: &str, now: DateTime<Utc>) -> Result<E
     let order_prefix = format!("S{:02}", n + 1);
     let device_token = token("fsd")?;
     tx.execute(
-        "INSERT INTO devices (id, user_id, token_hash, order_prefix, enrolled_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![device_id, user_id, hash(&device_token), order_prefix, now.to_rfc3339()],
+        "INSERT INTO devices (id, user_id, token_hash, order_prefix, enrolled_at, public_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            device_id,
+            user_id,
+            hash(&device_token),
+            order_prefix,
+            now.to_rfc3339(),
+            public_key.to_hex()
+        ],
     )?;
     tx.execute(
         "UPDATE enrollment_codes SET used_at = ?2, device_id = ?3 WHERE code_hash = ?1",
@@ -328,17 +381,26 @@ mod tests {
         assert_eq!(authenticate_user(&c, &t).unwrap().user(), "li");
         assert!(authenticate_user(&c, "fsu_nope").is_err());
         let (code, _) = issue_code(&c, "li", Duration::hours(1)).unwrap();
-        let e = enroll(&mut c, &code.to_lowercase(), Utc::now()).unwrap();
+        let key = DeviceKey::generate().unwrap().public();
+        let e = enroll(&mut c, &code.to_lowercase(), &key, Utc::now()).unwrap();
         assert_eq!((e.user.as_str(), e.order_prefix.as_str()), ("li", "S01"));
         let a = authenticate_device(&c, &e.device_token).unwrap();
-        assert_eq!(a.device(), e.device_id);
+        assert_eq!(a.actor.device(), e.device_id);
+        assert_eq!(a.key, Some(key), "the device's key is kept for its changes");
         assert!(
-            matches!(enroll(&mut c, &code, Utc::now()), Err(ServerError::Unauthorized(m)) if m.contains("already used"))
+            matches!(enroll(&mut c, &code, &key, Utc::now()), Err(ServerError::Unauthorized(m)) if m.contains("already used"))
         );
         revoke_device(&c, &e.device_id).unwrap();
         assert!(
             matches!(authenticate_device(&c, &e.device_token), Err(ServerError::Unauthorized(m)) if m.contains("revoked"))
         );
+    }
+
+    #[test]
+    fn the_office_key_is_made_once_and_kept() {
+        let c = db();
+        let first = office_key(&c).unwrap().public();
+        assert_eq!(office_key(&c).unwrap().public(), first);
     }
 
     #[test]
@@ -348,7 +410,7 @@ mod tests {
         let (code, _) = issue_code(&c, "li", Duration::minutes(10)).unwrap();
         let later = Utc::now() + Duration::minutes(11);
         assert!(
-            matches!(enroll(&mut c, &code, later), Err(ServerError::Unauthorized(m)) if m.contains("expired"))
+            matches!(enroll(&mut c, &code, &DeviceKey::generate().unwrap().public(), later), Err(ServerError::Unauthorized(m)) if m.contains("expired"))
         );
     }
 

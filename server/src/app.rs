@@ -13,9 +13,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
 use fieldsync_core::rules::RolePolicy;
+use fieldsync_core::signing::DevicePublicKey;
 use fieldsync_core::store::SqliteRelayStore;
-use fieldsync_core::sync::{Relay, wire};
-use fieldsync_core::{Actor, DocId, ReportSchedule};
+use fieldsync_core::sync::{Relay, Sender, wire};
+use fieldsync_core::{DocId, ReportSchedule};
 use serde::Deserialize;
 use tower_http::compression::predicate::{DefaultPredicate, SizeAbove};
 use tower_http::compression::{CompressionLayer, Predicate};
@@ -82,7 +83,7 @@ pub struct AppState {
 /// A decoded, authenticated sync request waiting for the writer, and where to
 /// send its answer.
 type SyncJob = (
-    Actor,
+    Sender,
     wire::SyncRequest,
     tokio::sync::oneshot::Sender<fieldsync_core::Result<wire::SyncResponse>>,
 );
@@ -120,8 +121,9 @@ impl AppState {
         }));
         accounts::migrate_accounts(store.connection())?;
         migrate_head_office(store.connection())?;
+        let office_key = accounts::office_key(store.connection())?;
         Ok(AppState {
-            relay: Mutex::new(Relay::new(store, RolePolicy)),
+            relay: Mutex::new(Relay::new(store, RolePolicy)?.with_office_key(office_key)),
             readers: Readers::new(path),
             metrics: Metrics::default(),
             limits,
@@ -265,6 +267,8 @@ async fn openapi() -> impl IntoResponse {
 #[derive(Debug, Deserialize)]
 struct EnrollRequest {
     code: String,
+    /// The device's ed25519 public key, 64 hex digits.
+    public_key: Option<String>,
 }
 
 async fn enroll(
@@ -272,11 +276,19 @@ async fn enroll(
     body: std::result::Result<Json<EnrollRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<accounts::Enrollment>> {
     let Json(req) = body.map_err(|e| {
-        ServerError::BadRequest(format!("expected JSON {{\"code\": \"...\"}}: {e}"))
+        ServerError::BadRequest(format!(
+            "expected JSON {{\"code\": \"...\", \"public_key\": \"...\"}}: {e}"
+        ))
     })?;
+    let key = req.public_key.as_deref().ok_or_else(|| {
+        ServerError::BadRequest(
+            "the device's public_key is required to enroll (this app is too old: update it)".into(),
+        )
+    })?;
+    let key = DevicePublicKey::from_hex(key)?;
     let e = blocking(&state, move |s| {
         let mut relay = s.relay();
-        accounts::enroll(relay.store().connection(), &req.code, Utc::now())
+        accounts::enroll(relay.store().connection(), &req.code, &key, Utc::now())
     })
     .await?;
     state.metrics.enrolled();
@@ -300,17 +312,18 @@ async fn sync(
                 s.limits.max_documents
             )));
         }
-        let actor = accounts::authenticate_device(&*s.reader()?, &token)?;
-        s.take_sync_token(actor.device())?;
-        Ok((actor, req))
+        let sender = accounts::authenticate_device(&*s.reader()?, &token)?;
+        s.take_sync_token(sender.actor.device())?;
+        Ok((sender, req))
     })
     .await;
     let result = match result {
-        Ok((actor, req)) => {
+        Ok((sender, req)) => {
+            let actor = sender.actor.clone();
             let docs: Vec<[u8; 16]> = req.pushes.iter().map(|p| p.doc).collect();
             let reconciled: Vec<[u8; 16]> = req.reconcile.iter().map(|m| m.doc).collect();
             let (tx, rx) = tokio::sync::oneshot::channel();
-            state.submit_sync((actor.clone(), req, tx))?;
+            state.submit_sync((sender, req, tx))?;
             let resp = rx
                 .await
                 .map_err(|_| ServerError::Internal("the sync writer dropped a request".into()))?;

@@ -175,7 +175,9 @@ fn main() {
             )
             .unwrap();
             let (code, _) = accounts::issue_code(conn, &user, chrono::Duration::hours(1)).unwrap();
-            let e = accounts::enroll(conn, &code, Utc::now()).unwrap();
+            let mut store = DeviceStore::open_in_memory().unwrap();
+            let key = store.device_key().unwrap();
+            let e = accounts::enroll(conn, &code, &key, Utc::now()).unwrap();
             let identity = DeviceIdentity {
                 device_id: e.device_id.clone(),
                 user: e.user.clone(),
@@ -183,7 +185,6 @@ fn main() {
                 region: e.region.clone(),
                 order_prefix: OrderPrefix::new(&e.order_prefix).unwrap(),
             };
-            let mut store = DeviceStore::open_in_memory().unwrap();
             store.set_identity(&identity).unwrap();
             let ctx = ChangeCtx::now(identity.actor().unwrap());
             day_of_work(&mut store, &ctx);

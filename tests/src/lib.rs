@@ -221,10 +221,13 @@ pub struct Phone {
 impl Phone {
     /// Enrolls a new phone with `code`.
     pub fn enroll(relay_url: &str, dir: &Path, name: &str, code: &str) -> Phone {
+        let path = dir.join(format!("{name}.db"));
+        let mut store = DeviceStore::open(&path).unwrap();
+        let public_key = store.device_key().unwrap().to_hex();
         let a = answer(
             agent()
                 .post(&format!("{relay_url}/v1/enroll"))
-                .send_json(serde_json::json!({ "code": code })),
+                .send_json(serde_json::json!({ "code": code, "public_key": public_key })),
         );
         assert_eq!(
             a.status,
@@ -233,8 +236,6 @@ impl Phone {
             String::from_utf8_lossy(&a.body)
         );
         let e: accounts::Enrollment = serde_json::from_slice(&a.body).unwrap();
-        let path = dir.join(format!("{name}.db"));
-        let mut store = DeviceStore::open(&path).unwrap();
         let identity = DeviceIdentity {
             device_id: e.device_id.clone(),
             user: e.user.clone(),

@@ -737,3 +737,111 @@ fn the_phone_headroom_and_the_relay_use_the_same_exposure() {
     assert_eq!(row["credit_headroom"], "400.00");
     let _ = &w.admin;
 }
+
+/// The phone's own signature store, opened beside the app.
+fn phone_db(p: &Phone) -> rusqlite::Connection {
+    rusqlite::Connection::open(&p.path).unwrap()
+}
+
+#[test]
+fn every_change_is_signed_by_the_device_it_names() {
+    let mut w = world();
+    let c = w.customer("li", None);
+    let order = w.order(&c, "1", "1");
+
+    // A forged signature: the app's store altered.
+    let edit = |w: &mut World, text: &str| {
+        let mut o = OrderDoc::from_document(w.li.store.load(order).unwrap()).unwrap();
+        let details = o.read().unwrap();
+        o.set_details(
+            &w.li.ctx(),
+            OrderDetails {
+                delivery: details.delivery,
+                requirements: details.requirements,
+                evidence: details.evidence,
+                deposit: details.deposit,
+                customer_reference: details.customer_reference,
+                notes: text.into(),
+            },
+        )
+        .unwrap();
+        w.li.store.save(o.document()).unwrap();
+    };
+    edit(&mut w, "first");
+    phone_db(&w.li)
+        .execute("UPDATE change_signatures SET signature = zeroblob(64)", [])
+        .unwrap();
+    w.refused("li", order, "is not signed by device");
+    // A change sent without its signature.
+    edit(&mut w, "second");
+    phone_db(&w.li)
+        .execute("DELETE FROM change_signatures", [])
+        .unwrap();
+    w.refused("li", order, "came without its signature");
+    // Signed with another key than the one the relay holds for the device.
+    phone_db(&w.li)
+        .execute("DELETE FROM settings WHERE key = 'signing_key'", [])
+        .unwrap();
+    w.li.store.device_key().unwrap();
+    edit(&mut w, "third");
+    w.refused("li", order, "is not signed by device");
+
+    // A device enrolled before changes were signed has no key on the relay.
+    {
+        let mut relay = w.relay.state.relay();
+        relay
+            .store()
+            .connection()
+            .execute(
+                "UPDATE devices SET public_key = NULL WHERE id = ?1",
+                [w.wang.actor.device()],
+            )
+            .unwrap();
+    }
+    let mut p = CustomerDoc::create_prospect(&w.wang.ctx(), "Old phone's shop", "").unwrap();
+    w.wang.store.save(p.document()).unwrap();
+    let id = p.read().unwrap().id();
+    w.refused("wang", id, "has no signing key");
+}
+
+#[test]
+fn signatures_travel_with_the_changes_to_the_relay_and_other_devices() {
+    let mut w = world();
+    let c = w.customer("li", Some("100000"));
+    let order = w.order(&c, "10", "12.50");
+    w.walk(order, "approved");
+    w.zhao_phone.sync().unwrap();
+    // Every change of the order on the manager's phone has a signature that
+    // verifies: li's by li's phone's key, the approval by the relay's key.
+    let li_key = w.li.store.device_key().unwrap();
+    let office_key = w.relay.state.relay().office_key();
+    let mut doc = w.zhao_phone.store.load(order).unwrap();
+    let db = phone_db(&w.zhao_phone);
+    let mut by_li = 0;
+    let mut by_office = 0;
+    for (hash, author) in doc.changes_after(&[]) {
+        let signature: Vec<u8> = db
+            .query_row(
+                "SELECT signature FROM change_signatures WHERE change = ?1",
+                [hash.0.to_vec()],
+                |r| r.get(0),
+            )
+            .unwrap_or_else(|e| panic!("no signature for {hash} on the manager's phone: {e}"));
+        let sig = fieldsync_core::signing::ChangeSignature {
+            change: hash.0,
+            signature,
+        };
+        match author.unwrap().device() {
+            "head-office" => {
+                assert!(office_key.verifies(&sig));
+                by_office += 1;
+            }
+            device => {
+                assert_eq!(device, w.li.actor.device());
+                assert!(li_key.verifies(&sig));
+                by_li += 1;
+            }
+        }
+    }
+    assert!(by_li >= 3 && by_office == 1, "{by_li} {by_office}");
+}

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chrono::Utc;
+use fieldsync_core::store::DeviceStore;
 use fieldsync_core::sync::wire;
 use fieldsync_core::*;
 use fieldsync_server::Limits;
@@ -317,12 +318,33 @@ fn bad_requests_get_clear_4xx_errors_and_store_nothing() {
     let code = w.relay.code("li");
     let dir = tempfile::tempdir().unwrap();
     let mut tablet = Phone::enroll(&w.relay.url(), dir.path(), "tablet", &code);
+    let key = DeviceStore::open_in_memory()
+        .unwrap()
+        .device_key()
+        .unwrap()
+        .to_hex();
     let again = post_json(
         &format!("{}/v1/enroll", w.relay.url()),
-        serde_json::json!({ "code": code }),
+        serde_json::json!({ "code": code, "public_key": key }),
     );
     assert_eq!(again.status, 401);
     assert!(again.error().contains("already used"), "{}", again.error());
+    // An app too old to send its signing key is told so.
+    let old_app = post_json(
+        &format!("{}/v1/enroll", w.relay.url()),
+        serde_json::json!({ "code": w.relay.code("li") }),
+    );
+    assert_eq!(old_app.status, 400);
+    assert!(
+        old_app.error().contains("public_key"),
+        "{}",
+        old_app.error()
+    );
+    let bad_key = post_json(
+        &format!("{}/v1/enroll", w.relay.url()),
+        serde_json::json!({ "code": w.relay.code("li"), "public_key": "abc" }),
+    );
+    assert_eq!(bad_key.status, 400, "{}", bad_key.error());
     {
         let mut relay = w.relay.state.relay();
         fieldsync_server::accounts::revoke_device(
@@ -358,6 +380,7 @@ fn oversized_requests_are_refused() {
             .map(|i| wire::Push {
                 doc: [i; 16],
                 changes: vec![],
+                signatures: vec![],
             })
             .collect(),
         reconcile: vec![],

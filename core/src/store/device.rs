@@ -16,6 +16,7 @@ use crate::document::{DocKind, Document};
 use crate::error::{Error, Result};
 use crate::ids::DocId;
 use crate::order::{OrderNumber, OrderPrefix};
+use crate::signing::{ChangeSignature, DeviceKey, DevicePublicKey};
 
 /// Incremental change chunks kept per document before it is compacted into a
 /// new snapshot.
@@ -68,6 +69,17 @@ const MIGRATIONS: &[Migration] = &[
             CREATE INDEX sync_state_pending ON sync_state(pending) WHERE pending = 1;
         ",
         backfill: Some(backfill_index_and_sync_state),
+    },
+    // 3: the signatures of the changes this device holds (its own, signed
+    // when saved, and others', as the relay sent them).
+    Migration {
+        sql: "
+            CREATE TABLE change_signatures (
+                change BLOB PRIMARY KEY,
+                signature BLOB NOT NULL
+            );
+        ",
+        backfill: None,
     },
 ];
 
@@ -186,6 +198,18 @@ impl DeviceStore {
         set_setting(&self.conn, "identity", text.as_bytes())
     }
 
+    /// The public half of this device's signing key, made (and kept in the
+    /// store) the first time it is asked for: enrollment sends it to the
+    /// relay, and every change this device makes from then on is signed.
+    pub fn device_key(&mut self) -> Result<DevicePublicKey> {
+        if let Some(key) = signing_key(&self.conn)? {
+            return Ok(key.public());
+        }
+        let key = DeviceKey::generate()?;
+        set_setting(&self.conn, "signing_key", &key.to_bytes())?;
+        Ok(key.public())
+    }
+
     /// Remembers the relay this device syncs with and its device token.
     pub fn set_relay(&mut self, url: &str, token: &str) -> Result<()> {
         set_setting(&self.conn, "relay_url", url.as_bytes())?;
@@ -235,9 +259,12 @@ impl DeviceStore {
 
     /// Saves a document created or edited on this device: its new changes are
     /// stored, its index entry updated, and it is pending upload.
+    /// The device's own new changes are signed with its key.
     pub fn save(&mut self, doc: &mut Document) -> Result<()> {
         let tx = self.conn.transaction()?;
+        let before = stored_heads(&tx, doc.id())?;
         write_doc(&tx, doc)?;
+        sign_own_changes(&tx, doc, &before)?;
         let relay = relay_heads(&tx, doc.id())?;
         let pending = !covers(&relay, &doc.heads());
         set_sync_state(&tx, doc.id(), &relay, pending)?;
@@ -436,6 +463,21 @@ impl DeviceStore {
         .collect()
     }
 
+    /// The signatures this device holds of the changes of `doc` after
+    /// `heads` (what a push of those changes carries).
+    pub(crate) fn signatures_after(
+        &self,
+        doc: &mut Document,
+        heads: &[ChangeHash],
+    ) -> Result<Vec<ChangeSignature>> {
+        let hashes: Vec<ChangeHash> = doc
+            .changes_after(heads)
+            .into_iter()
+            .map(|(h, _)| h)
+            .collect();
+        signatures_of(&self.conn, &hashes)
+    }
+
     /// Starts a transaction for the sync engine.
     pub(crate) fn begin(&mut self) -> Result<SyncTx<'_>> {
         Ok(SyncTx {
@@ -521,6 +563,17 @@ impl SyncTx<'_> {
         // Keep the smallest description of what the relay holds.
         let relay = if pending { dedup(relay_holds) } else { heads };
         set_sync_state(&self.tx, id, &relay, pending)
+    }
+
+    /// Keeps the signatures of changes received from the relay.
+    pub(crate) fn store_signatures(&self, signatures: &[ChangeSignature]) -> Result<()> {
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT OR IGNORE INTO change_signatures (change, signature) VALUES (?1, ?2)",
+        )?;
+        for s in signatures {
+            stmt.execute(params![s.change.to_vec(), s.signature])?;
+        }
+        Ok(())
     }
 
     /// The relay refused the document's changes.
@@ -625,6 +678,70 @@ fn load_doc(conn: &Connection, id: &[u8]) -> Result<Document> {
 
 /// Persists whatever `doc` has that the store does not, compacting when the
 /// incremental chunks pile up, and refreshes its index entry.
+/// The heads of the stored copy of `id` (none if it is not stored).
+fn stored_heads(conn: &Connection, id: DocId) -> Result<Vec<ChangeHash>> {
+    let heads: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT heads FROM documents WHERE id = ?1",
+            [id_bytes(id)],
+            |r| r.get(0),
+        )
+        .optional()?;
+    heads
+        .map(|h| decode_heads(&h))
+        .transpose()
+        .map(Option::unwrap_or_default)
+}
+
+fn signing_key(conn: &Connection) -> Result<Option<DeviceKey>> {
+    get_setting(conn, "signing_key")?
+        .map(|b| DeviceKey::from_bytes(&b))
+        .transpose()
+}
+
+/// Signs the changes of `doc` after `since` that this device made (their
+/// message names it) and that are not signed yet. A store without a key
+/// (not enrolled) signs nothing.
+fn sign_own_changes(conn: &Connection, doc: &mut Document, since: &[ChangeHash]) -> Result<()> {
+    let (Some(key), Some(raw)) = (signing_key(conn)?, get_setting(conn, "identity")?) else {
+        return Ok(());
+    };
+    let device = String::from_utf8_lossy(&raw)
+        .split('\n')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR IGNORE INTO change_signatures (change, signature) VALUES (?1, ?2)",
+    )?;
+    for (hash, author) in doc.changes_after(since) {
+        if author.is_some_and(|a| a.device() == device) {
+            let sig = key.sign(&hash);
+            stmt.execute(params![sig.change.to_vec(), sig.signature])?;
+        }
+    }
+    Ok(())
+}
+
+/// The signatures this device holds of the changes `hashes`.
+fn signatures_of(conn: &Connection, hashes: &[ChangeHash]) -> Result<Vec<ChangeSignature>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT signature FROM change_signatures WHERE change = ?1")?;
+    let mut out = Vec::with_capacity(hashes.len());
+    for h in hashes {
+        if let Some(signature) = stmt
+            .query_row([h.0.to_vec()], |r| r.get::<_, Vec<u8>>(0))
+            .optional()?
+        {
+            out.push(ChangeSignature {
+                change: h.0,
+                signature,
+            });
+        }
+    }
+    Ok(out)
+}
+
 fn write_doc(conn: &Connection, doc: &mut Document) -> Result<()> {
     let id = id_bytes(doc.id());
     let stored: Option<(Vec<u8>, i64)> = conn
@@ -781,7 +898,7 @@ mod tests {
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(version, 2);
+        assert_eq!(version as usize, MIGRATIONS.len());
         let orders = store.open_orders().unwrap();
         assert_eq!(orders.len(), 1);
         assert_eq!(orders[0].number.as_deref(), Some("S07-20261123-001"));

@@ -13,6 +13,7 @@ use crate::document::Document;
 use crate::error::{Error, Result};
 use crate::ids::DocId;
 use crate::order::OpenOrder;
+use crate::signing::{decode_signatures, encode_signatures};
 use crate::sync::{Accepted, LogEntry, RelayStore, Scope};
 
 /// Log entries per document before its snapshot is rewritten.
@@ -64,6 +65,11 @@ const MIGRATIONS: &[Migration] = &[
         CREATE INDEX relay_order_credit_by_customer ON relay_order_credit(customer);
     ",
         backfill: Some(backfill_order_credit),
+    },
+    // 4: each entry's changes travel with their authors' signatures.
+    Migration {
+        sql: "ALTER TABLE relay_log ADD COLUMN signatures BLOB NOT NULL DEFAULT x'';",
+        backfill: None,
     },
 ];
 
@@ -219,7 +225,7 @@ fn log_query(scope: &Scope, behind: u64) -> (String, Option<&str>) {
         "relay_documents d CROSS JOIN relay_log l ON l.doc = d.id"
     };
     let sql = format!(
-        "SELECT l.seq, l.doc, d.kind, d.owner, d.region, l.changes, l.heads
+        "SELECT l.seq, l.doc, d.kind, d.owner, d.region, l.changes, l.heads, l.signatures
          FROM {from} WHERE l.seq > ?1 AND {filter} ORDER BY l.seq LIMIT ?2"
     );
     (sql, value)
@@ -266,6 +272,7 @@ impl RelayStore for SqliteRelayStore {
         let mut seqs = Vec::with_capacity(accepted.len());
         for a in accepted.iter_mut() {
             let (origin, changes, content) = (&a.origin, &a.changes, &a.content);
+            let signatures = encode_signatures(&a.signatures);
             let doc = &mut a.doc;
             let key = doc.id().as_uuid().as_bytes().to_vec();
             let meta = doc.meta().clone();
@@ -276,9 +283,10 @@ impl RelayStore for SqliteRelayStore {
                 .optional()?;
             let log = |tx: &rusqlite::Transaction<'_>| -> Result<i64> {
                 tx.prepare_cached(
-                    "INSERT INTO relay_log (doc, origin, changes, heads, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT INTO relay_log (doc, origin, changes, heads, at_ms, signatures)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )?
-                .execute(params![key, origin, changes, heads, now])?;
+                .execute(params![key, origin, changes, heads, now, signatures])?;
                 Ok(tx.last_insert_rowid())
             };
             let seq = match chunks {
@@ -353,10 +361,11 @@ impl RelayStore for SqliteRelayStore {
                 r.get::<_, Option<String>>(4)?,
                 r.get::<_, Vec<u8>>(5)?,
                 r.get::<_, Vec<u8>>(6)?,
+                r.get::<_, Vec<u8>>(7)?,
             ))
         })?;
         rows.map(|row| {
-            let (seq, doc, kind, owner, region, changes, heads) = row?;
+            let (seq, doc, kind, owner, region, changes, heads, signatures) = row?;
             Ok(LogEntry {
                 seq: u64::try_from(seq).unwrap_or_default(),
                 doc: id_from(&doc)?,
@@ -365,6 +374,7 @@ impl RelayStore for SqliteRelayStore {
                 region,
                 changes,
                 heads: decode_heads(&heads)?,
+                signatures: decode_signatures(&signatures)?,
             })
         })
         .collect()
@@ -410,6 +420,7 @@ mod tests {
                 changes,
                 content: doc.content().unwrap(),
                 before: None,
+                signatures: Vec::new(),
             };
             store.commit(&mut [accepted]).unwrap();
             let mut loaded = store.load(doc.id()).unwrap().unwrap();
@@ -470,6 +481,7 @@ mod tests {
                 content: d.content().unwrap(),
                 doc: d.fork(),
                 before: None,
+                signatures: Vec::new(),
             })
             .collect();
         store.commit(&mut accepted).unwrap();

@@ -123,15 +123,23 @@ impl SyncSession {
             }
             bytes += changes.len();
             self.pushed.push((id, doc.heads()));
+            let signatures = store.signatures_after(&mut doc, &relay_heads)?;
             req.pushes.push(Push {
                 doc: *id.as_uuid().as_bytes(),
                 changes,
+                signatures,
             });
         }
         let ids: Vec<DocId> = self.reconciling.keys().copied().collect();
         for id in ids {
+            let mut signatures = Vec::new();
             let message = {
                 let mut held = store.load(id).ok();
+                if let Some(doc) = held.as_mut() {
+                    // The relay lacks some of this history: the signatures of
+                    // all of it, for whatever the sync message carries.
+                    signatures = store.signatures_after(doc, &[])?;
+                }
                 let Some(r) = self.reconciling.get_mut(&id) else {
                     continue;
                 };
@@ -155,6 +163,7 @@ impl SyncSession {
                     req.reconcile.push(DocMessage {
                         doc: *id.as_uuid().as_bytes(),
                         message: m.encode(),
+                        signatures,
                     });
                 }
                 None => {
@@ -203,6 +212,7 @@ impl SyncSession {
         }
         for update in &resp.updates {
             let id = DocId::from(uuid::Uuid::from_bytes(update.doc));
+            tx.store_signatures(&update.signatures)?;
             let relay_heads: Vec<ChangeHash> =
                 update.heads.iter().map(|h| ChangeHash(*h)).collect();
             match tx.load(id)? {
@@ -329,7 +339,7 @@ fn merged(
 mod tests {
     use super::*;
     use crate::store::{DeviceIdentity, SqliteRelayStore};
-    use crate::sync::{Relay, VisibilityOnly};
+    use crate::sync::{Relay, Sender, VisibilityOnly};
     use crate::testing::*;
     use automerge::sync::SyncDoc;
 
@@ -340,7 +350,8 @@ mod tests {
     /// keep it. Y must go again.
     #[test]
     fn a_change_the_relay_could_not_apply_in_a_reconcile_round_is_sent_again() {
-        let mut relay = Relay::new(SqliteRelayStore::open_in_memory().unwrap(), VisibilityOnly);
+        let mut relay =
+            Relay::new(SqliteRelayStore::open_in_memory().unwrap(), VisibilityOnly).unwrap();
         let mut phone = DeviceStore::open_in_memory().unwrap();
         let me = sales();
         phone
@@ -352,6 +363,7 @@ mod tests {
                 order_prefix: crate::OrderPrefix::new("S07").unwrap(),
             })
             .unwrap();
+        let me_sending = Sender::new(me.actor.clone(), Some(phone.device_key().unwrap()));
         let c = customer("1000", crate::PaymentTerms::Credit)
             .read()
             .unwrap();
@@ -364,7 +376,7 @@ mod tests {
         phone.save(o.document()).unwrap();
         let mut session = SyncSession::new();
         while let Some(req) = session.next_request(&mut phone).unwrap() {
-            let answer = relay.handle(&me.actor, &req).unwrap();
+            let answer = relay.handle(&me_sending, &req).unwrap();
             session.receive(&mut phone, &answer).unwrap();
         }
         o.set_quantity(&me, &line, d("80")).unwrap();
@@ -399,7 +411,7 @@ mod tests {
             },
         );
         while let Some(req) = session.next_request(&mut phone).unwrap() {
-            let answer = relay.handle(&me.actor, &req).unwrap();
+            let answer = relay.handle(&me_sending, &req).unwrap();
             session.receive(&mut phone, &answer).unwrap();
         }
         let mut on_relay = relay.load(id).unwrap();

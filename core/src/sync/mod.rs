@@ -11,5 +11,5 @@ pub mod wire;
 
 pub use device::{SyncSession, SyncSummary};
 pub use relay::{
-    Accepted, LogEntry, Policy, Relay, RelayLimits, RelayStore, Scope, VisibilityOnly,
+    Accepted, LogEntry, Policy, Relay, RelayLimits, RelayStore, Scope, Sender, VisibilityOnly,
 };

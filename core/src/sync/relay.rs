@@ -28,6 +28,7 @@ use crate::error::{Error, Result};
 use crate::ids::DocId;
 use crate::order::OpenOrder;
 use crate::rules::Facts;
+use crate::signing::{ChangeSignature, DeviceKey, DevicePublicKey};
 
 /// A document's changes accepted by the relay, to be committed.
 #[derive(Debug)]
@@ -43,6 +44,8 @@ pub struct Accepted {
     pub content: Content,
     /// The content of the relay's copy before the changes (`None`: new).
     pub before: Option<Content>,
+    /// The signatures of the new changes, verified.
+    pub signatures: Vec<ChangeSignature>,
 }
 
 /// One entry of the relay's log: changes to one document, in commit order.
@@ -62,6 +65,8 @@ pub struct LogEntry {
     pub changes: Vec<u8>,
     /// The document's heads after these changes.
     pub heads: Vec<ChangeHash>,
+    /// The changes' signatures.
+    pub signatures: Vec<ChangeSignature>,
 }
 
 /// Where the relay keeps documents and its log: SQLite by default
@@ -268,21 +273,63 @@ impl Default for RelayLimits {
     }
 }
 
+/// An authenticated device sending a request: who uses it, and the public
+/// key its changes are signed with (`None` for a device enrolled before
+/// changes were signed: its changes are refused until it enrolls again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sender {
+    /// The device's user, role and id.
+    pub actor: Actor,
+    /// The device's public key.
+    pub key: Option<DevicePublicKey>,
+}
+
+impl Sender {
+    /// A device `actor` with signing key `key`.
+    pub fn new(actor: Actor, key: Option<DevicePublicKey>) -> Sender {
+        Sender { actor, key }
+    }
+}
+
+/// What proves who made a document's new changes: the key of the device
+/// that sends them and the signatures that came with them.
+#[derive(Clone, Copy)]
+struct Proof<'a> {
+    key: Option<&'a DevicePublicKey>,
+    signatures: &'a [ChangeSignature],
+}
+
 /// The relay's sync engine over a store and a policy.
 pub struct Relay<S, P> {
     store: S,
     policy: P,
     limits: RelayLimits,
+    /// Signs head-office edits on behalf of the signed-in user.
+    office_key: DeviceKey,
 }
 
 impl<S: RelayStore, P: Policy> Relay<S, P> {
-    /// A relay over `store`, applying `policy`.
-    pub fn new(store: S, policy: P) -> Self {
-        Relay {
+    /// A relay over `store`, applying `policy`. Head-office edits are signed
+    /// with a key made for this relay; give it a lasting one with
+    /// [`Relay::with_office_key`].
+    pub fn new(store: S, policy: P) -> Result<Self> {
+        Ok(Relay {
             store,
             policy,
             limits: RelayLimits::default(),
-        }
+            office_key: DeviceKey::generate()?,
+        })
+    }
+
+    /// Signs head-office edits with `key` (kept by the relay's owner).
+    pub fn with_office_key(mut self, key: DeviceKey) -> Self {
+        self.office_key = key;
+        self
+    }
+
+    /// The public key head-office edits are signed with.
+    pub fn office_key(&self) -> DevicePublicKey {
+        self.office_key.public()
     }
 
     /// Changes the limits on one answer.
@@ -323,12 +370,24 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
     pub fn commit_edits(&mut self, actor: &Actor, docs: &mut [Document]) -> Result<()> {
         let mut accepted = Vec::new();
         let mut overlay = Overlay::default();
+        let office = self.office_key.public();
         for after in docs.iter_mut() {
             let id = after.id();
-            let before = self.store.load(id)?;
+            let mut before = self.store.load(id)?;
+            // Signed by the relay on behalf of the signed-in user.
+            let since = before.as_mut().map(Document::heads).unwrap_or_default();
+            let signatures: Vec<ChangeSignature> = after
+                .changes_after(&since)
+                .iter()
+                .map(|(hash, _)| self.office_key.sign(hash))
+                .collect();
+            let proof = Proof {
+                key: Some(&office),
+                signatures: &signatures,
+            };
             let (mut outcome, acc) =
                 self.checker()
-                    .decide(actor, id, before, after.automerge().clone(), None);
+                    .decide(actor, id, before, after.automerge().clone(), None, proof);
             if let Some(acc) = acc {
                 outcome =
                     check_references(&self.policy, &mut self.store, &mut overlay, actor, &acc)?;
@@ -351,17 +410,17 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
         Ok(())
     }
 
-    /// Handles one request from the device `actor` (authenticated by the
+    /// Handles one request from the device `sender` (authenticated by the
     /// caller) and returns the answer. A malformed request is an error and
     /// changes nothing; a refused document is an outcome in the answer.
-    pub fn handle(&mut self, actor: &Actor, request: &[u8]) -> Result<Vec<u8>> {
-        let response = self.handle_request(actor, wire::decode_request(request)?)?;
+    pub fn handle(&mut self, sender: &Sender, request: &[u8]) -> Result<Vec<u8>> {
+        let response = self.handle_request(sender, wire::decode_request(request)?)?;
         wire::encode_response(&response)
     }
 
     /// [`Relay::handle`] on a decoded request.
-    pub fn handle_request(&mut self, actor: &Actor, req: SyncRequest) -> Result<SyncResponse> {
-        let mut results = self.handle_batch(vec![(actor.clone(), req)]);
+    pub fn handle_request(&mut self, sender: &Sender, req: SyncRequest) -> Result<SyncResponse> {
+        let mut results = self.handle_batch(vec![(sender.clone(), req)]);
         results
             .pop()
             .unwrap_or_else(|| Err(Error::Protocol("no answer".into())))
@@ -374,7 +433,7 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
     /// The pushed documents of a round are checked on several threads; the
     /// store is only touched from this one. Answers come back in the order of
     /// `batch`.
-    pub fn handle_batch(&mut self, batch: Vec<(Actor, SyncRequest)>) -> Vec<Result<SyncResponse>> {
+    pub fn handle_batch(&mut self, batch: Vec<(Sender, SyncRequest)>) -> Vec<Result<SyncResponse>> {
         let mut results: Vec<Option<Result<SyncResponse>>> = batch.iter().map(|_| None).collect();
         let mut waiting: Vec<usize> = (0..batch.len()).collect();
         while !waiting.is_empty() {
@@ -411,7 +470,7 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
                     let mut seqs = seqs.into_iter();
                     for (i, p, n) in prepared {
                         let own: HashSet<u64> = seqs.by_ref().take(n).collect();
-                        results[i] = Some(self.finish(&batch[i].0, p, &own));
+                        results[i] = Some(self.finish(&batch[i].0.actor, p, &own));
                     }
                 }
                 Err(e) if accepted.len() > 1 => {
@@ -445,7 +504,7 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
                                 format!("the relay could not store these changes ({err})"),
                             );
                         }
-                        results[i] = Some(self.finish(&batch[i].0, p, &own));
+                        results[i] = Some(self.finish(&batch[i].0.actor, p, &own));
                     }
                 }
                 Err(e) => {
@@ -466,7 +525,7 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
     /// `batch` (which touch different documents), without committing.
     fn prepare_round(
         &mut self,
-        batch: &[(Actor, SyncRequest)],
+        batch: &[(Sender, SyncRequest)],
         round: &[usize],
     ) -> Vec<Result<(Prepared, Vec<Accepted>)>> {
         let last = match self.store.last_seq() {
@@ -477,7 +536,7 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
         let mut pushes = Vec::new();
         let mut early: Vec<Result<Vec<Option<Outcome>>>> = Vec::with_capacity(round.len());
         for (r, &i) in round.iter().enumerate() {
-            let (actor, req) = &batch[i];
+            let (sender, req) = &batch[i];
             let mut seen = HashSet::new();
             let mut outcomes = Vec::with_capacity(req.pushes.len());
             let mut loaded = Ok(());
@@ -492,9 +551,10 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
                     Ok(before) => pushes.push(PushToDecide {
                         request: r,
                         slot,
-                        actor,
+                        sender,
                         id,
                         changes: &push.changes,
+                        signatures: &push.signatures,
                         before,
                     }),
                     Err(e) => {
@@ -513,7 +573,7 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
         let mut accepted: Vec<Vec<Accepted>> = round.iter().map(|_| Vec::new()).collect();
         for ((request, slot), (mut outcome, acc)) in decided {
             if let Some(acc) = acc {
-                let actor = &batch[round[request]].0;
+                let actor = &batch[round[request]].0.actor;
                 match check_references(&self.policy, &mut self.store, &mut overlay, actor, &acc) {
                     Ok(Outcome::Accepted) => accepted[request].push(acc),
                     Ok(refused) => outcome = refused,
@@ -531,7 +591,8 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
             .zip(early)
             .zip(accepted)
             .map(|((&i, outcomes), mut accepted)| {
-                let (actor, req) = &batch[i];
+                let (sender, req) = &batch[i];
+                let actor = &sender.actor;
                 // Every slot is filled above (a decision always comes back,
                 // a panicking one as a refusal); an empty one would be a bug,
                 // refused rather than answered wrongly.
@@ -546,19 +607,14 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
                     let (outcome, reply) = if !seen.insert(m.doc) {
                         (Outcome::Refused(twice()), None)
                     } else {
-                        self.take_reconcile(
-                            actor,
-                            wire_id(m.doc),
-                            &m.message,
-                            &mut accepted,
-                            &mut overlay,
-                        )?
+                        self.take_reconcile(sender, wire_id(m.doc), m, &mut accepted, &mut overlay)?
                     };
                     reconcile_outcomes.push(outcome);
                     if let Some(message) = reply {
                         replies.push(DocMessage {
                             doc: m.doc,
                             message,
+                            signatures: Vec::new(),
                         });
                     }
                 }
@@ -596,13 +652,18 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
     /// on the relay's side.
     fn take_reconcile(
         &mut self,
-        actor: &Actor,
+        sender: &Sender,
         id: DocId,
-        message: &[u8],
+        incoming: &DocMessage,
         accepted: &mut Vec<Accepted>,
         overlay: &mut Overlay,
     ) -> Result<(Outcome, Option<Vec<u8>>)> {
-        let message = match automerge::sync::Message::decode(message) {
+        let actor = &sender.actor;
+        let proof = Proof {
+            key: sender.key.as_ref(),
+            signatures: &incoming.signatures,
+        };
+        let message = match automerge::sync::Message::decode(&incoming.message) {
             Ok(m) => m,
             Err(e) => {
                 return Ok((
@@ -640,7 +701,9 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
         let changed = work.get_heads() != before_heads;
         let has_header = Document::from_automerge(work.clone()).is_ok();
         let outcome = if changed && has_header {
-            let (mut outcome, acc) = self.checker().decide(actor, id, before, work.clone(), None);
+            let (mut outcome, acc) =
+                self.checker()
+                    .decide(actor, id, before, work.clone(), None, proof);
             if let Some(acc) = acc {
                 outcome = check_references(&self.policy, &mut self.store, overlay, actor, &acc)?;
                 if outcome == Outcome::Accepted {
@@ -693,6 +756,7 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
                 Some(&i) => {
                     updates[i].changes.extend_from_slice(&e.changes);
                     updates[i].heads = heads;
+                    updates[i].signatures.extend(e.signatures);
                 }
                 None => {
                     index.insert(e.doc, updates.len());
@@ -700,6 +764,7 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
                         doc: *e.doc.as_uuid().as_bytes(),
                         heads,
                         changes: e.changes,
+                        signatures: e.signatures,
                     });
                 }
             }
@@ -719,9 +784,10 @@ struct PushToDecide<'a> {
     /// Which request of the round, and which push of the request.
     request: usize,
     slot: usize,
-    actor: &'a Actor,
+    sender: &'a Sender,
     id: DocId,
     changes: &'a [u8],
+    signatures: &'a [ChangeSignature],
     before: Option<Document>,
 }
 
@@ -736,10 +802,11 @@ impl<P: Policy> Checker<'_, P> {
     /// Applies pushed changes to a copy of the relay's document and decides.
     fn decide_push(
         &self,
-        actor: &Actor,
+        sender: &Sender,
         id: DocId,
         mut before: Option<Document>,
         changes: &[u8],
+        signatures: &[ChangeSignature],
     ) -> (Outcome, Option<Accepted>) {
         let mut work = match before.as_mut() {
             Some(d) => d.automerge().fork(),
@@ -753,7 +820,11 @@ impl<P: Policy> Checker<'_, P> {
         }
         // A new document's changes are exactly what was pushed.
         let pushed = before.is_none().then_some(changes);
-        self.decide(actor, id, before, work, pushed)
+        let proof = Proof {
+            key: sender.key.as_ref(),
+            signatures,
+        };
+        self.decide(&sender.actor, id, before, work, pushed, proof)
     }
 
     /// Checks a document with new changes against visibility, the limits and
@@ -765,6 +836,7 @@ impl<P: Policy> Checker<'_, P> {
         mut before: Option<Document>,
         work: AutoCommit,
         pushed: Option<&[u8]>,
+        proof: Proof<'_>,
     ) -> (Outcome, Option<Accepted>) {
         let mut after = match Document::from_automerge(work) {
             Ok(d) => d,
@@ -821,24 +893,11 @@ impl<P: Policy> Checker<'_, P> {
             return refused(format!("document {id}: {reason}"));
         }
         // Every new change says it was made by this user, in this role, on
-        // this device.
-        if let Some(claim) = after
-            .authors_after(&before_heads)
-            .into_iter()
-            .find(|a| !a.as_ref().is_some_and(|a| same_author(a, actor)))
-        {
-            return refused(match claim {
-                Some(a) => format!(
-                    "a change to document {id} says it was made by {} ({}) on {}, but this is {} on {}",
-                    a.user(),
-                    a.role(),
-                    a.device(),
-                    actor.user(),
-                    actor.device()
-                ),
-                None => format!("a change to document {id} does not say who made it"),
-            });
-        }
+        // this device, and is signed by this device's key.
+        let signatures = match proven_authorship(actor, id, &mut after, &before_heads, proof) {
+            Ok(s) => s,
+            Err(reason) => return refused(reason),
+        };
         if let Err(reason) = self.policy.check(actor, before_content.as_ref(), &content) {
             return refused(reason);
         }
@@ -848,9 +907,66 @@ impl<P: Policy> Checker<'_, P> {
             changes,
             content,
             before: before_content,
+            signatures,
         });
         (Outcome::Accepted, accepted)
     }
+}
+
+/// Checks that every change of `after` since `since` names `actor` as its
+/// author and carries a valid signature by the sending device; returns the
+/// signatures of those changes, for the log.
+fn proven_authorship(
+    actor: &Actor,
+    id: DocId,
+    after: &mut Document,
+    since: &[ChangeHash],
+    proof: Proof<'_>,
+) -> Result<Vec<ChangeSignature>, String> {
+    let by_change: HashMap<[u8; 32], &ChangeSignature> =
+        proof.signatures.iter().map(|s| (s.change, s)).collect();
+    let mut signatures = Vec::new();
+    for (hash, author) in after.changes_after(since) {
+        match author {
+            Some(a) if same_author(&a, actor) => {}
+            Some(a) => {
+                return Err(format!(
+                    "a change to document {id} says it was made by {} ({}) on {}, but this is {} on {}",
+                    a.user(),
+                    a.role(),
+                    a.device(),
+                    actor.user(),
+                    actor.device()
+                ));
+            }
+            None => {
+                return Err(format!(
+                    "a change to document {id} does not say who made it"
+                ));
+            }
+        }
+        let Some(key) = proof.key else {
+            return Err(format!(
+                "device {} has no signing key (it was enrolled before changes were signed); enroll it again with a new code",
+                actor.device()
+            ));
+        };
+        match by_change.get(&hash.0) {
+            Some(sig) if key.verifies(sig) => signatures.push((*sig).clone()),
+            Some(_) => {
+                return Err(format!(
+                    "change {hash} to document {id} is not signed by device {}'s key",
+                    actor.device()
+                ));
+            }
+            None => {
+                return Err(format!(
+                    "change {hash} to document {id} came without its signature"
+                ));
+            }
+        }
+    }
+    Ok(signatures)
 }
 
 /// Is `claimed` (a change's recorded author) the authenticated `actor`?
@@ -877,7 +993,7 @@ fn decide_in_parallel<P: Policy>(
     let decide = |p: PushToDecide<'_>| -> Decided {
         let at = (p.request, p.slot);
         let decision = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            checker.decide_push(p.actor, p.id, p.before, p.changes)
+            checker.decide_push(p.sender, p.id, p.before, p.changes, p.signatures)
         }))
         .unwrap_or_else(|_| refused(could_not_process()));
         (at, decision)

@@ -10,11 +10,13 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+pub use crate::signing::ChangeSignature;
 
 const MAGIC: &[u8; 4] = b"FSYN";
 
-/// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: u8 = 1;
+/// The protocol version this build speaks. Version 2: changes travel with
+/// their authors' signatures.
+pub const PROTOCOL_VERSION: u8 = 2;
 
 const KIND_REQUEST: u8 = 1;
 const KIND_RESPONSE: u8 = 2;
@@ -43,6 +45,8 @@ pub struct Push {
     pub doc: WireDocId,
     /// Automerge changes (the output of `save_after`).
     pub changes: Vec<u8>,
+    /// The signatures of those changes.
+    pub signatures: Vec<ChangeSignature>,
 }
 
 /// An Automerge sync message about one document.
@@ -52,6 +56,8 @@ pub struct DocMessage {
     pub doc: WireDocId,
     /// The Automerge sync message.
     pub message: Vec<u8>,
+    /// Signatures of the changes the message may carry.
+    pub signatures: Vec<ChangeSignature>,
 }
 
 /// What the relay did with a push or a reconcile message.
@@ -75,6 +81,8 @@ pub struct Update {
     pub heads: Vec<WireHash>,
     /// Automerge changes.
     pub changes: Vec<u8>,
+    /// Their signatures, as the relay received them.
+    pub signatures: Vec<ChangeSignature>,
 }
 
 /// The relay's answer.
@@ -163,6 +171,10 @@ mod tests {
             pushes: vec![Push {
                 doc: [7; 16],
                 changes: vec![1, 2, 3],
+                signatures: vec![ChangeSignature {
+                    change: [1; 32],
+                    signature: vec![2; 64],
+                }],
             }],
             reconcile: vec![],
         }
