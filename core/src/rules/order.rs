@@ -41,18 +41,19 @@ impl KindRules for Order {
         text("the notes", &self.notes)?;
         count("the order's lines", self.lines.len(), MAX_LINES)?;
         for (n, (id, l)) in self.lines.iter().enumerate() {
-            let field = |f: &str| format!("line {} ({}): {f}", n + 1, l.product);
-            item_id(&field("id"), id)?;
+            // The field is named only when something is wrong with it.
+            let named = |r: Verdict| r.map_err(|e| format!("line {} ({}): {e}", n + 1, l.product));
+            named(item_id("id", id))?;
             if l.product.trim().is_empty() {
-                return Err(field("the product code is empty"));
+                return named(Err("the product code is empty".into()));
             }
-            short_text(&field("product code"), &l.product)?;
-            short_text(&field("name"), &l.name)?;
-            short_text(&field("variant"), &l.variant)?;
-            short_text(&field("unit"), &l.unit)?;
-            quantity(&field("quantity"), l.quantity)?;
-            amount(&field("unit price"), l.unit_price)?;
-            percent(&field("discount"), l.discount_percent)?;
+            named(short_text("product code", &l.product))?;
+            named(short_text("name", &l.name))?;
+            named(short_text("variant", &l.variant))?;
+            named(short_text("unit", &l.unit))?;
+            named(quantity("quantity", l.quantity))?;
+            named(amount("unit price", l.unit_price))?;
+            named(percent("discount", l.discount_percent))?;
         }
         count("the order's history", self.events.len(), MAX_STEPS)?;
         for e in &self.events {

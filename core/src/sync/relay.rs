@@ -945,20 +945,8 @@ fn proven_authorship(
                 ));
             }
         }
-        let Some(key) = proof.key else {
-            return Err(format!(
-                "device {} has no signing key (it was enrolled before changes were signed); enroll it again with a new code",
-                actor.device()
-            ));
-        };
         match by_change.get(&hash.0) {
-            Some(sig) if key.verifies(sig) => signatures.push((*sig).clone()),
-            Some(_) => {
-                return Err(format!(
-                    "change {hash} to document {id} is not signed by device {}'s key",
-                    actor.device()
-                ));
-            }
+            Some(sig) => signatures.push(*sig),
             None => {
                 return Err(format!(
                     "change {hash} to document {id} came without its signature"
@@ -966,7 +954,27 @@ fn proven_authorship(
             }
         }
     }
-    Ok(signatures)
+    if signatures.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Some(key) = proof.key else {
+        return Err(format!(
+            "device {} has no signing key (it was enrolled before changes were signed); enroll it again with a new code",
+            actor.device()
+        ));
+    };
+    if !key.verifies_all(&signatures) {
+        let bad = signatures
+            .iter()
+            .find(|s| !key.verifies(s))
+            .map(|s| ChangeHash(s.change).to_string())
+            .unwrap_or_default();
+        return Err(format!(
+            "change {bad} to document {id} is not signed by device {}'s key",
+            actor.device()
+        ));
+    }
+    Ok(signatures.into_iter().cloned().collect())
 }
 
 /// Is `claimed` (a change's recorded author) the authenticated `actor`?
