@@ -281,44 +281,10 @@ impl Document {
     /// The changes made after `heads`: each one's hash and recorded author.
     pub fn changes_after(&mut self, heads: &[ChangeHash]) -> Vec<(ChangeHash, Option<Actor>)> {
         self.doc
-            .get_changes(heads)
+            .get_changes_meta(heads)
             .iter()
-            .map(|c| (c.hash(), c.message().and_then(Actor::from_message)))
+            .map(|c| (c.hash, c.message.as_deref().and_then(Actor::from_message)))
             .collect()
-    }
-
-    /// How deeply objects nest in this document (the root alone is 0), counting
-    /// no further than `limit + 1`: enough to tell whether it exceeds `limit`.
-    pub fn nesting_depth(&self, limit: usize) -> usize {
-        fn depth(doc: &AutoCommit, obj: &automerge::ObjId, limit: usize) -> usize {
-            use automerge::ReadDoc;
-            if limit == 0 {
-                return 1;
-            }
-            let children: Vec<automerge::ObjId> = match doc.object_type(obj) {
-                Ok(automerge::ObjType::Map) | Ok(automerge::ObjType::Table) => doc
-                    .map_range(obj, ..)
-                    .filter_map(|item| match item.value {
-                        automerge::ValueRef::Object(_) => Some(item.id()),
-                        _ => None,
-                    })
-                    .collect(),
-                Ok(automerge::ObjType::List) => doc
-                    .list_range(obj, ..)
-                    .filter_map(|item| match item.value {
-                        automerge::ValueRef::Object(_) => Some(item.id()),
-                        _ => None,
-                    })
-                    .collect(),
-                _ => Vec::new(),
-            };
-            children
-                .iter()
-                .map(|c| 1 + depth(doc, c, limit - 1))
-                .max()
-                .unwrap_or(0)
-        }
-        depth(&self.doc, &ROOT, limit)
     }
 
     /// The underlying Automerge document, read-only.

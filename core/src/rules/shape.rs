@@ -237,6 +237,7 @@ mod cost {
             assert!(public.verifies_all(&refs))
         });
         time("changes_after", &mut || drop(d2.changes_after(&[])));
+        time("save_after", &mut || drop(d2.save_after(&[])));
         use crate::sync::Policy;
         time("policy new", &mut || {
             crate::rules::RolePolicy

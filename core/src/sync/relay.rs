@@ -257,9 +257,6 @@ pub struct RelayLimits {
     pub max_log_entries: usize,
     /// Most bytes of new changes accepted for one document in one request.
     pub max_change_bytes: usize,
-    /// Deepest nesting of objects a document may have (fieldsync's own
-    /// documents nest at most 3 deep).
-    pub max_nesting: usize,
 }
 
 impl Default for RelayLimits {
@@ -268,7 +265,6 @@ impl Default for RelayLimits {
             max_update_bytes: 4 << 20,
             max_log_entries: 5_000,
             max_change_bytes: 1 << 20,
-            max_nesting: 8,
         }
     }
 }
@@ -870,12 +866,6 @@ impl<P: Policy> Checker<'_, P> {
                 self.limits.max_change_bytes
             ));
         }
-        if after.nesting_depth(self.limits.max_nesting) > self.limits.max_nesting {
-            return refused(format!(
-                "document {id} nests objects more than {} levels deep, which no fieldsync document does",
-                self.limits.max_nesting
-            ));
-        }
         // Each side read into its business type once: a change that breaks
         // a document's shape is refused here.
         let content = match after.content() {
@@ -886,7 +876,8 @@ impl<P: Policy> Checker<'_, P> {
             Ok(c) => c,
             Err(e) => return refused(format!("the relay's copy cannot be read ({e})")),
         };
-        // Only the fields its kind defines, no text beyond the limits.
+        // Only the fields its kind defines (so no nesting beyond its own), no
+        // text beyond the limits.
         if let Err(reason) =
             crate::rules::shape::only_defined_fields(after.automerge_ref(), &content)
         {
