@@ -86,6 +86,11 @@ impl DevicePublicKey {
             .map_err(|_| bad())
     }
 
+    /// The key's 32 bytes.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+
     /// The key as 64 hex digits.
     pub fn to_hex(&self) -> String {
         to_hex(self.0.as_bytes())

@@ -1058,3 +1058,39 @@ fn a_document_the_store_cannot_take_is_refused_alone_and_the_rest_of_the_batch_c
     }
     assert!(!ids.contains(&poisoned));
 }
+
+#[test]
+fn one_document_with_a_bad_signature_among_many_is_refused_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut relay = relay_in(dir.path());
+    let mut phone = Device::new(dir.path(), "phone", sales());
+    let c = customer_on(&mut phone);
+    let orders: Vec<DocId> = (1..=12).map(|i| phone.add_order(&c, i, 2)).collect();
+    // The app's store altered: one order's first change signed wrongly.
+    let bad = orders[7];
+    let first_change = phone
+        .store
+        .load(bad)
+        .unwrap()
+        .changes_after(&[])
+        .first()
+        .unwrap()
+        .0;
+    rusqlite::Connection::open(&phone.path)
+        .unwrap()
+        .execute(
+            "UPDATE change_signatures SET signature = zeroblob(64) WHERE change = ?1",
+            [first_change.0.to_vec()],
+        )
+        .unwrap();
+    let s = sync(&mut phone, &mut relay);
+    assert_eq!(s.refused.len(), 1, "{s:?}");
+    assert_eq!(s.refused[0].0, bad);
+    assert!(
+        s.refused[0].1.contains("is not signed by device phone-li"),
+        "{s:?}"
+    );
+    assert_eq!(s.sent, 12, "the customer and the eleven other orders");
+    let ids = relay.store().ids().unwrap();
+    assert!(orders.iter().all(|o| ids.contains(o) == (*o != bad)));
+}

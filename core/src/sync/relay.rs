@@ -339,6 +339,7 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
         Checker {
             policy: &self.policy,
             limits: self.limits,
+            defer_signatures: false,
         }
     }
 
@@ -792,6 +793,9 @@ struct PushToDecide<'a> {
 struct Checker<'a, P> {
     policy: &'a P,
     limits: RelayLimits,
+    /// Leave verifying the signatures to the caller, which verifies many
+    /// documents' together ([`verify_together`]).
+    defer_signatures: bool,
 }
 
 impl<P: Policy> Checker<'_, P> {
@@ -885,7 +889,14 @@ impl<P: Policy> Checker<'_, P> {
         }
         // Every new change says it was made by this user, in this role, on
         // this device, and is signed by this device's key.
-        let signatures = match proven_authorship(actor, id, &mut after, &before_heads, proof) {
+        let signatures = match proven_authorship(
+            actor,
+            id,
+            &mut after,
+            &before_heads,
+            proof,
+            !self.defer_signatures,
+        ) {
             Ok(s) => s,
             Err(reason) => return refused(reason),
         };
@@ -913,6 +924,7 @@ fn proven_authorship(
     after: &mut Document,
     since: &[ChangeHash],
     proof: Proof<'_>,
+    verify: bool,
 ) -> Result<Vec<ChangeSignature>, String> {
     let by_change: HashMap<[u8; 32], &ChangeSignature> =
         proof.signatures.iter().map(|s| (s.change, s)).collect();
@@ -954,18 +966,65 @@ fn proven_authorship(
             actor.device()
         ));
     };
-    if !key.verifies_all(&signatures) {
-        let bad = signatures
-            .iter()
-            .find(|s| !key.verifies(s))
-            .map(|s| ChangeHash(s.change).to_string())
-            .unwrap_or_default();
-        return Err(format!(
-            "change {bad} to document {id} is not signed by device {}'s key",
-            actor.device()
-        ));
+    if verify && !key.verifies_all(&signatures) {
+        return Err(not_signed(id, actor.device(), key, &signatures));
     }
     Ok(signatures.into_iter().cloned().collect())
+}
+
+/// Why `signatures` of document `id` from `device` do not verify with `key`.
+fn not_signed(
+    id: DocId,
+    device: &str,
+    key: &DevicePublicKey,
+    signatures: &[&ChangeSignature],
+) -> String {
+    let bad = signatures
+        .iter()
+        .find(|s| !key.verifies(s))
+        .map(|s| ChangeHash(s.change).to_string())
+        .unwrap_or_default();
+    format!("change {bad} to document {id} is not signed by device {device}'s key")
+}
+
+/// Verifies the signatures of the accepted documents in `decided` (decided
+/// with deferred signatures), all of one device's at once, and refuses the
+/// documents whose signatures do not verify.
+fn verify_together(decided: &mut [(Decided, Option<&Sender>)]) {
+    let mut by_device: HashMap<[u8; 32], Vec<usize>> = HashMap::new();
+    for (i, ((_, (_, accepted)), sender)) in decided.iter().enumerate() {
+        if let (Some(a), Some(key)) = (accepted, sender.and_then(|s| s.key.as_ref()))
+            && !a.signatures.is_empty()
+        {
+            by_device.entry(key.to_bytes()).or_default().push(i);
+        }
+    }
+    for docs in by_device.values() {
+        let Some(sender) = decided[docs[0]].1 else {
+            continue;
+        };
+        let Some(key) = sender.key else { continue };
+        let all: Vec<&ChangeSignature> = docs
+            .iter()
+            .filter_map(|&i| decided[i].0.1.1.as_ref())
+            .flat_map(|a| a.signatures.iter())
+            .collect();
+        if key.verifies_all(&all) {
+            continue;
+        }
+        // Some signature is bad: find the documents it belongs to.
+        for &i in docs {
+            let decision = &mut decided[i].0.1;
+            let Some(a) = decision.1.as_ref() else {
+                continue;
+            };
+            let sigs: Vec<&ChangeSignature> = a.signatures.iter().collect();
+            if !key.verifies_all(&sigs) {
+                let reason = not_signed(a.doc.id(), sender.actor.device(), &key, &sigs);
+                *decision = refused(reason);
+            }
+        }
+    }
 }
 
 /// Is `claimed` (a change's recorded author) the authenticated `actor`?
@@ -985,43 +1044,68 @@ type Decided = ((usize, usize), (Outcome, Option<Accepted>));
 /// Decides `pushes` on up to one thread per core (this one included),
 /// keeping their order. A document whose checks panic (a bug, or bytes
 /// Automerge chokes on) is refused rather than taking the relay down.
-fn decide_in_parallel<P: Policy>(
+fn decide_in_parallel<'a, P: Policy>(
     checker: &Checker<'_, P>,
-    pushes: Vec<PushToDecide<'_>>,
+    pushes: Vec<PushToDecide<'a>>,
 ) -> Vec<Decided> {
-    let decide = |p: PushToDecide<'_>| -> Decided {
+    let checker = Checker {
+        policy: checker.policy,
+        limits: checker.limits,
+        defer_signatures: true,
+    };
+    let decide = |p: PushToDecide<'a>| -> (Decided, Option<&'a Sender>) {
         let at = (p.request, p.slot);
+        let sender = p.sender;
         let decision = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             checker.decide_push(p.sender, p.id, p.before, p.changes, p.signatures)
         }))
         .unwrap_or_else(|_| refused(could_not_process()));
-        (at, decision)
+        ((at, decision), Some(sender))
+    };
+    // One thread's share: decided, then each device's signatures verified
+    // together.
+    let decide_all = |chunk: Vec<PushToDecide<'a>>| -> Vec<Decided> {
+        let mut decided: Vec<_> = chunk.into_iter().map(decide).collect();
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            verify_together(&mut decided)
+        }))
+        .unwrap_or_else(|_| {
+            for ((_, decision), _) in decided.iter_mut() {
+                *decision = refused(could_not_process());
+            }
+        });
+        decided.into_iter().map(|(d, _)| d).collect()
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     // Below a few documents a thread costs more than it saves.
     if threads < 2 || pushes.len() < 8 {
-        return pushes.into_iter().map(decide).collect();
+        return decide_all(pushes);
     }
+    // Each thread takes whole requests where it can, so a device's
+    // signatures are verified in one batch.
     let per_thread = pushes.len().div_ceil(threads);
-    let mut chunks = Vec::with_capacity(threads);
-    let mut pushes = pushes.into_iter();
-    loop {
-        let chunk: Vec<_> = pushes.by_ref().take(per_thread).collect();
-        if chunk.is_empty() {
-            break;
+    let mut chunks: Vec<Vec<PushToDecide<'a>>> = Vec::with_capacity(threads);
+    let mut current = Vec::new();
+    for p in pushes {
+        let starts_request = current
+            .last()
+            .is_none_or(|last: &PushToDecide<'a>| last.request != p.request);
+        if current.len() >= per_thread && starts_request && chunks.len() + 1 < threads {
+            chunks.push(std::mem::take(&mut current));
         }
-        chunks.push(chunk);
+        current.push(p);
     }
+    chunks.push(current);
     let mut chunks = chunks.into_iter();
     let mine = chunks.next().unwrap_or_default();
     std::thread::scope(|scope| {
         let others: Vec<_> = chunks
             .map(|chunk| {
-                let decide = &decide;
-                scope.spawn(move || chunk.into_iter().map(decide).collect::<Vec<_>>())
+                let decide_all = &decide_all;
+                scope.spawn(move || decide_all(chunk))
             })
             .collect();
-        let mut decided: Vec<Decided> = mine.into_iter().map(&decide).collect();
+        let mut decided: Vec<Decided> = decide_all(mine);
         for other in others {
             // Every decision is guarded, so a thread itself does not panic.
             decided.extend(other.join().unwrap_or_default());
