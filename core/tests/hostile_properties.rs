@@ -291,6 +291,7 @@ impl Run {
     }
 
     fn sync(&mut self, i: usize) {
+        let before = self.relay.store().last_seq().unwrap();
         let d = &mut self.devices[i];
         let mut session = SyncSession::new();
         while let Some(req) = session.next_request(&mut d.store).unwrap() {
@@ -301,7 +302,18 @@ impl Run {
         for r in d.store.refused().unwrap() {
             d.store.discard_refused(r.entry.id).unwrap();
         }
-        self.check_credit_of_new_steps();
+        // The documents this sync changed on the relay: its new log entries.
+        let touched: HashSet<DocId> = self
+            .relay
+            .store()
+            .log_after(before, usize::MAX, &Scope::All)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.doc)
+            .collect();
+        if !touched.is_empty() {
+            self.check_credit_of_new_steps(&touched);
+        }
     }
 
     fn apply(&mut self, op: &Op) {
@@ -585,7 +597,10 @@ impl Run {
 
     /// Every approval and shipment the relay has newly accepted (applied,
     /// without an override) was within the customer's credit when accepted.
-    fn check_credit_of_new_steps(&mut self) {
+    /// Judged on the relay's state after the sync, which is what the relay
+    /// saw when the sync changed that order alone (with several, a later one
+    /// in the batch may change the figures after the step was checked).
+    fn check_credit_of_new_steps(&mut self, touched: &HashSet<DocId>) {
         let customer: Customer = self
             .relay
             .store()
@@ -607,6 +622,9 @@ impl Run {
                     OrderAction::Approve | OrderAction::Reapprove | OrderAction::Ship
                 );
                 if !checked || superseded.contains(&e.id) || !self.judged.insert(e.id.clone()) {
+                    continue;
+                }
+                if touched.iter().any(|t| *t != id && *t != self.customer) {
                     continue;
                 }
                 if e.credit_override {

@@ -184,14 +184,17 @@ impl KindRules for Order {
     ) -> Result<Verdict> {
         let what = format!("order {}", after.number);
         let names_customer = before.is_none_or(|b| b.customer != after.customer);
-        // The new steps that take effect (not superseded) on the relay's
-        // history, and make a credit check.
+        // The new steps that take effect, on the relay's history or in the
+        // merged list (where a concurrent step may land first), and make a
+        // credit check.
         let old = before.map(|b| b.events.as_slice()).unwrap_or_default();
         let history = judged_history(old, after);
-        let superseded = derive_state(&history).superseded;
+        let judged = derive_state(&history).superseded;
+        let merged = after.derived().superseded;
         let credit_steps: Vec<CreditCheckpoint> = history[old.len()..]
             .iter()
-            .filter(|e| !e.credit_override && !superseded.contains(&e.id))
+            .filter(|e| !e.credit_override)
+            .filter(|e| !judged.contains(&e.id) || !merged.contains(&e.id))
             .filter_map(|e| checkpoint(e.action))
             .collect();
         if !names_customer && credit_steps.is_empty() {
