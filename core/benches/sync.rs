@@ -41,13 +41,7 @@ fn today_at(hour: u32) -> DateTime<Utc> {
 fn enrolled(store: &mut DeviceStore, ctx: &ChangeCtx) -> Sender {
     let a = &ctx.actor;
     store
-        .set_identity(&DeviceIdentity {
-            device_id: a.device().into(),
-            user: a.user().into(),
-            role: a.role(),
-            region: a.region().map(String::from),
-            order_prefix: OrderPrefix::new("S07").unwrap(),
-        })
+        .set_identity(&DeviceIdentity::of(a, OrderPrefix::new("S07").unwrap()))
         .unwrap();
     Sender::new(a.clone(), Some(store.device_key().unwrap()))
 }

@@ -32,13 +32,7 @@ impl Device {
         let mut store = DeviceStore::open(&path).unwrap();
         let a = &ctx.actor;
         store
-            .set_identity(&DeviceIdentity {
-                device_id: a.device().into(),
-                user: a.user().into(),
-                role: a.role(),
-                region: a.region().map(String::from),
-                order_prefix: OrderPrefix::new("S07").unwrap(),
-            })
+            .set_identity(&DeviceIdentity::of(a, OrderPrefix::new("S07").unwrap()))
             .unwrap();
         let key = store.device_key().unwrap();
         Device {

@@ -157,6 +157,21 @@ impl World {
         }
     }
 
+    /// The receivables report's row for `c`.
+    fn receivables_of(&self, c: &Customer) -> serde_json::Value {
+        let recv = self
+            .relay
+            .api(&self.finance)
+            .get("/v1/reports/receivables")
+            .json();
+        recv.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["customer"] == c.name.as_str())
+            .unwrap()
+            .clone()
+    }
+
     fn status(&self, order: DocId) -> String {
         let a = self
             .relay
@@ -638,18 +653,7 @@ fn credit_is_checked_on_every_approval_and_shipment_whatever_way_it_arrives() {
         &format!("/v1/orders/{}/approve", orders[1]),
         serde_json::json!({"credit_override_reason": "owner guarantees payment"}),
     );
-    let recv = w
-        .relay
-        .api(&w.finance)
-        .get("/v1/reports/receivables")
-        .json();
-    let row = recv
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["customer"] == c.name.as_str())
-        .unwrap()
-        .clone();
+    let row = w.receivables_of(&c);
     assert_eq!(row["open_orders_unpaid"], "1800.00");
     assert_eq!(row["credit_exposure"], "1800.00");
     assert_eq!(row["credit_headroom"], "-800.00");
@@ -722,20 +726,8 @@ fn the_phone_headroom_and_the_relay_use_the_same_exposure() {
     let on_phone = CreditExposure::new(&c, &orders, None);
     assert_eq!(on_phone.total(), d("600"));
     assert_eq!(on_phone.headroom(), d("400"));
-    let recv = w
-        .relay
-        .api(&w.finance)
-        .get("/v1/reports/receivables")
-        .json();
-    let row = recv
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["customer"] == c.name.as_str())
-        .unwrap()
-        .clone();
+    let row = w.receivables_of(&c);
     assert_eq!(row["credit_headroom"], "400.00");
-    let _ = &w.admin;
 }
 
 /// The phone's own signature store, opened beside the app.

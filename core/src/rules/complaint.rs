@@ -2,11 +2,9 @@
 //! back by the salesperson or order desk, reopened by sales; its history
 //! only grows.
 
-use super::history::{new_steps, signed_by};
-use super::limits::{self, MAX_STEPS};
-use super::{
-    Facts, KindRules, Verdict, created_by_actor, customer_reference, role_may, validate_meta,
-};
+use super::history::{new_steps, signed_by, validate_steps};
+use super::limits;
+use super::{Facts, KindRules, Verdict, created_by_actor, named_customer, role_may, validate_meta};
 use crate::actor::{Actor, Role};
 use crate::complaint::{Complaint, ComplaintAction};
 use crate::error::Result;
@@ -15,7 +13,7 @@ const SALES: &[Role] = &[Role::Salesperson, Role::Manager, Role::OrderDesk];
 
 impl KindRules for Complaint {
     fn validate(&self) -> Verdict {
-        use limits::{count, short_text, text, time};
+        use limits::{short_text, text};
         validate_meta(&self.meta)?;
         short_text("the customer's name", &self.customer_name)?;
         if let Some(o) = &self.order {
@@ -23,13 +21,8 @@ impl KindRules for Complaint {
         }
         short_text("the subject", &self.subject)?;
         text("the description", &self.description)?;
-        count("the complaint's history", self.events.len(), MAX_STEPS)?;
+        validate_steps("the complaint's history", &self.events)?;
         for e in &self.events {
-            short_text("a step's id", &e.id)?;
-            short_text("a step's user", &e.user)?;
-            short_text("a step's role", &e.role)?;
-            short_text("a step's device", &e.device)?;
-            time("a step's time", e.at)?;
             text("a step's note", &e.note)?;
         }
         Ok(())
@@ -69,10 +62,14 @@ impl KindRules for Complaint {
         after: &Complaint,
         facts: &mut dyn Facts,
     ) -> Result<Verdict> {
-        if before.is_some_and(|b| b.customer == after.customer) {
-            return Ok(Ok(()));
-        }
-        let what = format!("complaint {}", after.subject);
-        Ok(customer_reference(actor, &what, &after.meta, after.customer, facts)?.map(|_| ()))
+        let what = || format!("complaint {}", after.subject);
+        named_customer(
+            actor,
+            before.map(|b| b.customer),
+            &after.meta,
+            after.customer,
+            what,
+            facts,
+        )
     }
 }

@@ -4,7 +4,10 @@
 
 use std::collections::HashSet;
 
+use chrono::{DateTime, Utc};
+
 use super::Verdict;
+use super::limits::{self, MAX_STEPS};
 use crate::actor::Actor;
 
 /// A step in a document's history, signed by who took it.
@@ -13,24 +16,40 @@ pub(super) trait SignedStep: PartialEq {
     fn id(&self) -> &str;
     /// Who took the step: user, role, device.
     fn signer(&self) -> (&str, &str, &str);
+    /// When (the actor's clock).
+    fn at(&self) -> DateTime<Utc>;
 }
 
-impl SignedStep for crate::OrderEvent {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn signer(&self) -> (&str, &str, &str) {
-        (&self.user, &self.role, &self.device)
-    }
+macro_rules! signed_steps {
+    ($($t:ty),*) => {$(
+        impl SignedStep for $t {
+            fn id(&self) -> &str {
+                &self.id
+            }
+            fn signer(&self) -> (&str, &str, &str) {
+                (&self.user, &self.role, &self.device)
+            }
+            fn at(&self) -> DateTime<Utc> {
+                self.at
+            }
+        }
+    )*};
 }
+signed_steps!(crate::OrderEvent, crate::ComplaintEvent);
 
-impl SignedStep for crate::ComplaintEvent {
-    fn id(&self) -> &str {
-        &self.id
+/// The values every step records (id, who, when) within their limits, and
+/// at most [`MAX_STEPS`] of them; `what` names the history.
+pub(super) fn validate_steps<E: SignedStep>(what: &str, steps: &[E]) -> Verdict {
+    limits::count(what, steps.len(), MAX_STEPS)?;
+    for step in steps {
+        let (user, role, device) = step.signer();
+        limits::short_text("a step's id", step.id())?;
+        limits::short_text("a step's user", user)?;
+        limits::short_text("a step's role", role)?;
+        limits::short_text("a step's device", device)?;
+        limits::time("a step's time", step.at())?;
     }
-    fn signer(&self) -> (&str, &str, &str) {
-        (&self.user, &self.role, &self.device)
-    }
+    Ok(())
 }
 
 /// Checks that `after` (the history of `what`, "order S07-…") extends

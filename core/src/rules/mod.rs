@@ -176,6 +176,23 @@ fn validate_meta(m: &Meta) -> Verdict {
     limits::time("the creation time", m.created_at)
 }
 
+/// [`customer_reference`] for a document whose only reference is its
+/// customer (a visit, a complaint): checked when the document is new
+/// (`before` is `None`) or names another customer than `before`.
+fn named_customer(
+    actor: &Actor,
+    before: Option<DocId>,
+    meta: &Meta,
+    customer: DocId,
+    what: impl FnOnce() -> String,
+    facts: &mut dyn Facts,
+) -> Result<Verdict> {
+    if before == Some(customer) {
+        return Ok(Ok(()));
+    }
+    Ok(customer_reference(actor, &what(), meta, customer, facts)?.map(|_| ()))
+}
+
 /// A document that names a customer (an order, a visit, a complaint): the
 /// customer exists, the actor may see it, and the document belongs where
 /// the customer does (its salesperson and region follow the customer's).

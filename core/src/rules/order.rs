@@ -4,8 +4,8 @@
 //! [`decide_step`], its customer, and the credit check of approvals and
 //! shipments against the relay's own figures.
 
-use super::history::{new_steps, signed_by};
-use super::limits::{self, MAX_ITEMS, MAX_LINES, MAX_STEPS};
+use super::history::{new_steps, signed_by, validate_steps};
+use super::limits::{self, MAX_ITEMS, MAX_LINES};
 use super::{
     Facts, KindRules, Verdict, created_by_actor, customer_reference, role_may, validate_meta,
 };
@@ -55,13 +55,8 @@ impl KindRules for Order {
             named(amount("unit price", l.unit_price))?;
             named(percent("discount", l.discount_percent))?;
         }
-        count("the order's history", self.events.len(), MAX_STEPS)?;
+        validate_steps("the order's history", &self.events)?;
         for e in &self.events {
-            short_text("a step's id", &e.id)?;
-            short_text("a step's user", &e.user)?;
-            short_text("a step's role", &e.role)?;
-            short_text("a step's device", &e.device)?;
-            time("a step's time", e.at)?;
             text("a step's reason", &e.reason)?;
             if let Some(d) = &e.digest {
                 short_text("an approval's digest", d)?;

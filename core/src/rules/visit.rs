@@ -3,9 +3,7 @@
 //! author and never rewritten.
 
 use super::limits::{self, MAX_ITEMS};
-use super::{
-    Facts, KindRules, Verdict, created_by_actor, customer_reference, role_may, validate_meta,
-};
+use super::{Facts, KindRules, Verdict, created_by_actor, named_customer, role_may, validate_meta};
 use crate::actor::{Actor, Role};
 use crate::error::Result;
 use crate::visit::{Stamp, Visit};
@@ -126,10 +124,14 @@ impl KindRules for Visit {
         after: &Visit,
         facts: &mut dyn Facts,
     ) -> Result<Verdict> {
-        if before.is_some_and(|b| b.customer == after.customer) {
-            return Ok(Ok(()));
-        }
-        let what = format!("the visit to {}", after.customer_name);
-        Ok(customer_reference(actor, &what, &after.meta, after.customer, facts)?.map(|_| ()))
+        let what = || format!("the visit to {}", after.customer_name);
+        named_customer(
+            actor,
+            before.map(|b| b.customer),
+            &after.meta,
+            after.customer,
+            what,
+            facts,
+        )
     }
 }

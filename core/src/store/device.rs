@@ -115,6 +115,17 @@ pub struct DeviceIdentity {
 }
 
 impl DeviceIdentity {
+    /// The identity of a device used by `actor`, numbering orders with `prefix`.
+    pub fn of(actor: &Actor, order_prefix: OrderPrefix) -> DeviceIdentity {
+        DeviceIdentity {
+            device_id: actor.device().to_string(),
+            user: actor.user().to_string(),
+            role: actor.role(),
+            region: actor.region().map(str::to_string),
+            order_prefix,
+        }
+    }
+
     /// The actor for changes made on this device.
     pub fn actor(&self) -> Result<Actor> {
         Actor::new(

@@ -355,13 +355,10 @@ mod tests {
         let mut phone = DeviceStore::open_in_memory().unwrap();
         let me = sales();
         phone
-            .set_identity(&DeviceIdentity {
-                device_id: me.actor.device().into(),
-                user: me.actor.user().into(),
-                role: me.actor.role(),
-                region: me.actor.region().map(String::from),
-                order_prefix: crate::OrderPrefix::new("S07").unwrap(),
-            })
+            .set_identity(&DeviceIdentity::of(
+                &me.actor,
+                crate::OrderPrefix::new("S07").unwrap(),
+            ))
             .unwrap();
         let me_sending = Sender::new(me.actor.clone(), Some(phone.device_key().unwrap()));
         let c = customer("1000", crate::PaymentTerms::Credit)
