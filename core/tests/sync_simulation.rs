@@ -432,6 +432,16 @@ fn a_relay_missing_history_reconciles_with_automerge_sync() {
         (d("8"), d("3"))
     );
     assert_eq!(phone.store.pending_count().unwrap(), 0);
+    // The changes that came the slow way came with their signatures too.
+    let signatures = relay.store().signatures_of(order).unwrap();
+    let key = phone.sender.key.unwrap();
+    for (hash, _) in relay_doc(&mut relay, order).changes_after(&[]) {
+        let sig = signatures
+            .iter()
+            .find(|s| s.change == hash.0)
+            .unwrap_or_else(|| panic!("the relay holds no signature for {hash}"));
+        assert!(key.verifies(sig));
+    }
 }
 
 /// Refuses orders worth more than 1,000, as a stand-in for the relay's rules.

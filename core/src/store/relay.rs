@@ -13,7 +13,7 @@ use crate::document::Document;
 use crate::error::{Error, Result};
 use crate::ids::DocId;
 use crate::order::OpenOrder;
-use crate::signing::{decode_signatures, encode_signatures};
+use crate::signing::{ChangeSignature, decode_signatures, encode_signatures};
 use crate::sync::{Accepted, LogEntry, RelayStore, Scope};
 
 /// Log entries per document before its snapshot is rewritten.
@@ -240,6 +240,20 @@ fn id_from(bytes: &[u8]) -> Result<DocId> {
 impl RelayStore for SqliteRelayStore {
     fn load(&mut self, id: DocId) -> Result<Option<Document>> {
         load_from(&self.conn, id)
+    }
+
+    fn signatures_of(&mut self, id: DocId) -> Result<Vec<ChangeSignature>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT signatures FROM relay_log WHERE doc = ?1 ORDER BY seq")?;
+        let rows = stmt.query_map([id.as_uuid().as_bytes().to_vec()], |r| {
+            r.get::<_, Vec<u8>>(0)
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.extend(decode_signatures(&row?)?);
+        }
+        Ok(out)
     }
 
     fn orders_of(&mut self, customer: DocId) -> Result<Vec<OpenOrder>> {

@@ -259,6 +259,7 @@ impl SyncSession {
             let Some(r) = self.reconciling.get_mut(&id) else {
                 continue;
             };
+            tx.store_signatures(&m.signatures)?;
             let message = automerge::sync::Message::decode(&m.message).map_err(|e| {
                 Error::Protocol(format!("a reconcile message could not be read ({e})"))
             })?;

@@ -86,6 +86,8 @@ pub trait RelayStore {
     /// What each of `customer`'s orders contributes to its credit exposure
     /// (kept up to date by [`RelayStore::commit`]).
     fn orders_of(&mut self, customer: DocId) -> Result<Vec<OpenOrder>>;
+    /// The signatures of every change the relay holds of document `id`.
+    fn signatures_of(&mut self, id: DocId) -> Result<Vec<ChangeSignature>>;
 }
 
 /// The documents a round has accepted but not yet committed, as the rules
@@ -608,10 +610,12 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
                     };
                     reconcile_outcomes.push(outcome);
                     if let Some(message) = reply {
+                        // The changes it may carry travel with their signatures.
+                        let signatures = self.store.signatures_of(wire_id(m.doc))?;
                         replies.push(DocMessage {
                             doc: m.doc,
                             message,
-                            signatures: Vec::new(),
+                            signatures,
                         });
                     }
                 }
