@@ -81,9 +81,11 @@ impl DevicePublicKey {
         let bytes: [u8; 32] = from_hex(text.trim())
             .and_then(|b| b.try_into().ok())
             .ok_or_else(bad)?;
-        VerifyingKey::from_bytes(&bytes)
-            .map(DevicePublicKey)
-            .map_err(|_| bad())
+        match VerifyingKey::from_bytes(&bytes) {
+            // A weak (small-order) key would let anyone sign as the device.
+            Ok(key) if !key.is_weak() => Ok(DevicePublicKey(key)),
+            _ => Err(bad()),
+        }
     }
 
     /// The key's 32 bytes.
@@ -223,7 +225,9 @@ mod tests {
         let hex = k.public().to_hex();
         assert_eq!(hex.len(), 64);
         assert_eq!(DevicePublicKey::from_hex(&hex).unwrap(), k.public());
-        for bad in ["", "zz", &hex[..62], &format!("{hex}00"), "é"] {
+        // The identity point is a weak key: refused.
+        let weak = format!("01{}", "00".repeat(31));
+        for bad in ["", "zz", &hex[..62], &format!("{hex}00"), "é", &weak] {
             assert!(DevicePublicKey::from_hex(bad).is_err(), "{bad}");
         }
         let sigs = vec![k.sign(&ChangeHash([1; 32]))];

@@ -1014,18 +1014,66 @@ fn an_edit_made_while_a_sync_is_in_flight_stays_pending_and_goes_next_time() {
     );
 }
 
+/// A head-office projection that cannot write one document's rows.
+struct FailsOn(DocId);
+
+impl fieldsync_core::store::Projection for FailsOn {
+    fn project(&self, _: &rusqlite::Connection, content: &Content) -> Result<()> {
+        if content.meta().id == self.0 {
+            return Err(Error::Store("constraint failed".into()));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_lone_document_the_store_cannot_take_does_not_fail_others_pulling_in_its_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut li = Device::new(dir.path(), "li", sales());
+    let mut wang = Device::new(dir.path(), "wang", sales_wang());
+    let c = customer_on(&mut li);
+    let poisoned = li.add_order(&c, 1, 1);
+    let store = SqliteRelayStore::open(&dir.path().join("relay.db"))
+        .unwrap()
+        .with_projection(Box::new(FailsOn(poisoned)));
+    let mut relay = Relay::new(store, fieldsync_core::rules::RolePolicy).unwrap();
+    // The customer first, alone; then the order alone, beside wang's pull.
+    let mut s1 = SyncSession::new();
+    let r1 = wire::decode_request(&s1.next_request(&mut li.store).unwrap().unwrap()).unwrap();
+    let (customer_push, order_push): (Vec<_>, Vec<_>) = r1
+        .pushes
+        .into_iter()
+        .partition(|p| DocId::from_bytes(p.doc) == c.id());
+    let first = wire::SyncRequest {
+        pushes: customer_push,
+        ..Default::default()
+    };
+    relay
+        .handle_request(&li.sender, first)
+        .expect("the customer is stored");
+    let lone = wire::SyncRequest {
+        pushes: order_push,
+        ..Default::default()
+    };
+    let pull = wire::decode_request(
+        &SyncSession::new()
+            .next_request(&mut wang.store)
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    let answers = relay.handle_batch(vec![(li.sender.clone(), lone), (wang.sender.clone(), pull)]);
+    let [a1, a2]: [_; 2] = answers.try_into().unwrap();
+    let a1 = a1.expect("li gets an answer");
+    assert!(
+        matches!(&a1.pushes[0], wire::Outcome::Refused(r) if r.contains("could not store")),
+        "{a1:?}"
+    );
+    assert!(a2.is_ok(), "wang's pull is answered: {a2:?}");
+}
+
 #[test]
 fn a_document_the_store_cannot_take_is_refused_alone_and_the_rest_of_the_batch_commits() {
-    /// A head-office projection that cannot write one document's rows.
-    struct FailsOn(DocId);
-    impl fieldsync_core::store::Projection for FailsOn {
-        fn project(&self, _: &rusqlite::Connection, content: &Content) -> Result<()> {
-            if content.meta().id == self.0 {
-                return Err(Error::Store("constraint failed".into()));
-            }
-            Ok(())
-        }
-    }
     let dir = tempfile::tempdir().unwrap();
     let mut li = Device::new(dir.path(), "li", sales());
     let mut wang = Device::new(dir.path(), "wang", sales_wang());

@@ -837,3 +837,79 @@ fn signatures_travel_with_the_changes_to_the_relay_and_other_devices() {
     }
     assert!(by_li >= 3 && by_office == 1, "{by_li} {by_office}");
 }
+
+#[test]
+fn steps_placed_before_old_ones_are_judged_where_they_take_effect() {
+    let mut w = world();
+    let c = w.customer("li", Some("100000"));
+    let order = w.order(&c, "10", "12.50");
+    w.walk(order, "shipped");
+    w.wu_phone.sync().unwrap();
+    // The warehouse app slips a second shipment in before the real one,
+    // claiming a credit override without a reason: in the merged list it is
+    // the shipment that takes effect.
+    let device = w.wu_phone.actor.device().to_string();
+    tamper(&mut w.wu_phone, order, |am| {
+        let n = am.length(events(am));
+        let mut ship = event(am, n - 1);
+        set(&mut ship, "id", "early-ship".into());
+        set(&mut ship, "credit_override", true.into());
+        set(&mut ship, "reason", "".into());
+        set(&mut ship, "device", device.as_str().into());
+        insert_event(am, n - 1, &ship);
+    });
+    w.refused(
+        "wu",
+        order,
+        "a reason is required to override the credit check",
+    );
+    assert_eq!(w.status(order), "shipped");
+}
+
+#[test]
+fn an_approval_records_the_whole_digest() {
+    let mut w = world();
+    let c = w.customer("li", Some("100000"));
+    let order = w.order(&c, "10", "12.50");
+    w.zhao_phone.sync().unwrap();
+    // A manager's app of an older kind: the digest covers less.
+    let mut o = OrderDoc::from_document(w.zhao_phone.store.load(order).unwrap()).unwrap();
+    o.approve(&w.zhao_phone.ctx(), &c, None).unwrap();
+    let legacy = o.read().unwrap().legacy_digest();
+    w.zhao_phone.store.save(o.document()).unwrap();
+    tamper(&mut w.zhao_phone, order, |am| {
+        let list = events(am);
+        let n = am.length(&list);
+        let ev = am.get(&list, n - 1).unwrap().unwrap().1;
+        am.put(&ev, "digest", legacy.as_str()).unwrap();
+    });
+    w.refused("zhao", order, "older kind");
+    assert_eq!(w.status(order), "submitted");
+}
+
+#[test]
+fn a_value_hidden_in_a_conflict_is_checked_too() {
+    let mut w = world();
+    let c = w.customer("li", None);
+    let order = w.order(&c, "1", "1");
+    let m = message(&w.li);
+    // Two concurrent writes of the notes: a short one that wins and a long
+    // one that loses but stays in every copy.
+    let mut doc = w.li.store.load(order).unwrap();
+    let mut winner = AutoCommit::load(&doc.save()).unwrap();
+    let mut loser = winner.fork();
+    loser.put(ROOT, "notes", "y".repeat(20_000)).unwrap();
+    loser.commit_with(CommitOptions::default().with_message(m.clone()));
+    winner.put(ROOT, "evidence", "fax").unwrap();
+    winner.put(ROOT, "notes", "short").unwrap();
+    winner.commit_with(CommitOptions::default().with_message(m));
+    winner.merge(&mut loser).unwrap();
+    assert_eq!(
+        winner.get(ROOT, "notes").unwrap().unwrap().0.to_str(),
+        Some("short"),
+        "the short notes win the conflict"
+    );
+    let mut merged = Document::load(&winner.save()).unwrap();
+    w.li.store.save(&mut merged).unwrap();
+    w.refused("li", order, "notes is 20000 bytes long");
+}

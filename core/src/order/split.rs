@@ -15,8 +15,9 @@ use crate::order::Order;
 impl OrderDoc {
     /// Splits the given lines off into a new order numbered `number` (e.g. one
     /// order per delivery). The new order has the same customer and details;
-    /// it starts as a draft if this one is a draft, otherwise as submitted, and
-    /// needs its own approval. Removing lines from an approved order makes it
+    /// it starts as a draft if this one is a draft (or the actor, a manager,
+    /// does not hand orders in), otherwise as submitted, and needs its own
+    /// approval. Removing lines from an approved order makes it
     /// changed after approval.
     pub fn split(
         &mut self,
@@ -59,7 +60,10 @@ impl OrderDoc {
             shipment: Shipment::default(),
             ..o.clone()
         };
-        if o.derived().stage != OrderStatus::Draft {
+        // The part is handed in at once, where the actor may hand orders in.
+        if o.derived().stage != OrderStatus::Draft
+            && OrderAction::Submit.roles().contains(&ctx.actor.role())
+        {
             part.events.push(OrderEvent {
                 id: new_item_id(),
                 action: OrderAction::Submit,

@@ -724,6 +724,24 @@ fn split_moves_lines_into_a_new_submitted_order() {
 }
 
 #[test]
+fn a_manager_splits_into_a_draft_the_relay_accepts() {
+    use crate::sync::Policy;
+    let c = credit_customer();
+    let (mut o, _) = draft_order(&c);
+    let l2 = o.add_line(&sales(), line("TS-2", "4", "20")).unwrap();
+    o.submit(&sales()).unwrap();
+    let mut part = o
+        .split(&manager(), std::slice::from_ref(&l2), number(2))
+        .unwrap();
+    // A manager does not hand orders in: the part waits for the salesperson.
+    assert_eq!(part.read().unwrap().status(), OrderStatus::Draft);
+    let content = part.document().content().unwrap();
+    crate::rules::RolePolicy
+        .check(&manager().actor, None, &content)
+        .unwrap();
+}
+
+#[test]
 fn split_refuses_to_empty_the_order() {
     let c = credit_customer();
     let (mut o, l1) = draft_order(&c);

@@ -244,6 +244,12 @@ fn judged_history(before: &[OrderEvent], after: &Order) -> Vec<OrderEvent> {
 /// merged list must then come to the same status as the judged history.
 fn check_steps(actor: &Actor, what: &str, before: &Order, after: &Order) -> Verdict {
     let new = new_steps(what, &before.events, &after.events)?;
+    let appended = after.events.len() == before.events.len() + new.len()
+        && after.events[before.events.len()..]
+            .iter()
+            .zip(&new)
+            .all(|(a, b)| a == *b);
+    let new_ids: std::collections::HashSet<&str> = new.iter().map(|e| e.id.as_str()).collect();
     let mut state = Order {
         events: before.events.clone(),
         ..after.clone()
@@ -285,7 +291,39 @@ fn check_steps(actor: &Actor, what: &str, before: &Order, after: &Order) -> Verd
                 "a step in the history of {what} carries an approval digest only if it is an approval"
             ));
         }
+        if let Some(d) = &e.digest
+            && !d.starts_with("2:")
+        {
+            return Err(format!(
+                "an approval of {what} must record the digest of everything approved (this app records an older kind: update it)"
+            ));
+        }
         state.events.push(e.clone());
+    }
+    if !appended {
+        // New steps sit between old ones: each that takes effect where the
+        // merge put it must be allowed there too.
+        let mut merged = Order {
+            events: Vec::with_capacity(after.events.len()),
+            ..after.clone()
+        };
+        for e in &after.events {
+            if new_ids.contains(e.id.as_str()) {
+                let stage = merged.derived().stage;
+                let applies = (e.action == OrderAction::Cancel || e.from == stage)
+                    && e.action.target(stage).is_some();
+                if applies {
+                    let step = Step {
+                        action: e.action,
+                        reason: &e.reason,
+                        credit_override: e.credit_override,
+                    };
+                    decide_step(actor.role(), &merged, &step, None)
+                        .map_err(|err| err.to_string())?;
+                }
+            }
+            merged.events.push(e.clone());
+        }
     }
     let (judged, merged) = (state.derived(), after.derived());
     if judged.stage != merged.stage || judged.approved_digest != merged.approved_digest {

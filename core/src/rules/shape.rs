@@ -59,6 +59,11 @@ fn same_shape(
                 } else if let Slot::Bytes(len) = mine {
                     long_text_at(path, key, len)?;
                 }
+                if item.conflict {
+                    path.push(truncate(key));
+                    conflicting(doc, obj, key.into(), fresh, &t.value, t.id(), path)?;
+                    path.pop();
+                }
             }
             Ok(())
         }
@@ -91,6 +96,34 @@ fn same_shape(
         }
         Err(e) => Err(format!("{} could not be read ({e})", at(path))),
     }
+}
+
+/// Every value of a key that concurrent writes left in conflict (the ones
+/// reading skips, but every copy keeps) is checked like the winning one.
+fn conflicting(
+    doc: &AutoCommit,
+    obj: &ObjId,
+    prop: automerge::Prop,
+    fresh: &AutoCommit,
+    theirs: &automerge::ValueRef<'_>,
+    their_id: ObjId,
+    path: &mut Vec<String>,
+) -> Verdict {
+    let all = doc
+        .get_all(obj, prop)
+        .map_err(|e| format!("{} could not be read ({e})", at(path)))?;
+    for (v, id) in all {
+        let mine = match &v {
+            Value::Object(t) => Slot::Object(*t),
+            Value::Scalar(s) => match s.as_ref() {
+                automerge::ScalarValue::Str(t) => Slot::Bytes(t.len()),
+                automerge::ScalarValue::Bytes(b) => Slot::Bytes(b.len()),
+                _ => Slot::Other,
+            },
+        };
+        value(doc, mine, id, fresh, theirs, their_id.clone(), path)?;
+    }
+    Ok(())
 }
 
 /// What a value in the document is, as far as the check cares.

@@ -472,7 +472,7 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
                         results[i] = Some(self.finish(&batch[i].0.actor, p, &own));
                     }
                 }
-                Err(e) if accepted.len() > 1 => {
+                Err(e) if !accepted.is_empty() => {
                     // One document the store cannot take must not fail the
                     // others' syncs: each is committed alone, and one that
                     // still fails is refused.
@@ -489,9 +489,13 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
                         }
                         alone.push((i, p, own, failed));
                     }
+                    // Nothing stored and more than one document failing: the
+                    // store itself is failing. One document alone failing is
+                    // that document's problem.
                     let stored_any = alone.iter().any(|(_, _, own, _)| !own.is_empty());
+                    let failures: usize = alone.iter().map(|(_, _, _, f)| f.len()).sum();
                     for (i, mut p, own, failed) in alone {
-                        if !stored_any {
+                        if !stored_any && failures > 1 {
                             // Nothing could be stored: the store itself is failing.
                             results[i] = Some(Err(e.clone()));
                             continue;
