@@ -905,7 +905,7 @@ fn a_value_hidden_in_a_conflict_is_checked_too() {
     winner.commit_with(CommitOptions::default().with_message(m));
     winner.merge(&mut loser).unwrap();
     assert_eq!(
-        winner.get(ROOT, "notes").unwrap().unwrap().0.to_str(),
+        winner.get(ROOT, "notes").unwrap().unwrap().0.as_str(),
         Some("short"),
         "the short notes win the conflict"
     );
