@@ -639,6 +639,12 @@ impl FieldSync {
             reason: "this phone is not enrolled yet: enroll it with the code from your administrator".into(),
         })?;
         let transport = Transport::new(&url)?;
+        // A phone enrolled before changes were signed makes its key now
+        // (signing what it did before) and registers it with the relay.
+        if !self.store().has_device_key()? {
+            let public_key = self.store().device_key()?;
+            transport.register_key(&token, &public_key.to_hex())?;
+        }
         let mut session = SyncSession::new();
         loop {
             if cancel

@@ -77,6 +77,23 @@ impl Transport {
         })
     }
 
+    /// Registers this device's signing key (an app updated from before
+    /// changes were signed).
+    pub(crate) fn register_key(&self, token: &str, public_key: &str) -> Result<(), MobileError> {
+        let (status, body) = Self::answer(
+            self.agent
+                .post(&format!("{}/v1/device-key", self.base))
+                .header("Authorization", &format!("Bearer {token}"))
+                .send_json(serde_json::json!({ "public_key": public_key })),
+        )?;
+        if status != 200 {
+            return Err(MobileError::NotEnrolled {
+                reason: Self::error_text(status, &body),
+            });
+        }
+        Ok(())
+    }
+
     /// One sync round trip.
     pub(crate) fn sync(&self, token: &str, request: &[u8]) -> Result<Vec<u8>, MobileError> {
         let req = self

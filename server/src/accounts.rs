@@ -235,6 +235,27 @@ pub fn authenticate_device(conn: &Connection, token: &str) -> Result<Sender> {
     Ok(Sender::new(actor_of(&user(conn, &user_id)?, &device)?, key))
 }
 
+/// Gives a device enrolled before changes were signed its public key (sent
+/// once by the updated app, authenticated by the device's token). A device
+/// that has a key keeps it: to replace it, the device enrolls again.
+pub fn register_key(conn: &Connection, token: &str, key: &DevicePublicKey) -> Result<()> {
+    let sender = authenticate_device(conn, token)?;
+    match sender.key {
+        None => {
+            conn.execute(
+                "UPDATE devices SET public_key = ?2 WHERE id = ?1 AND public_key IS NULL",
+                params![sender.actor.device(), key.to_hex()],
+            )?;
+            Ok(())
+        }
+        Some(k) if k == *key => Ok(()),
+        Some(_) => Err(ServerError::Forbidden(format!(
+            "device {} already has a signing key; to use another, enroll the device again",
+            sender.actor.device()
+        ))),
+    }
+}
+
 /// The relay's own signing key (made on first use): head-office edits are
 /// signed with it on behalf of the signed-in user.
 pub fn office_key(conn: &Connection) -> Result<DeviceKey> {

@@ -220,6 +220,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
         .route("/v1/enroll", post(enroll))
+        .route("/v1/device-key", post(device_key))
         .route(
             "/v1/sync",
             post(sync).layer(DefaultBodyLimit::max(limits.max_sync_bytes)),
@@ -294,6 +295,32 @@ async fn enroll(
     state.metrics.enrolled();
     tracing::info!(device = %e.device_id, user = %e.user, "device enrolled");
     Ok(Json(e))
+}
+
+#[derive(Debug, Deserialize)]
+struct DeviceKeyRequest {
+    /// The device's ed25519 public key, 64 hex digits.
+    public_key: String,
+}
+
+/// An app updated from before changes were signed registers its device's
+/// key (once; authenticated by the device token).
+async fn device_key(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: std::result::Result<Json<DeviceKeyRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<serde_json::Value>> {
+    let token = bearer(&headers)?;
+    let Json(req) = body.map_err(|e| {
+        ServerError::BadRequest(format!("expected JSON {{\"public_key\": \"...\"}}: {e}"))
+    })?;
+    let key = DevicePublicKey::from_hex(&req.public_key)?;
+    blocking(&state, move |s| {
+        let mut relay = s.relay();
+        accounts::register_key(relay.store().connection(), &token, &key)
+    })
+    .await?;
+    Ok(Json(serde_json::json!({ "registered": true })))
 }
 
 async fn sync(

@@ -797,6 +797,55 @@ fn every_change_is_signed_by_the_device_it_names() {
 }
 
 #[test]
+fn a_phone_enrolled_before_signing_registers_its_key_and_keeps_its_work() {
+    let mut w = world();
+    // Wang's phone as an older app left it: no key in its store or on the
+    // relay, and a day's work saved unsigned.
+    {
+        let mut relay = w.relay.state.relay();
+        relay
+            .store()
+            .connection()
+            .execute(
+                "UPDATE devices SET public_key = NULL WHERE id = ?1",
+                [w.wang.actor.device()],
+            )
+            .unwrap();
+    }
+    let db = phone_db(&w.wang);
+    db.execute("DELETE FROM settings WHERE key = 'signing_key'", [])
+        .unwrap();
+    db.execute("DELETE FROM change_signatures", []).unwrap();
+    let mut p = CustomerDoc::create_prospect(&w.wang.ctx(), "Wang's old shop", "").unwrap();
+    w.wang.store.save(p.document()).unwrap();
+    let id = p.read().unwrap().id();
+    assert!(!w.wang.store.has_device_key().unwrap());
+    // The updated app makes its key (signing what it did before) and
+    // registers it once.
+    let key = w.wang.store.device_key().unwrap().to_hex();
+    let phone_api = w.relay.api(&w.wang.token);
+    let a = phone_api.post("/v1/device-key", serde_json::json!({ "public_key": key }));
+    assert_eq!(a.status, 200, "{}", a.error());
+    let s = w.wang.sync().unwrap();
+    assert!(s.refused.is_empty(), "{s:?}");
+    assert_eq!(s.sent, 1);
+    assert!(w.relay.state.relay().store().load(id).unwrap().is_some());
+    // The key is not replaced that way.
+    let other = fieldsync_core::store::DeviceStore::open_in_memory()
+        .unwrap()
+        .device_key()
+        .unwrap()
+        .to_hex();
+    let a = phone_api.post("/v1/device-key", serde_json::json!({ "public_key": other }));
+    assert_eq!(a.status, 403, "{}", a.error());
+    assert!(
+        a.error().contains("already has a signing key"),
+        "{}",
+        a.error()
+    );
+}
+
+#[test]
 fn signatures_travel_with_the_changes_to_the_relay_and_other_devices() {
     let mut w = world();
     let c = w.customer("li", Some("100000"));

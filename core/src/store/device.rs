@@ -212,13 +212,32 @@ impl DeviceStore {
     /// The public half of this device's signing key, made (and kept in the
     /// store) the first time it is asked for: enrollment sends it to the
     /// relay, and every change this device makes from then on is signed.
+    ///
+    /// A store made before changes were signed gets its key here too: the
+    /// changes this device made earlier are signed then, so they can still
+    /// be sent.
     pub fn device_key(&mut self) -> Result<DevicePublicKey> {
         if let Some(key) = signing_key(&self.conn)? {
             return Ok(key.public());
         }
         let key = DeviceKey::generate()?;
-        set_setting(&self.conn, "signing_key", &key.to_bytes())?;
+        let tx = self.conn.transaction()?;
+        set_setting(&tx, "signing_key", &key.to_bytes())?;
+        let ids: Vec<Vec<u8>> = tx
+            .prepare("SELECT id FROM documents")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for id in ids {
+            let mut doc = load_doc(&tx, &id)?;
+            sign_own_changes(&tx, &mut doc, &[])?;
+        }
+        tx.commit()?;
         Ok(key.public())
+    }
+
+    /// Does this device have its signing key yet?
+    pub fn has_device_key(&self) -> Result<bool> {
+        Ok(signing_key(&self.conn)?.is_some())
     }
 
     /// Remembers the relay this device syncs with and its device token.

@@ -970,7 +970,7 @@ fn proven_authorship(
     }
     let Some(key) = proof.key else {
         return Err(format!(
-            "device {} has no signing key (it was enrolled before changes were signed); enroll it again with a new code",
+            "device {} has no signing key on the relay (it was enrolled before changes were signed): update the app, which registers one, or enroll the device again",
             actor.device()
         ));
     };
