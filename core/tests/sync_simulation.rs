@@ -1146,3 +1146,40 @@ fn one_document_with_a_bad_signature_among_many_is_refused_alone() {
     let ids = relay.store().ids().unwrap();
     assert!(orders.iter().all(|o| ids.contains(o) == (*o != bad)));
 }
+
+#[test]
+fn reconcile_messages_automerge_would_choke_on_are_refused_and_the_relay_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut relay = relay_in(dir.path());
+    let mut phone = Device::new(dir.path(), "phone", sales());
+    let c = customer_on(&mut phone);
+    let order = phone.add_order(&c, 1, 1);
+    sync(&mut phone, &mut relay);
+    let doc = *order.as_uuid().as_bytes();
+    // 0 bits per entry (a division by zero in automerge 0.12), and 2^32 - 1
+    // probes (a 16 GB allocation that aborts the process).
+    let zero_bits = vec![0x42, 0, 0, 1, 0, 3, 1, 0, 7, 0];
+    let many_probes = vec![
+        0x42, 0, 0, 1, 0, 9, 1, 10, 0xff, 0xff, 0xff, 0xff, 0x0f, 0, 0, 0,
+    ];
+    for message in [zero_bits, many_probes] {
+        let req = wire::SyncRequest {
+            cursor: 0,
+            pushes: vec![],
+            reconcile: vec![wire::DocMessage {
+                doc,
+                message,
+                signatures: vec![],
+            }],
+        };
+        let answer = relay.handle_request(&phone.sender, req).unwrap();
+        assert!(
+            matches!(&answer.reconcile_outcomes[0], wire::Outcome::Refused(r) if r.contains("filter")),
+            "{answer:?}"
+        );
+    }
+    // The relay goes on.
+    phone.edit_order(order, |o, ctx| o.submit(ctx).unwrap());
+    let s = sync(&mut phone, &mut relay);
+    assert!(s.refused.is_empty() && s.sent == 1, "{s:?}");
+}

@@ -60,13 +60,28 @@ impl Table {
         w.write_record(&self.columns)
             .map_err(|e| ServerError::Internal(e.to_string()))?;
         for r in &self.rows {
-            w.write_record(r)
-                .map_err(|e| ServerError::Internal(e.to_string()))?;
+            w.write_record(
+                r.iter()
+                    .map(|cell| spreadsheet_safe(cell).as_bytes().to_vec()),
+            )
+            .map_err(|e| ServerError::Internal(e.to_string()))?;
         }
         let bytes = w
             .into_inner()
             .map_err(|e| ServerError::Internal(e.to_string()))?;
         String::from_utf8(bytes).map_err(|e| ServerError::Internal(e.to_string()))
+    }
+}
+
+/// A cell a spreadsheet would not run as a formula: text starting with `=`,
+/// `+`, `-`, `@`, a tab or a carriage return gets a leading `'` (numbers,
+/// negative ones included, stay as they are).
+fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && cell.parse::<Decimal>().is_err() {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
     }
 }
 
@@ -471,5 +486,30 @@ pub fn run(
             "there is no report {other}; reports: {}",
             REPORTS.join(", ")
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_cells_that_a_spreadsheet_would_run_are_escaped() {
+        let t = Table {
+            columns: vec!["customer", "credit_headroom"],
+            rows: vec![
+                vec![
+                    "=HYPERLINK(\"http://x\",\"click\")".into(),
+                    "-800.00".into(),
+                ],
+                vec!["@SUM(A1)".into(), "+5".into()],
+                vec!["Hengda".into(), "100.00".into()],
+            ],
+        };
+        let csv = t.to_csv().unwrap();
+        assert!(csv.contains("\"'=HYPERLINK("), "{csv}");
+        assert!(csv.contains("'@SUM(A1)"), "{csv}");
+        assert!(csv.contains(",-800.00\n"), "numbers stay numbers: {csv}");
+        assert!(csv.contains("Hengda,100.00"), "{csv}");
     }
 }

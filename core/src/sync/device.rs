@@ -260,9 +260,7 @@ impl SyncSession {
                 continue;
             };
             tx.store_signatures(&m.signatures)?;
-            let message = automerge::sync::Message::decode(&m.message).map_err(|e| {
-                Error::Protocol(format!("a reconcile message could not be read ({e})"))
-            })?;
+            let message = super::reconcile::read_message(&m.message).map_err(Error::Protocol)?;
             match tx.load(id)? {
                 Some(mut doc) => {
                     doc.automerge()

@@ -6,6 +6,7 @@
 //! See `wire` for the envelope, `device` and `relay` for each side.
 
 mod device;
+mod reconcile;
 mod relay;
 pub mod wire;
 

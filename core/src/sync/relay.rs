@@ -668,14 +668,9 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
             key: sender.key.as_ref(),
             signatures: &incoming.signatures,
         };
-        let message = match automerge::sync::Message::decode(&incoming.message) {
+        let message = match super::reconcile::read_message(&incoming.message) {
             Ok(m) => m,
-            Err(e) => {
-                return Ok((
-                    Outcome::Refused(format!("the sync message could not be read ({e})")),
-                    None,
-                ));
-            }
+            Err(reason) => return Ok((Outcome::Refused(reason), None)),
         };
         let mut before = self.store.load(id)?;
         if let Some(b) = before.as_ref()
