@@ -69,14 +69,75 @@ impl IntoResponse for ServerError {
     fn into_response(self) -> Response {
         let status = self.status();
         if status.is_server_error() {
-            tracing::error!(error = %self, "request failed");
-        } else {
-            tracing::info!(status = status.as_u16(), error = %self, "request refused");
+            // The detail (SQLite's text, a path) stays in the log, under a
+            // reference the person can quote; the answer says whose problem
+            // it is.
+            let reference = reference_id();
+            tracing::error!(%reference, error = %self, "request failed");
+            return (
+                status,
+                Json(serde_json::json!({
+                    "error": format!(
+                        "something went wrong on the relay (reference {reference}); nothing was lost: the work stays on the phone and is sent again at the next sync"
+                    ),
+                    "reference": reference,
+                })),
+            )
+                .into_response();
         }
+        tracing::info!(status = status.as_u16(), error = %self, "request refused");
         (
             status,
             Json(serde_json::json!({ "error": self.to_string() })),
         )
             .into_response()
+    }
+}
+
+/// A short random reference for one failure, to find it in the log.
+fn reference_id() -> String {
+    let mut b = [0u8; 4];
+    if getrandom::fill(&mut b).is_err() {
+        b = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos().to_le_bytes())
+            .unwrap_or_default();
+    }
+    b.iter().map(|x| format!("{x:02X}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_error_answers_with_a_reference_not_its_internals() {
+        let e = ServerError::Core(fieldsync_core::Error::Store(
+            "UNIQUE constraint failed: order_events.order_id".into(),
+        ));
+        let resp = e.into_response();
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = futures_body(resp);
+        assert!(!body.contains("UNIQUE"), "{body}");
+        assert!(!body.contains("local store"), "{body}");
+        assert!(
+            body.contains("something went wrong on the relay (reference "),
+            "{body}"
+        );
+        assert!(body.contains("stays on the phone"), "{body}");
+        // A refusal the caller can act on keeps its message.
+        let body =
+            futures_body(ServerError::BadRequest("amount is required".into()).into_response());
+        assert!(body.contains("amount is required"), "{body}");
+    }
+
+    fn futures_body(resp: Response) -> String {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let bytes = rt
+            .block_on(axum::body::to_bytes(resp.into_body(), 1 << 20))
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
     }
 }
