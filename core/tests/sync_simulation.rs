@@ -904,7 +904,7 @@ fn a_batch_commits_many_devices_at_once_and_orders_conflicting_ones() {
         let req = wire::decode_request(&s.next_request(&mut d.store).unwrap().unwrap()).unwrap();
         batch.push((d.sender.clone(), req));
     }
-    let answers = relay.handle_batch(batch);
+    let answers = relay.handle_batch(&batch);
     assert_eq!(answers.len(), 3);
     for ((d, s), a) in devices.into_iter().zip(sessions.iter_mut()).zip(answers) {
         let bytes = wire::encode_response(&a.unwrap()).unwrap();
@@ -962,7 +962,7 @@ fn a_large_batch_is_decided_in_parallel_and_each_outcome_lands_on_its_document()
         .iter()
         .map(|(_, r)| r.pushes.iter().map(|p| DocId::from_bytes(p.doc)).collect())
         .collect();
-    let answers = relay.handle_batch(batch);
+    let answers = relay.handle_batch(&batch);
     for ((answer, ids), bad) in answers.into_iter().zip(&pushed).zip(&bad) {
         let answer = answer.unwrap();
         for (outcome, id) in answer.pushes.iter().zip(ids) {
@@ -1062,7 +1062,7 @@ fn a_lone_document_the_store_cannot_take_does_not_fail_others_pulling_in_its_bat
             .unwrap(),
     )
     .unwrap();
-    let answers = relay.handle_batch(vec![(li.sender.clone(), lone), (wang.sender.clone(), pull)]);
+    let answers = relay.handle_batch(&[(li.sender.clone(), lone), (wang.sender.clone(), pull)]);
     let [a1, a2]: [_; 2] = answers.try_into().unwrap();
     let a1 = a1.expect("li gets an answer");
     assert!(
@@ -1088,7 +1088,7 @@ fn a_document_the_store_cannot_take_is_refused_alone_and_the_rest_of_the_batch_c
     let (mut s1, mut s2) = (SyncSession::new(), SyncSession::new());
     let r1 = s1.next_request(&mut li.store).unwrap().unwrap();
     let r2 = s2.next_request(&mut wang.store).unwrap().unwrap();
-    let answers = relay.handle_batch(vec![
+    let answers = relay.handle_batch(&[
         (li.sender.clone(), wire::decode_request(&r1).unwrap()),
         (wang.sender.clone(), wire::decode_request(&r2).unwrap()),
     ]);

@@ -76,8 +76,11 @@ pub struct AppState {
     pub schedule: ReportSchedule,
     /// Per-device token buckets for sync requests: tokens and when last filled.
     buckets: Mutex<std::collections::HashMap<String, (f64, Instant)>>,
-    /// The queue of the writer thread that commits syncs in batches.
-    writer: std::sync::OnceLock<std::sync::mpsc::Sender<SyncJob>>,
+    /// The queue of the writer thread that commits syncs in batches
+    /// (started on first use, and again if it ever stops).
+    writer: Mutex<Option<std::sync::mpsc::Sender<SyncJob>>>,
+    /// The writer thread is running.
+    writer_running: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A decoded, authenticated sync request waiting for the writer, and where to
@@ -105,11 +108,44 @@ fn writer_loop(state: std::sync::Weak<AppState>, jobs: std::sync::mpsc::Receiver
         let Some(state) = state.upgrade() else { break };
         let (requests, replies): (Vec<_>, Vec<_>) =
             batch.into_iter().map(|(a, r, tx)| ((a, r), tx)).unzip();
-        let answers = state.relay().handle_batch(requests);
+        let answers = answer_batch(&requests, &mut |batch| state.relay().handle_batch(batch));
         for (reply, answer) in replies.into_iter().zip(answers) {
             let _ = reply.send(answer);
         }
     }
+}
+
+type Answers = Vec<fieldsync_core::Result<wire::SyncResponse>>;
+
+/// Requests waiting for one commit, each with its authenticated device.
+type Batch = [(Sender, wire::SyncRequest)];
+
+/// Answers a batch with `handle`, guarded: if it panics (a bug, or input
+/// something underneath chokes on), each request is answered alone, so one
+/// that panics again fails only its own sync (logged) and the writer goes on.
+fn answer_batch(requests: &Batch, handle: &mut dyn FnMut(&Batch) -> Answers) -> Answers {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    if let Ok(answers) = catch_unwind(AssertUnwindSafe(|| handle(requests))) {
+        return answers;
+    }
+    requests
+        .iter()
+        .map(|r| {
+            catch_unwind(AssertUnwindSafe(|| handle(std::slice::from_ref(r))))
+                .ok()
+                .and_then(|mut a| a.pop())
+                .unwrap_or_else(|| {
+                    tracing::error!(
+                        device = r.0.actor.device(),
+                        user = r.0.actor.user(),
+                        "a sync request made the relay fail; it was refused"
+                    );
+                    Err(fieldsync_core::Error::Protocol(
+                        "the relay could not process this sync request; it has been logged for the administrator".into(),
+                    ))
+                })
+        })
+        .collect()
 }
 
 impl AppState {
@@ -129,23 +165,62 @@ impl AppState {
             limits,
             schedule,
             buckets: Mutex::new(std::collections::HashMap::new()),
-            writer: std::sync::OnceLock::new(),
+            writer: Mutex::new(None),
+            writer_running: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         })
     }
 
     /// Hands a sync request to the writer thread (started on first use).
     fn submit_sync(self: &Arc<Self>, job: SyncJob) -> Result<()> {
-        let tx = self.writer.get_or_init(|| {
-            let (tx, rx) = std::sync::mpsc::channel();
-            let weak = Arc::downgrade(self);
-            std::thread::Builder::new()
-                .name("sync-writer".into())
-                .spawn(move || writer_loop(weak, rx))
-                .ok();
-            tx
-        });
+        use std::sync::atomic::Ordering;
+        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let job = match writer.as_ref() {
+            Some(tx) => match tx.send(job) {
+                Ok(()) => return Ok(()),
+                Err(std::sync::mpsc::SendError(job)) => {
+                    tracing::error!("the sync writer had stopped; starting it again");
+                    job
+                }
+            },
+            None => job,
+        };
+        // Start (or restart) the writer.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let weak = Arc::downgrade(self);
+        let running = self.writer_running.clone();
+        running.store(true, Ordering::SeqCst);
+        std::thread::Builder::new()
+            .name("sync-writer".into())
+            .spawn(move || {
+                /// Marks the writer stopped however its thread ends.
+                struct Stopped(Arc<std::sync::atomic::AtomicBool>);
+                impl Drop for Stopped {
+                    fn drop(&mut self) {
+                        self.0.store(false, std::sync::atomic::Ordering::SeqCst);
+                    }
+                }
+                let _stopped = Stopped(running);
+                writer_loop(weak, rx)
+            })
+            .map_err(|e| ServerError::Internal(format!("the sync writer could not start: {e}")))?;
         tx.send(job)
-            .map_err(|_| ServerError::Internal("the sync writer has stopped".into()))
+            .map_err(|_| ServerError::Internal("the sync writer has stopped".into()))?;
+        *writer = Some(tx);
+        Ok(())
+    }
+
+    /// Is the relay able to take syncs? False once the writer thread has
+    /// stopped (it is started again by the next sync).
+    pub fn healthy(&self) -> bool {
+        let started = self
+            .writer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some();
+        !started
+            || self
+                .writer_running
+                .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Takes one sync token for `device`; refuses a device that floods the relay.
@@ -216,7 +291,7 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Result<String> {
 pub fn router(state: Arc<AppState>) -> Router {
     let limits = state.limits;
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
         .route("/v1/enroll", post(enroll))
@@ -263,6 +338,20 @@ async fn openapi() -> impl IntoResponse {
         [(header::CONTENT_TYPE, "application/json")],
         crate::openapi::SPEC,
     )
+}
+
+/// `ok`, or 503 once the sync writer has stopped (for a load balancer or
+/// supervisor; the next sync starts it again).
+async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    if state.healthy() {
+        "ok".into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the sync writer has stopped; it starts again with the next sync",
+        )
+            .into_response()
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -437,5 +526,53 @@ async fn report(
         Some(other) => Err(ServerError::BadRequest(format!(
             "format must be json or csv, not {other}"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fieldsync_core::{Actor, Role};
+
+    fn request(cursor: u64) -> (Sender, wire::SyncRequest) {
+        let actor = Actor::new("li", Role::Salesperson, Some("east"), "d-1").unwrap();
+        (
+            Sender::new(actor, None),
+            wire::SyncRequest {
+                cursor,
+                ..Default::default()
+            },
+        )
+    }
+
+    #[test]
+    fn a_request_that_panics_fails_only_its_own_sync() {
+        let poison = 666;
+        let mut handle = |batch: &[(Sender, wire::SyncRequest)]| -> Answers {
+            assert!(batch.iter().all(|(_, r)| r.cursor != poison), "boom");
+            batch
+                .iter()
+                .map(|(_, r)| {
+                    Ok(wire::SyncResponse {
+                        cursor: r.cursor,
+                        ..Default::default()
+                    })
+                })
+                .collect()
+        };
+        let batch = [request(1), request(poison), request(3)];
+        let answers = answer_batch(&batch, &mut handle);
+        assert_eq!(answers.len(), 3);
+        assert_eq!(answers[0].as_ref().unwrap().cursor, 1);
+        assert!(
+            answers[1]
+                .as_ref()
+                .unwrap_err()
+                .to_string()
+                .contains("could not process")
+        );
+        assert_eq!(answers[2].as_ref().unwrap().cursor, 3);
+        // And the next batch is answered as usual.
+        assert!(answer_batch(&[request(4)], &mut handle)[0].is_ok());
     }
 }

@@ -419,7 +419,7 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
 
     /// [`Relay::handle`] on a decoded request.
     pub fn handle_request(&mut self, sender: &Sender, req: SyncRequest) -> Result<SyncResponse> {
-        let mut results = self.handle_batch(vec![(sender.clone(), req)]);
+        let mut results = self.handle_batch(&[(sender.clone(), req)]);
         results
             .pop()
             .unwrap_or_else(|| Err(Error::Protocol("no answer".into())))
@@ -432,7 +432,7 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
     /// The pushed documents of a round are checked on several threads; the
     /// store is only touched from this one. Answers come back in the order of
     /// `batch`.
-    pub fn handle_batch(&mut self, batch: Vec<(Sender, SyncRequest)>) -> Vec<Result<SyncResponse>> {
+    pub fn handle_batch(&mut self, batch: &[(Sender, SyncRequest)]) -> Vec<Result<SyncResponse>> {
         let mut results: Vec<Option<Result<SyncResponse>>> = batch.iter().map(|_| None).collect();
         let mut waiting: Vec<usize> = (0..batch.len()).collect();
         while !waiting.is_empty() {
@@ -455,7 +455,7 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
             }
             let mut prepared = Vec::new();
             let mut accepted = Vec::new();
-            for (i, outcome) in round.iter().zip(self.prepare_round(&batch, &round)) {
+            for (i, outcome) in round.iter().zip(self.prepare_round(batch, &round)) {
                 match outcome {
                     Ok((p, mut acc)) => {
                         prepared.push((*i, p, acc.len()));
