@@ -309,8 +309,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/v1/reports/{name}", get(report))
         .layer(DefaultBodyLimit::max(limits.max_json_bytes))
-        // Phones gzip large sync requests.
-        .layer(tower_http::decompression::RequestDecompressionLayer::new())
+        // Phones gzip large sync requests: the sync handler decompresses
+        // them itself, bounded, once the device's token is checked.
         // Answers are gzip'd above 1 KB: a typical sync answer (a few
         // outcomes, a cursor) is smaller than that, and compressing it costs
         // both sides CPU for nothing.
@@ -338,6 +338,29 @@ async fn openapi() -> impl IntoResponse {
         [(header::CONTENT_TYPE, "application/json")],
         crate::openapi::SPEC,
     )
+}
+
+/// Most a gzip'd body may grow when decompressed (honest sync requests grow
+/// a few times; a "zip bomb" thousands of times).
+const MAX_GZIP_RATIO: usize = 100;
+
+/// Decompresses a gzip'd request body, to at most `max` bytes and at most
+/// [`MAX_GZIP_RATIO`] times its compressed size.
+fn gunzip_bounded(compressed: &[u8], max: usize) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let limit = max.min(compressed.len().saturating_mul(MAX_GZIP_RATIO));
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(compressed)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| ServerError::BadRequest(format!("the request is not valid gzip: {e}")))?;
+    if out.len() > limit {
+        return Err(ServerError::TooLarge(format!(
+            "the request decompresses to more than {limit} bytes ({} compressed); send it in smaller syncs",
+            compressed.len()
+        )));
+    }
+    Ok(out)
 }
 
 /// `ok`, or 503 once the sync writer has stopped (for a load balancer or
@@ -418,8 +441,20 @@ async fn sync(
     body: Bytes,
 ) -> Result<Response> {
     let token = bearer(&headers)?;
+    let gzipped = headers
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
     let started = Instant::now();
     let result = blocking(&state, move |s| {
+        // Who is asking comes first: nothing is decompressed or decoded for
+        // a token nobody has.
+        let sender = accounts::authenticate_device(&*s.reader()?, &token)?;
+        s.take_sync_token(sender.actor.device())?;
+        let body = if gzipped {
+            std::borrow::Cow::Owned(gunzip_bounded(&body, s.limits.max_sync_bytes)?)
+        } else {
+            std::borrow::Cow::Borrowed(&body[..])
+        };
         let req = wire::decode_request(&body)?;
         let docs = req.pushes.len() + req.reconcile.len();
         if docs > s.limits.max_documents {
@@ -428,8 +463,6 @@ async fn sync(
                 s.limits.max_documents
             )));
         }
-        let sender = accounts::authenticate_device(&*s.reader()?, &token)?;
-        s.take_sync_token(sender.actor.device())?;
         Ok((sender, req))
     })
     .await;

@@ -172,6 +172,22 @@ pub fn try_post_bytes(url: &str, token: Option<&str>, body: &[u8]) -> Result<Ans
     read_answer(req.send(body).map_err(|e| e.to_string())?)
 }
 
+/// POSTs `body` gzip'd, as phones send large sync requests.
+pub fn post_gzip(url: &str, token: Option<&str>, body: &[u8]) -> Answer {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(body).unwrap();
+    let compressed = gz.finish().unwrap();
+    let mut req = agent()
+        .post(url)
+        .header("Content-Type", "application/octet-stream")
+        .header("Content-Encoding", "gzip");
+    if let Some(t) = token {
+        req = req.header("Authorization", &format!("Bearer {t}"));
+    }
+    read_answer(req.send(&compressed[..]).unwrap()).unwrap()
+}
+
 /// POSTs JSON without credentials.
 pub fn post_json(url: &str, body: serde_json::Value) -> Answer {
     answer(agent().post(url).send_json(body))

@@ -4,7 +4,7 @@
 
 use chrono::Utc;
 use fieldsync_core::store::DeviceStore;
-use fieldsync_core::sync::wire;
+use fieldsync_core::sync::{SyncSession, wire};
 use fieldsync_core::*;
 use fieldsync_server::Limits;
 use fieldsync_tests::*;
@@ -663,4 +663,36 @@ fn answers_are_gzipped_only_when_large_enough_to_gain() {
     let small = headers_of(&relay, "/v1/reports/sales-by-region");
     assert!(small.starts_with("http/1.1 401"), "{small}");
     assert!(!small.contains("content-encoding"), "{small}");
+}
+
+#[test]
+fn a_gzipped_body_is_opened_only_for_a_known_device_and_only_so_far() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = TestRelay::start(dir.path());
+    relay.user("li", Role::Salesperson, Some("east"));
+    let mut li = Phone::enroll(&relay.url(), dir.path(), "li", &relay.code("li"));
+    let url = format!("{}/v1/sync", relay.url());
+    // 20 MB of zeros: about 20 KB on the wire.
+    let bomb = vec![0u8; 20 << 20];
+    let a = post_gzip(&url, Some("fsd_made_up"), &bomb);
+    assert_eq!(a.status, 401, "the token first: {}", a.error());
+    let a = post_gzip(&url, Some(&li.token), &bomb);
+    assert_eq!(a.status, 413, "{}", a.error());
+    assert!(
+        a.error().contains("decompresses to more than"),
+        "{}",
+        a.error()
+    );
+    // An honest gzip'd sync goes through.
+    let ctx = li.ctx();
+    let mut c = CustomerDoc::create_prospect(&ctx, "Hengda", "1 Road").unwrap();
+    li.store.save(c.document()).unwrap();
+    let req = SyncSession::new()
+        .next_request(&mut li.store)
+        .unwrap()
+        .unwrap();
+    let a = post_gzip(&url, Some(&li.token), &req);
+    assert_eq!(a.status, 200, "{}", a.error());
+    let resp = wire::decode_response(&a.body).unwrap();
+    assert_eq!(resp.pushes, vec![wire::Outcome::Accepted]);
 }
