@@ -48,6 +48,11 @@ pub struct Limits {
     pub syncs_per_second: f64,
     /// Sync requests one device may make in a burst.
     pub sync_burst: f64,
+    /// Failed sign-ins (bad enrollment codes, unknown tokens) one address may
+    /// make per minute, on average, and in a burst.
+    pub auth_failures_per_minute: f64,
+    /// See `auth_failures_per_minute`.
+    pub auth_failure_burst: f64,
 }
 
 impl Default for Limits {
@@ -59,6 +64,8 @@ impl Default for Limits {
             timeout: Duration::from_secs(60),
             syncs_per_second: 2.0,
             sync_burst: 30.0,
+            auth_failures_per_minute: 10.0,
+            auth_failure_burst: 20.0,
         }
     }
 }
@@ -76,6 +83,8 @@ pub struct AppState {
     pub schedule: ReportSchedule,
     /// Per-device token buckets for sync requests: tokens and when last filled.
     buckets: Mutex<std::collections::HashMap<String, (f64, Instant)>>,
+    /// Per-address buckets of failed sign-ins.
+    auth_failures: Mutex<std::collections::HashMap<std::net::IpAddr, (f64, Instant)>>,
     /// The queue of the writer thread that commits syncs in batches
     /// (started on first use, and again if it ever stops).
     writer: Mutex<Option<std::sync::mpsc::Sender<SyncJob>>>,
@@ -165,6 +174,7 @@ impl AppState {
             limits,
             schedule,
             buckets: Mutex::new(std::collections::HashMap::new()),
+            auth_failures: Mutex::new(std::collections::HashMap::new()),
             writer: Mutex::new(None),
             writer_running: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         })
@@ -221,6 +231,22 @@ impl AppState {
             || self
                 .writer_running
                 .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The failed sign-ins left to `addr` (refilled over time).
+    fn auth_failures_left(&self, addr: std::net::IpAddr, take: bool) -> f64 {
+        let mut buckets = self.auth_failures.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let l = &self.limits;
+        let (tokens, last) = buckets.entry(addr).or_insert((l.auth_failure_burst, now));
+        *tokens = (*tokens
+            + now.duration_since(*last).as_secs_f64() * l.auth_failures_per_minute / 60.0)
+            .min(l.auth_failure_burst);
+        *last = now;
+        if take {
+            *tokens = (*tokens - 1.0).max(0.0);
+        }
+        *tokens
     }
 
     /// Takes one sync token for `device`; refuses a device that floods the relay.
@@ -323,6 +349,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             limits.timeout,
         ))
         .fallback(|| async { ServerError::NotFound("no such endpoint; see /openapi.json".into()) })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limit_failed_credentials,
+        ))
         .with_state(state)
 }
 
@@ -338,6 +368,30 @@ async fn openapi() -> impl IntoResponse {
         [(header::CONTENT_TYPE, "application/json")],
         crate::openapi::SPEC,
     )
+}
+
+/// Refuses an address that failed to sign in too often (429), and counts
+/// each answer that refuses its credentials (401) against its address.
+async fn limit_failed_credentials(
+    State(state): State<Arc<AppState>>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let addr = peer.ip();
+    if state.auth_failures_left(addr, false) < 1.0 {
+        tracing::warn!(%addr, "sign-ins refused: too many failed attempts");
+        return ServerError::TooManyRequests(
+            "too many failed sign-ins from this address; wait a few minutes, then check the code or token".into(),
+        )
+        .into_response();
+    }
+    let response = next.run(request).await;
+    if response.status() == StatusCode::UNAUTHORIZED {
+        let left = state.auth_failures_left(addr, true);
+        tracing::warn!(%addr, left, "failed sign-in");
+    }
+    response
 }
 
 /// Most a gzip'd body may grow when decompressed (honest sync requests grow

@@ -33,9 +33,12 @@ pub async fn serve(
     state: std::sync::Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// Serves the API over HTTPS (rustls) on `listener` with the PEM certificate
@@ -70,6 +73,6 @@ pub async fn serve_tls(
     });
     axum_server::from_tcp_rustls(listener, config)?
         .handle(handle)
-        .serve(router(state).into_make_service())
+        .serve(router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
         .await
 }

@@ -696,3 +696,39 @@ fn a_gzipped_body_is_opened_only_for_a_known_device_and_only_so_far() {
     let resp = wire::decode_response(&a.body).unwrap();
     assert_eq!(resp.pushes, vec![wire::Outcome::Accepted]);
 }
+
+#[test]
+fn failed_sign_ins_are_limited_per_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = TestRelay::start_with(
+        dir.path(),
+        Limits {
+            auth_failures_per_minute: 1.0,
+            auth_failure_burst: 5.0,
+            ..Limits::default()
+        },
+    );
+    relay.user("li", Role::Salesperson, Some("east"));
+    let enroll = format!("{}/v1/enroll", relay.url());
+    let key = DeviceStore::open_in_memory()
+        .unwrap()
+        .device_key()
+        .unwrap()
+        .to_hex();
+    for i in 0..5 {
+        let a = post_json(
+            &enroll,
+            serde_json::json!({ "code": format!("WRONG-CODE-{i:04}"), "public_key": key }),
+        );
+        assert_eq!(a.status, 401, "{}", a.error());
+    }
+    // The sixth guess is not even tried, nor is a made-up token.
+    let a = post_json(
+        &enroll,
+        serde_json::json!({ "code": relay.code("li"), "public_key": key }),
+    );
+    assert_eq!(a.status, 429, "{}", a.error());
+    assert!(a.error().contains("too many failed sign-ins"), "{}", a.error());
+    let a = post_bytes(&format!("{}/v1/sync", relay.url()), Some("fsd_guess"), b"x");
+    assert_eq!(a.status, 429, "{}", a.error());
+}
