@@ -728,7 +728,11 @@ fn failed_sign_ins_are_limited_per_address() {
         serde_json::json!({ "code": relay.code("li"), "public_key": key }),
     );
     assert_eq!(a.status, 429, "{}", a.error());
-    assert!(a.error().contains("too many failed sign-ins"), "{}", a.error());
+    assert!(
+        a.error().contains("too many failed sign-ins"),
+        "{}",
+        a.error()
+    );
     let a = post_bytes(&format!("{}/v1/sync", relay.url()), Some("fsd_guess"), b"x");
     assert_eq!(a.status, 429, "{}", a.error());
 }

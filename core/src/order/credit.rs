@@ -19,7 +19,7 @@
 
 use rust_decimal::Decimal;
 
-use super::{Order, OrderStatus};
+use super::{Order, OrderAction, OrderStatus};
 use crate::customer::{Customer, PaymentTerms};
 use crate::error::{Error, Result};
 use crate::ids::DocId;
@@ -32,6 +32,17 @@ pub enum CreditCheckpoint {
     Approval,
     /// The warehouse ships the order.
     Shipping,
+}
+
+impl CreditCheckpoint {
+    /// The credit check `action` makes, if any: approvals and shipments.
+    pub fn of(action: OrderAction) -> Option<CreditCheckpoint> {
+        match action {
+            OrderAction::Approve | OrderAction::Reapprove => Some(CreditCheckpoint::Approval),
+            OrderAction::Ship => Some(CreditCheckpoint::Shipping),
+            _ => None,
+        }
+    }
 }
 
 /// What one order contributes to its customer's exposure.

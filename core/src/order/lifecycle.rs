@@ -278,6 +278,17 @@ pub struct OrderEvent {
     pub credit_override: bool,
 }
 
+impl OrderEvent {
+    /// The status this event leads to when replayed at `stage`, or `None`
+    /// if it does not apply there (it is superseded): a cancellation applies
+    /// from any status before shipping, any other step only from the status
+    /// it names.
+    pub fn applies_at(&self, stage: OrderStatus) -> Option<OrderStatus> {
+        let applies = self.action == OrderAction::Cancel || self.from == stage;
+        self.action.target(stage).filter(|_| applies)
+    }
+}
+
 /// What the events say about an order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DerivedState {
@@ -296,8 +307,7 @@ pub fn derive_state(events: &[OrderEvent]) -> DerivedState {
     let mut approved_digest = None;
     let mut superseded = Vec::new();
     for ev in events {
-        let applies = ev.action == OrderAction::Cancel || ev.from == stage;
-        match ev.action.target(stage).filter(|_| applies) {
+        match ev.applies_at(stage) {
             Some(next) => {
                 if ev.action.approves() {
                     approved_digest = ev.digest.clone();

@@ -21,6 +21,7 @@ pub use credit::{
     CreditCheckpoint, CreditExposure, CreditTerms, OpenOrder, counts_toward_exposure,
 };
 pub use lifecycle::{DerivedState, OrderAction, OrderEvent, OrderStatus, derive_state};
+pub(crate) use model::is_current_digest;
 pub use model::{
     Channel, Delivery, NewLine, NewOrder, Order, OrderDetails, OrderLine, Payment, ProductionInfo,
     ReorderKind, Requirements, Shipment,

@@ -272,7 +272,7 @@ impl Order {
                 field(n.normalize().to_string().as_bytes());
             }
         }
-        format!("2:{}", hex16(&h.finalize()))
+        format!("{DIGEST_LAYOUT}{}", hex16(&h.finalize()))
     }
 
     /// The digest approvals recorded before [`Order::content_digest`]'s
@@ -300,7 +300,7 @@ impl Order {
 
     /// Does `digest`, recorded by an approval, cover exactly this content?
     fn matches_digest(&self, digest: &str) -> bool {
-        if digest.starts_with("2:") {
+        if is_current_digest(digest) {
             digest == self.content_digest()
         } else {
             digest == self.legacy_digest()
@@ -384,6 +384,14 @@ pub struct OrderDetails {
     pub customer_reference: String,
     /// Notes.
     pub notes: String,
+}
+
+/// How [`Order::content_digest`] starts its digests.
+const DIGEST_LAYOUT: &str = "2:";
+
+/// Was `digest` written by [`Order::content_digest`] (not the legacy layout)?
+pub(crate) fn is_current_digest(digest: &str) -> bool {
+    digest.starts_with(DIGEST_LAYOUT)
 }
 
 /// A sum that saturates instead of overflowing (only values beyond the

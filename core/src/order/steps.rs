@@ -40,6 +40,17 @@ pub struct CreditFacts<'a> {
     pub orders: &'a [OpenOrder],
 }
 
+impl<'a> From<&'a OrderEvent> for Step<'a> {
+    /// The step a recorded event took, to judge it again.
+    fn from(e: &'a OrderEvent) -> Self {
+        Step {
+            action: e.action,
+            reason: &e.reason,
+            credit_override: e.credit_override,
+        }
+    }
+}
+
 impl<'a> From<&'a Customer> for CreditFacts<'a> {
     /// A customer with no other open orders.
     fn from(customer: &'a Customer) -> Self {
@@ -139,11 +150,7 @@ pub fn decide_step(
     {
         return Err(Error::ReasonRequired(to));
     }
-    let checkpoint = match action {
-        OrderAction::Approve | OrderAction::Reapprove => Some(CreditCheckpoint::Approval),
-        OrderAction::Ship => Some(CreditCheckpoint::Shipping),
-        _ => None,
-    };
+    let checkpoint = CreditCheckpoint::of(action);
     if step.credit_override && checkpoint.is_none() {
         return Err(Error::Refused(format!(
             "only approval and shipping have a credit check to override, not a step that is {}",

@@ -13,7 +13,7 @@ use crate::actor::{Actor, Role};
 use crate::error::Result;
 use crate::order::{
     CreditCheckpoint, CreditExposure, Order, OrderAction, OrderEvent, OrderStatus, Step,
-    decide_step, derive_state,
+    decide_step, derive_state, is_current_digest,
 };
 
 const SALES: &[Role] = &[Role::Salesperson, Role::Manager, Role::OrderDesk];
@@ -190,7 +190,7 @@ impl KindRules for Order {
             .iter()
             .filter(|e| !e.credit_override)
             .filter(|e| !judged.contains(&e.id) || !merged.contains(&e.id))
-            .filter_map(|e| checkpoint(e.action))
+            .filter_map(|e| CreditCheckpoint::of(e.action))
             .collect();
         if !names_customer && credit_steps.is_empty() {
             return Ok(Ok(()));
@@ -216,15 +216,6 @@ impl KindRules for Order {
             }
         }
         Ok(Ok(()))
-    }
-}
-
-/// The credit check a step makes, if any.
-fn checkpoint(action: OrderAction) -> Option<CreditCheckpoint> {
-    match action {
-        OrderAction::Approve | OrderAction::Reapprove => Some(CreditCheckpoint::Approval),
-        OrderAction::Ship => Some(CreditCheckpoint::Shipping),
-        _ => None,
     }
 }
 
@@ -263,20 +254,10 @@ fn check_steps(actor: &Actor, what: &str, before: &Order, after: &Order) -> Verd
             ));
         }
         signed_by(actor, what, e)?;
-        let derived = state.derived();
-        let stage = derived.stage;
-        // As `derive_state` replays it: a cancellation applies from any
-        // status before shipping, any other step only from the one it names.
-        let applies = (e.action == OrderAction::Cancel || e.from == stage)
-            && e.action.target(stage).is_some();
-        if applies {
-            let step = Step {
-                action: e.action,
-                reason: &e.reason,
-                credit_override: e.credit_override,
-            };
-            let to =
-                decide_step(actor.role(), &state, &step, None).map_err(|err| err.to_string())?;
+        let stage = state.derived().stage;
+        if e.applies_at(stage).is_some() {
+            let to = decide_step(actor.role(), &state, &Step::from(e), None)
+                .map_err(|err| err.to_string())?;
             if e.to != to {
                 return Err(format!(
                     "a step in the history of {what} says it leads to {}, but from {} it leads to {}",
@@ -292,7 +273,7 @@ fn check_steps(actor: &Actor, what: &str, before: &Order, after: &Order) -> Verd
             ));
         }
         if let Some(d) = &e.digest
-            && !d.starts_with("2:")
+            && !is_current_digest(d)
         {
             return Err(format!(
                 "an approval of {what} must record the digest of everything approved (this app records an older kind: update it)"
@@ -308,19 +289,9 @@ fn check_steps(actor: &Actor, what: &str, before: &Order, after: &Order) -> Verd
             ..after.clone()
         };
         for e in &after.events {
-            if new_ids.contains(e.id.as_str()) {
-                let stage = merged.derived().stage;
-                let applies = (e.action == OrderAction::Cancel || e.from == stage)
-                    && e.action.target(stage).is_some();
-                if applies {
-                    let step = Step {
-                        action: e.action,
-                        reason: &e.reason,
-                        credit_override: e.credit_override,
-                    };
-                    decide_step(actor.role(), &merged, &step, None)
-                        .map_err(|err| err.to_string())?;
-                }
+            if new_ids.contains(e.id.as_str()) && e.applies_at(merged.derived().stage).is_some() {
+                decide_step(actor.role(), &merged, &Step::from(e), None)
+                    .map_err(|err| err.to_string())?;
             }
             merged.events.push(e.clone());
         }

@@ -177,22 +177,7 @@ impl DeviceStore {
 
     /// The device's identity, once enrolled.
     pub fn identity(&self) -> Result<Option<DeviceIdentity>> {
-        let Some(raw) = get_setting(&self.conn, "identity")? else {
-            return Ok(None);
-        };
-        let text =
-            String::from_utf8(raw).map_err(|_| Error::Store("identity is damaged".into()))?;
-        let f: Vec<&str> = text.split('\n').collect();
-        let [device_id, user, role, region, prefix] = f[..] else {
-            return Err(Error::Store("identity is damaged".into()));
-        };
-        Ok(Some(DeviceIdentity {
-            device_id: device_id.to_string(),
-            user: user.to_string(),
-            role: role.parse()?,
-            region: (!region.is_empty()).then(|| region.to_string()),
-            order_prefix: OrderPrefix::new(prefix)?,
-        }))
+        read_identity(&self.conn)
     }
 
     /// Records the device's identity (at enrollment).
@@ -708,6 +693,25 @@ fn load_doc(conn: &Connection, id: &[u8]) -> Result<Document> {
 
 /// Persists whatever `doc` has that the store does not, compacting when the
 /// incremental chunks pile up, and refreshes its index entry.
+/// The device's identity as stored, if enrolled.
+fn read_identity(conn: &Connection) -> Result<Option<DeviceIdentity>> {
+    let Some(raw) = get_setting(conn, "identity")? else {
+        return Ok(None);
+    };
+    let text = String::from_utf8(raw).map_err(|_| Error::Store("identity is damaged".into()))?;
+    let f: Vec<&str> = text.split('\n').collect();
+    let [device_id, user, role, region, prefix] = f[..] else {
+        return Err(Error::Store("identity is damaged".into()));
+    };
+    Ok(Some(DeviceIdentity {
+        device_id: device_id.to_string(),
+        user: user.to_string(),
+        role: role.parse()?,
+        region: (!region.is_empty()).then(|| region.to_string()),
+        order_prefix: OrderPrefix::new(prefix)?,
+    }))
+}
+
 /// The heads of the stored copy of `id` (none if it is not stored).
 fn stored_heads(conn: &Connection, id: DocId) -> Result<Vec<ChangeHash>> {
     let heads: Option<Vec<u8>> = conn
@@ -733,14 +737,10 @@ fn signing_key(conn: &Connection) -> Result<Option<DeviceKey>> {
 /// message names it) and that are not signed yet. A store without a key
 /// (not enrolled) signs nothing.
 fn sign_own_changes(conn: &Connection, doc: &mut Document, since: &[ChangeHash]) -> Result<()> {
-    let (Some(key), Some(raw)) = (signing_key(conn)?, get_setting(conn, "identity")?) else {
+    let (Some(key), Some(identity)) = (signing_key(conn)?, read_identity(conn)?) else {
         return Ok(());
     };
-    let device = String::from_utf8_lossy(&raw)
-        .split('\n')
-        .next()
-        .unwrap_or_default()
-        .to_string();
+    let device = identity.device_id;
     let mut stmt = conn.prepare_cached(
         "INSERT OR IGNORE INTO change_signatures (change, signature) VALUES (?1, ?2)",
     )?;
