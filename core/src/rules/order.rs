@@ -183,27 +183,37 @@ impl KindRules for Order {
         // merged list (where a concurrent step may land first), and make a
         // credit check.
         let old = before.map(|b| b.events.as_slice()).unwrap_or_default();
-        let history = judged_history(old, after);
-        let judged = derive_state(&history).superseded;
-        let merged = after.derived().superseded;
-        let credit_steps: Vec<CreditCheckpoint> = history[old.len()..]
-            .iter()
-            .filter(|e| !e.credit_override)
-            .filter(|e| !judged.contains(&e.id) || !merged.contains(&e.id))
-            .filter_map(|e| CreditCheckpoint::of(e.action))
-            .collect();
+        let may_check_credit = after.events.iter().any(|e| {
+            !e.credit_override && CreditCheckpoint::of(e.action).is_some() && !old.contains(e)
+        });
+        let credit_steps: Vec<CreditCheckpoint> = if may_check_credit {
+            let history = judged_history(old, after);
+            let judged = derive_state(&history).superseded;
+            let merged = after.derived().superseded;
+            history[old.len()..]
+                .iter()
+                .filter(|e| !e.credit_override)
+                .filter(|e| !judged.contains(&e.id) || !merged.contains(&e.id))
+                .filter_map(|e| CreditCheckpoint::of(e.action))
+                .collect()
+        } else {
+            Vec::new()
+        };
         if !names_customer && credit_steps.is_empty() {
             return Ok(Ok(()));
         }
-        let customer = match customer_reference(actor, &what, &after.meta, after.customer, facts)? {
-            Ok(c) => c,
-            // A document filed where its customer is not: only a new document
-            // or a move to another customer is judged on this.
-            Err(reason) if names_customer => return Ok(Err(reason)),
-            Err(_) => match facts.customer(after.customer)? {
+        // A new document or a move to another customer is judged on where
+        // it is filed; otherwise the customer is only read for its credit.
+        let customer = if names_customer {
+            match customer_reference(actor, &what, &after.meta, after.customer, facts)? {
+                Ok(c) => c,
+                Err(reason) => return Ok(Err(reason)),
+            }
+        } else {
+            match facts.customer(after.customer)? {
                 Some(c) => c,
                 None => return Ok(Err(format!("{what}: its customer is unknown"))),
-            },
+            }
         };
         if credit_steps.is_empty() {
             return Ok(Ok(()));
