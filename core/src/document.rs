@@ -269,15 +269,6 @@ impl Document {
         Self::from_automerge(doc)
     }
 
-    /// The authors of the changes made after `heads`, as recorded in their
-    /// messages (`None` for a change without a fieldsync author).
-    pub fn authors_after(&mut self, heads: &[ChangeHash]) -> Vec<Option<Actor>> {
-        self.changes_after(heads)
-            .into_iter()
-            .map(|(_, a)| a)
-            .collect()
-    }
-
     /// The changes made after `heads`: each one's hash and recorded author.
     pub fn changes_after(&mut self, heads: &[ChangeHash]) -> Vec<(ChangeHash, Option<Actor>)> {
         self.doc
