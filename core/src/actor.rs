@@ -97,6 +97,10 @@ pub struct Actor {
     device: String,
 }
 
+/// The device name head-office edits carry: they are made at head office
+/// (the API, the console, imports) and signed with the relay's office key.
+pub const OFFICE_DEVICE: &str = "head-office";
+
 impl Actor {
     /// An actor. `user`, `device` and `region` are identifiers: letters, digits
     /// and `. _ @ -`, at most 64 characters. Head-office users have no region.

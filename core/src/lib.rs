@@ -35,7 +35,7 @@ mod testing;
 mod visit;
 
 pub use access::{may_see, may_see_parts};
-pub use actor::{Actor, ChangeCtx, Role};
+pub use actor::{Actor, ChangeCtx, OFFICE_DEVICE, Role};
 pub use catalog::{Catalog, CatalogDoc, PriceList, Product, ProductInput, Stock};
 pub use complaint::{
     Complaint, ComplaintAction, ComplaintDoc, ComplaintEvent, ComplaintStatus, NewComplaint,

@@ -5,12 +5,13 @@
 use chrono::{DateTime, Duration, Utc};
 use fieldsync_core::signing::{DeviceKey, DevicePublicKey};
 use fieldsync_core::store::{Migration, migrate};
-use fieldsync_core::sync::Sender;
-use fieldsync_core::{Actor, Role};
+use fieldsync_core::sync::{Sender, Signers};
+use fieldsync_core::{Actor, OFFICE_DEVICE, Role};
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Result, ServerError};
+use crate::readers::Readers;
 
 const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -208,7 +209,7 @@ pub fn authenticate_user(conn: &Connection, token: &str) -> Result<Actor> {
         .optional()?;
     let id = id.ok_or_else(|| ServerError::Unauthorized("this API token is not valid".into()))?;
     let u = user(conn, &id)?;
-    actor_of(&u, "head-office")
+    actor_of(&u, OFFICE_DEVICE)
 }
 
 /// The device behind a device token; revoked devices are refused.
@@ -233,6 +234,61 @@ pub fn authenticate_device(conn: &Connection, token: &str) -> Result<Sender> {
         .transpose()
         .map_err(|_| ServerError::Internal(format!("device {device}'s stored key is damaged")))?;
     Ok(Sender::new(actor_of(&user(conn, &user_id)?, &device)?, key))
+}
+
+/// The enrolled device `device`, if it is not revoked: its user and key.
+pub fn enrolled_device(conn: &Connection, device: &str) -> Result<Option<Sender>> {
+    let row: Option<(String, Option<String>)> = conn
+        .prepare_cached(
+            "SELECT user_id, public_key FROM devices WHERE id = ?1 AND revoked_at IS NULL",
+        )?
+        .query_row([device], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((user_id, public_key)) = row else {
+        return Ok(None);
+    };
+    let key = public_key.and_then(|k| DevicePublicKey::from_hex(&k).ok());
+    Ok(Some(Sender::new(
+        actor_of(&user(conn, &user_id)?, device)?,
+        key,
+    )))
+}
+
+/// Who may have signed the changes a device sends besides the device
+/// itself: the enrolled devices and the head-office users, read from the
+/// accounts tables (a device re-sends others' changes after the relay was
+/// restored from a backup).
+pub struct EnrolledSigners {
+    readers: Readers,
+}
+
+impl EnrolledSigners {
+    /// The signers registered in the database at `path`.
+    pub fn new(path: &std::path::Path) -> Self {
+        EnrolledSigners {
+            readers: Readers::new(path),
+        }
+    }
+}
+
+impl Signers for EnrolledSigners {
+    fn device(&self, device: &str) -> fieldsync_core::Result<Option<Sender>> {
+        let conn = self.readers.get().map_err(core_error)?;
+        enrolled_device(&conn, device).map_err(core_error)
+    }
+
+    fn office_user(&self, user_id: &str) -> fieldsync_core::Result<Option<Actor>> {
+        let conn = self.readers.get().map_err(core_error)?;
+        match user(&conn, user_id) {
+            Ok(u) => actor_of(&u, OFFICE_DEVICE).map(Some).map_err(core_error),
+            Err(ServerError::NotFound(_)) => Ok(None),
+            Err(e) => Err(core_error(e)),
+        }
+    }
+}
+
+fn core_error(e: ServerError) -> fieldsync_core::Error {
+    fieldsync_core::Error::Store(e.to_string())
 }
 
 /// Gives a device enrolled before changes were signed its public key (sent

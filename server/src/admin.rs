@@ -9,8 +9,9 @@ use chrono::{Days, Duration, TimeZone, Utc};
 use fieldsync_core::sync::RelayStore;
 use fieldsync_core::{
     Actor, CatalogDoc, ChangeCtx, Channel, ComplaintDoc, CustomerDoc, DailyReportDoc, DocKind,
-    Document, Grade, NewComplaint, NewCustomer, NewLine, NewOrder, OrderDoc, OrderNumber,
-    OrderPrefix, PaymentTerms, Priority, ProductInput, Role, Shipment, VisitDoc, VisitPlan, money,
+    Document, Grade, NewComplaint, NewCustomer, NewLine, NewOrder, OFFICE_DEVICE, OrderDoc,
+    OrderNumber, OrderPrefix, PaymentTerms, Priority, ProductInput, Role, Shipment, VisitDoc,
+    VisitPlan, money,
 };
 use rusqlite::OptionalExtension;
 use rust_decimal::Decimal;
@@ -259,6 +260,31 @@ pub fn import_products(
     Ok(total)
 }
 
+/// Writes a consistent copy of the whole database (documents, log,
+/// accounts, head-office tables) to `to`, a new file. Safe while the relay
+/// runs: the copy is of the last commit, and syncs go on meanwhile.
+///
+/// To restore: stop the relay, put the copy in place of the database (and
+/// remove its `-wal` and `-shm` files), start it. Phones notice at their next
+/// sync and send back everything the copy lacks (see `LogMark`).
+pub fn backup(state: &AppState, to: &std::path::Path) -> Result<()> {
+    if to.exists() {
+        return Err(ServerError::BadRequest(format!(
+            "{} already exists; back up to a new file",
+            to.display()
+        )));
+    }
+    let target = to.to_str().ok_or_else(|| {
+        ServerError::BadRequest(format!("{} is not a usable file name", to.display()))
+    })?;
+    let mut relay = state.relay();
+    relay
+        .store()
+        .connection()
+        .execute("VACUUM INTO ?1", [target])?;
+    Ok(())
+}
+
 /// A report as CSV.
 pub fn export_report(state: &AppState, name: &str) -> Result<String> {
     let actor = admin_actor()?;
@@ -318,7 +344,7 @@ pub fn demo(state: &AppState) -> Result<Demo> {
                 .unwrap_or_default(),
         )
     };
-    let office = |user: &str, role: Role| Actor::new(user, role, None, "head-office");
+    let office = |user: &str, role: Role| Actor::new(user, role, None, OFFICE_DEVICE);
     let admin = office("admin", Role::Admin)?;
     let actx = ChangeCtx::new(admin.clone(), at(7, 1));
     let mut cat = CatalogDoc::create(&actx)?;
@@ -483,9 +509,9 @@ pub fn demo(state: &AppState) -> Result<Demo> {
             relay.commit_edits(&me, &mut docs)?;
             if day == 3 {
                 let mgr = if region.as_deref() == Some("east") {
-                    Actor::new("zhao", Role::Manager, Some("east"), "head-office")?
+                    Actor::new("zhao", Role::Manager, Some("east"), OFFICE_DEVICE)?
                 } else {
-                    Actor::new("qian", Role::Manager, Some("west"), "head-office")?
+                    Actor::new("qian", Role::Manager, Some("west"), OFFICE_DEVICE)?
                 };
                 let mctx = ChangeCtx::new(mgr.clone(), at(2, 1));
                 let orders = relay.store().orders_of(c.id())?;

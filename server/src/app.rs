@@ -168,7 +168,11 @@ impl AppState {
         migrate_head_office(store.connection())?;
         let office_key = accounts::office_key(store.connection())?;
         Ok(AppState {
-            relay: Mutex::new(Relay::new(store, RolePolicy)?.with_office_key(office_key)),
+            relay: Mutex::new(
+                Relay::new(store, RolePolicy)?
+                    .with_office_key(office_key)
+                    .with_signers(Box::new(accounts::EnrolledSigners::new(path))),
+            ),
             readers: Readers::new(path),
             metrics: Metrics::default(),
             limits,

@@ -101,6 +101,13 @@ enum AdminCommand {
         /// The CSV file.
         file: PathBuf,
     },
+    /// Write a consistent copy of the database to a new file (safe while
+    /// the relay runs). To restore it, stop the relay and put the copy in
+    /// place of the database; phones send back what it lacks.
+    Backup {
+        /// The new file.
+        to: PathBuf,
+    },
     /// Export a report as CSV to standard output.
     Export {
         /// sales-by-salesperson, sales-by-region, sales-by-product, sales-by-month,
@@ -257,6 +264,10 @@ fn admin_command(state: &AppState, command: AdminCommand) -> Result<(), ServerEr
                 eprintln!("  {done}/{total} products")
             })?;
             println!("Imported {n} products.");
+        }
+        AdminCommand::Backup { to } => {
+            admin::backup(state, &to)?;
+            println!("Backed up the database to {}.", to.display());
         }
         AdminCommand::Export { report } => {
             print!("{}", admin::export_report(state, &report)?);

@@ -588,6 +588,74 @@ fn a_change_says_who_made_it_truthfully() {
     );
 }
 
+/// Changes another device made are accepted on that device's signature (a
+/// phone sends them back after the relay was restored), so naming another
+/// device, head office or a revoked phone gets nothing past the relay.
+#[test]
+fn a_change_in_another_devices_name_needs_that_devices_signature() {
+    let mut w = world();
+    let c = w.customer("li", None);
+    let order = w.order(&c, "1", "1");
+    // What the modified app sends: the edit, signed with li's own key.
+    let approve = |am: &mut AutoCommit| {
+        am.put(ROOT, "notes", "approved, honestly").unwrap();
+    };
+    let forged = |w: &mut World, message: &str| {
+        tamper_as(&mut w.li, order, message, approve);
+        let db = phone_db(&w.li);
+        let secret: Vec<u8> = db
+            .query_row(
+                "SELECT value FROM settings WHERE key = 'signing_key'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let key = fieldsync_core::signing::DeviceKey::from_bytes(&secret).unwrap();
+        for (hash, _) in w.li.store.load(order).unwrap().changes_after(&[]) {
+            let s = key.sign(&hash);
+            db.execute(
+                "INSERT OR IGNORE INTO change_signatures (change, signature) VALUES (?1, ?2)",
+                rusqlite::params![s.change.to_vec(), s.signature],
+            )
+            .unwrap();
+        }
+    };
+    // Zhao's real phone, signed with li's key.
+    let zhao = message(&w.zhao_phone);
+    forged(&mut w, &zhao);
+    let zhao_device = w.zhao_phone.actor.device().to_string();
+    w.refused(
+        "li",
+        order,
+        &format!("is not signed by device {zhao_device}'s key"),
+    );
+    // Head office, signed with li's key.
+    forged(
+        &mut w,
+        "fieldsync/1 user=sun role=order_desk device=head-office",
+    );
+    w.refused("li", order, "is not signed by device head-office's key");
+    // Head office in the name of someone head office does not know.
+    forged(
+        &mut w,
+        "fieldsync/1 user=nobody role=admin device=head-office",
+    );
+    w.refused("li", order, "which this relay does not know");
+    // A real user, but not in the role the change claims.
+    forged(&mut w, "fieldsync/1 user=sun role=admin device=head-office");
+    w.refused("li", order, "enrolled for someone else");
+    // Wang's phone, revoked: not even its own signature would do.
+    let wang_device = w.wang.actor.device().to_string();
+    {
+        let mut relay = w.relay.state.relay();
+        fieldsync_server::accounts::revoke_device(relay.store().connection(), &wang_device)
+            .unwrap();
+    }
+    let wang = message(&w.wang);
+    forged(&mut w, &wang);
+    w.refused("li", order, "does not know (or has revoked)");
+}
+
 #[test]
 fn a_line_changed_after_approval_in_any_field_needs_a_new_approval() {
     let mut w = world();

@@ -383,7 +383,7 @@ fn oversized_requests_are_refused() {
                 signatures: vec![],
             })
             .collect(),
-        reconcile: vec![],
+        ..Default::default()
     })
     .unwrap();
     let a = post_bytes(&url, Some(&li.token), &many);

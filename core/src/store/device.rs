@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::ids::DocId;
 use crate::order::{OrderNumber, OrderPrefix};
 use crate::signing::{ChangeSignature, DeviceKey, DevicePublicKey};
+use crate::sync::wire::LogMark;
 
 /// Incremental change chunks kept per document before it is compacted into a
 /// new snapshot.
@@ -434,6 +435,23 @@ impl DeviceStore {
             .map(|c| c.unwrap_or(0))
     }
 
+    /// The newest place in the relay's log this device was told of (see
+    /// [`crate::sync::wire::LogMark`]); the default before the first sync.
+    pub fn relay_mark(&self) -> Result<LogMark> {
+        let Some(bytes) = get_setting(&self.conn, "relay_mark")? else {
+            return Ok(LogMark::default());
+        };
+        let damaged = || Error::Corrupt("the stored relay mark is damaged".into());
+        if bytes.len() != 32 {
+            return Err(damaged());
+        }
+        let mut mark = LogMark::default();
+        mark.relay.copy_from_slice(&bytes[..16]);
+        mark.seq = u64::from_be_bytes(bytes[16..24].try_into().map_err(|_| damaged())?);
+        mark.check.copy_from_slice(&bytes[24..]);
+        Ok(mark)
+    }
+
     fn list<P: rusqlite::Params>(&self, filter: &str, params: P) -> Result<Vec<IndexEntry>> {
         let sql = format!(
             "SELECT id, kind, owner, region, customer, status, number, title, total, at_ms
@@ -613,6 +631,14 @@ impl SyncTx<'_> {
 
     pub(crate) fn set_cursor(&self, cursor: u64) -> Result<()> {
         set_setting(&self.tx, "relay_cursor", cursor.to_string().as_bytes())
+    }
+
+    pub(crate) fn set_relay_mark(&self, mark: &LogMark) -> Result<()> {
+        let mut bytes = Vec::with_capacity(32);
+        bytes.extend_from_slice(&mark.relay);
+        bytes.extend_from_slice(&mark.seq.to_be_bytes());
+        bytes.extend_from_slice(&mark.check);
+        set_setting(&self.tx, "relay_mark", &bytes)
     }
 
     pub(crate) fn commit(self) -> Result<()> {

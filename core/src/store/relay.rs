@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use automerge::ChangeHash;
 use chrono::Utc;
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -71,7 +72,21 @@ const MIGRATIONS: &[Migration] = &[
         sql: "ALTER TABLE relay_log ADD COLUMN signatures BLOB NOT NULL DEFAULT x'';",
         backfill: None,
     },
+    // 5: the database's identity, sent to devices with every answer.
+    Migration {
+        sql: "CREATE TABLE relay_identity (id BLOB NOT NULL);",
+        backfill: Some(make_identity),
+    },
 ];
+
+/// Gives the database its identity.
+fn make_identity(conn: &Connection) -> Result<()> {
+    let mut id = [0u8; 16];
+    getrandom::fill(&mut id)
+        .map_err(|e| Error::Store(format!("no randomness for the relay's identity ({e})")))?;
+    conn.execute("INSERT INTO relay_identity (id) VALUES (?1)", [id.to_vec()])?;
+    Ok(())
+}
 
 /// Fills `relay_order_credit` from the orders an older relay holds.
 fn backfill_order_credit(conn: &Connection) -> Result<()> {
@@ -351,6 +366,24 @@ impl RelayStore for SqliteRelayStore {
         Ok(seqs)
     }
 
+    fn identity(&mut self) -> Result<[u8; 16]> {
+        let id: Vec<u8> = self
+            .conn
+            .query_row("SELECT id FROM relay_identity", [], |r| r.get(0))?;
+        id.try_into()
+            .map_err(|_| Error::Store("the relay's identity is damaged".into()))
+    }
+
+    fn entry_heads(&mut self, seq: u64) -> Result<Option<Vec<ChangeHash>>> {
+        let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+        let heads: Option<Vec<u8>> = self
+            .conn
+            .prepare_cached("SELECT heads FROM relay_log WHERE seq = ?1")?
+            .query_row([seq], |r| r.get(0))
+            .optional()?;
+        heads.map(|h| decode_heads(&h)).transpose()
+    }
+
     fn last_seq(&mut self) -> Result<u64> {
         let seq: i64 =
             self.conn
@@ -435,6 +468,7 @@ mod tests {
                 content: doc.content().unwrap(),
                 before: None,
                 signatures: Vec::new(),
+                verified: false,
             };
             store.commit(&mut [accepted]).unwrap();
             let mut loaded = store.load(doc.id()).unwrap().unwrap();
@@ -496,6 +530,7 @@ mod tests {
                 doc: d.fork(),
                 before: None,
                 signatures: Vec::new(),
+                verified: false,
             })
             .collect();
         store.commit(&mut accepted).unwrap();

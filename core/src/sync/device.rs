@@ -102,6 +102,7 @@ impl SyncSession {
         self.first = false;
         let mut req = SyncRequest {
             cursor: store.cursor()?,
+            mark: store.relay_mark()?,
             ..SyncRequest::default()
         };
         self.pushed.clear();
@@ -305,6 +306,7 @@ impl SyncSession {
             }
         }
         tx.set_cursor(resp.cursor)?;
+        tx.set_relay_mark(&resp.mark)?;
         tx.commit()?;
         // After a reset everything is pending again: send it in this session.
         self.more |= resp.more || resp.reset;

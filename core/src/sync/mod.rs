@@ -5,11 +5,13 @@
 //! [`Relay`] on the relay); the phone library and the server move the bytes.
 //! See `wire` for the envelope, `device` and `relay` for each side.
 
+mod authorship;
 mod device;
 mod reconcile;
 mod relay;
 pub mod wire;
 
+pub use authorship::{NoOtherSigners, Signers};
 pub use device::{SyncSession, SyncSummary};
 pub use relay::{
     Accepted, LogEntry, Policy, Relay, RelayLimits, RelayStore, Scope, Sender, VisibilityOnly,

@@ -18,7 +18,8 @@ use std::collections::{HashMap, HashSet};
 
 use automerge::{AutoCommit, ChangeHash, sync::SyncDoc};
 
-use super::wire::{self, DocMessage, Outcome, SyncRequest, SyncResponse, Update};
+use super::authorship::{OtherSigners, Proof, Signers, not_signed, proven_authorship};
+use super::wire::{self, DocMessage, LogMark, Outcome, SyncRequest, SyncResponse, Update};
 use crate::access::may_see_parts;
 use crate::actor::Actor;
 use crate::content::Content;
@@ -46,6 +47,9 @@ pub struct Accepted {
     pub before: Option<Content>,
     /// The signatures of the new changes, verified.
     pub signatures: Vec<ChangeSignature>,
+    /// Every signature is verified already (otherwise the relay verifies
+    /// the sender's in bulk before committing).
+    pub(crate) verified: bool,
 }
 
 /// One entry of the relay's log: changes to one document, in commit order.
@@ -88,6 +92,11 @@ pub trait RelayStore {
     fn orders_of(&mut self, customer: DocId) -> Result<Vec<OpenOrder>>;
     /// The signatures of every change the relay holds of document `id`.
     fn signatures_of(&mut self, id: DocId) -> Result<Vec<ChangeSignature>>;
+    /// The identity of this database: random, made when it was created.
+    /// Devices are sent it with every answer (in a [`LogMark`]).
+    fn identity(&mut self) -> Result<[u8; 16]>;
+    /// The heads recorded with log entry `seq`, if the log has it.
+    fn entry_heads(&mut self, seq: u64) -> Result<Option<Vec<ChangeHash>>>;
 }
 
 /// The documents a round has accepted but not yet committed, as the rules
@@ -289,14 +298,6 @@ impl Sender {
     }
 }
 
-/// What proves who made a document's new changes: the key of the device
-/// that sends them and the signatures that came with them.
-#[derive(Clone, Copy)]
-struct Proof<'a> {
-    key: Option<&'a DevicePublicKey>,
-    signatures: &'a [ChangeSignature],
-}
-
 /// The relay's sync engine over a store and a policy.
 pub struct Relay<S, P> {
     store: S,
@@ -304,19 +305,33 @@ pub struct Relay<S, P> {
     limits: RelayLimits,
     /// Signs head-office edits on behalf of the signed-in user.
     office_key: DeviceKey,
+    /// Who else may have signed changes a device sends.
+    signers: Box<dyn Signers>,
+    /// The store's identity (read once).
+    identity: [u8; 16],
 }
 
 impl<S: RelayStore, P: Policy> Relay<S, P> {
     /// A relay over `store`, applying `policy`. Head-office edits are signed
     /// with a key made for this relay; give it a lasting one with
     /// [`Relay::with_office_key`].
-    pub fn new(store: S, policy: P) -> Result<Self> {
+    pub fn new(mut store: S, policy: P) -> Result<Self> {
+        let identity = store.identity()?;
         Ok(Relay {
             store,
             policy,
             limits: RelayLimits::default(),
             office_key: DeviceKey::generate()?,
+            signers: Box::new(super::NoOtherSigners),
+            identity,
         })
+    }
+
+    /// Accepts changes other devices and head-office users signed (a device
+    /// re-sending what a restored relay lost) when `signers` knows them.
+    pub fn with_signers(mut self, signers: Box<dyn Signers>) -> Self {
+        self.signers = signers;
+        self
     }
 
     /// Signs head-office edits with `key` (kept by the relay's owner).
@@ -337,11 +352,15 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
     }
 
     /// What incoming documents are checked against.
-    fn checker(&self) -> Checker<'_, P> {
+    fn checker<'a>(&'a self, office: &'a DevicePublicKey) -> Checker<'a, P> {
         Checker {
             policy: &self.policy,
             limits: self.limits,
             defer_signatures: false,
+            others: OtherSigners {
+                signers: self.signers.as_ref(),
+                office,
+            },
         }
     }
 
@@ -384,9 +403,14 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
                 key: Some(&office),
                 signatures: &signatures,
             };
-            let (mut outcome, acc) =
-                self.checker()
-                    .decide(actor, id, before, after.automerge().clone(), None, proof);
+            let (mut outcome, acc) = self.checker(&office).decide(
+                actor,
+                id,
+                before,
+                after.automerge().clone(),
+                None,
+                proof,
+            );
             if let Some(acc) = acc {
                 outcome =
                     check_references(&self.policy, &mut self.store, &mut overlay, actor, &acc)?;
@@ -569,7 +593,8 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
             early.push(loaded.map(|()| outcomes));
         }
         // 2. The decisions, on as many threads as there are cores.
-        let decided = decide_in_parallel(&self.checker(), pushes);
+        let office = self.office_key.public();
+        let decided = decide_in_parallel(&self.checker(&office), pushes);
         // 3. The checks that read other documents, one at a time, each
         // seeing what the round accepted before it.
         let mut overlay = Overlay::default();
@@ -626,7 +651,7 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
                 for a in &mut accepted {
                     a.origin = actor.device().to_string();
                 }
-                let reset = req.cursor > last;
+                let reset = req.cursor > last || !self.knows(&req.mark, last)?;
                 let prepared = Prepared {
                     reset,
                     cursor: if reset { 0 } else { req.cursor },
@@ -639,11 +664,46 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
             .collect()
     }
 
+    /// Does the device's `mark` name a place in this database's log, as it
+    /// is (`last` being the log's newest entry)? A device that never synced
+    /// has no mark; otherwise the database must be the same one, and its
+    /// log must still have that entry as it was. A database restored from a
+    /// backup lost the entries after the backup, and a device that was told
+    /// of one of them (every device that synced since: the mark is the log's
+    /// newest entry when it was answered) is told to send everything again.
+    fn knows(&mut self, mark: &LogMark, last: u64) -> Result<bool> {
+        if mark.seq == 0 {
+            return Ok(true);
+        }
+        if mark.relay != self.identity || mark.seq > last {
+            return Ok(false);
+        }
+        Ok(self
+            .store
+            .entry_heads(mark.seq)?
+            .is_some_and(|heads| fingerprint(&heads) == mark.check))
+    }
+
+    /// The mark of the log's newest entry.
+    fn newest_mark(&mut self) -> Result<LogMark> {
+        let seq = self.store.last_seq()?;
+        let heads = match seq {
+            0 => Vec::new(),
+            _ => self.store.entry_heads(seq)?.unwrap_or_default(),
+        };
+        Ok(LogMark {
+            relay: self.identity,
+            seq,
+            check: fingerprint(&heads),
+        })
+    }
+
     /// The answer to a prepared request, once its changes are committed.
     fn finish(&mut self, actor: &Actor, p: Prepared, own: &HashSet<u64>) -> Result<SyncResponse> {
         let (updates, new_cursor, more) = self.updates_after(actor, p.cursor, own)?;
         Ok(SyncResponse {
             cursor: new_cursor,
+            mark: self.newest_mark()?,
             more,
             reset: p.reset,
             pushes: p.push_outcomes,
@@ -701,8 +761,9 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
         let changed = work.get_heads() != before_heads;
         let has_header = Document::from_automerge(work.clone()).is_ok();
         let outcome = if changed && has_header {
+            let office = self.office_key.public();
             let (mut outcome, acc) =
-                self.checker()
+                self.checker(&office)
                     .decide(actor, id, before, work.clone(), None, proof);
             if let Some(acc) = acc {
                 outcome = check_references(&self.policy, &mut self.store, overlay, actor, &acc)?;
@@ -799,6 +860,8 @@ struct Checker<'a, P> {
     /// Leave verifying the signatures to the caller, which verifies many
     /// documents' together ([`verify_together`]).
     defer_signatures: bool,
+    /// Who else may have signed the changes.
+    others: OtherSigners<'a>,
 }
 
 impl<P: Policy> Checker<'_, P> {
@@ -890,20 +953,28 @@ impl<P: Policy> Checker<'_, P> {
         {
             return refused(format!("document {id}: {reason}"));
         }
-        // Every new change says it was made by this user, in this role, on
-        // this device, and is signed by this device's key.
-        let signatures = match proven_authorship(
+        // Every new change names who made it, on which device, and is
+        // signed by that device's key: the sender's, or (a change the relay
+        // lost, sent back) another known signer's.
+        let authorship = match proven_authorship(
             actor,
             id,
             &mut after,
             &before_heads,
             proof,
             !self.defer_signatures,
+            self.others,
         ) {
-            Ok(s) => s,
+            Ok(a) => a,
             Err(reason) => return refused(reason),
         };
-        if let Err(reason) = self.policy.check(actor, before_content.as_ref(), &content) {
+        let verdict = match &authorship.runs {
+            None => self.policy.check(actor, before_content.as_ref(), &content),
+            Some(runs) => {
+                self.check_each_author(id, &mut after, before_content.as_ref(), &content, runs)
+            }
+        };
+        if let Err(reason) = verdict {
             return refused(reason);
         }
         let accepted = (!changes.is_empty()).then(|| Accepted {
@@ -912,82 +983,48 @@ impl<P: Policy> Checker<'_, P> {
             changes,
             content,
             before: before_content,
-            signatures,
+            signatures: authorship.signatures,
+            verified: authorship.verified,
         });
         (Outcome::Accepted, accepted)
     }
 }
 
-/// Checks that every change of `after` since `since` names `actor` as its
-/// author and carries a valid signature by the sending device; returns the
-/// signatures of those changes, for the log.
-fn proven_authorship(
-    actor: &Actor,
-    id: DocId,
-    after: &mut Document,
-    since: &[ChangeHash],
-    proof: Proof<'_>,
-    verify: bool,
-) -> Result<Vec<ChangeSignature>, String> {
-    let by_change: HashMap<[u8; 32], &ChangeSignature> =
-        proof.signatures.iter().map(|s| (s.change, s)).collect();
-    let mut signatures = Vec::new();
-    for (hash, author) in after.changes_after(since) {
-        match author {
-            Some(a) if same_author(&a, actor) => {}
-            Some(a) => {
+impl<P: Policy> Checker<'_, P> {
+    /// The policy applied to new changes by several authors, one author's
+    /// run of changes at a time, in causal order, as that author: each run
+    /// turns the document as it was after the previous run into the document
+    /// at the run's heads.
+    fn check_each_author(
+        &self,
+        id: DocId,
+        after: &mut Document,
+        before: Option<&Content>,
+        last: &Content,
+        runs: &[(Actor, Vec<ChangeHash>)],
+    ) -> Result<(), String> {
+        let mut previous: Option<Content> = before.cloned();
+        for (i, (author, heads)) in runs.iter().enumerate() {
+            let state = if i + 1 == runs.len() {
+                last.clone()
+            } else {
+                after
+                    .at(heads)
+                    .and_then(|d| d.content())
+                    .map_err(|e| format!("document {id} cannot be read as it was: {e}"))?
+            };
+            let meta = state.meta();
+            if !may_see_parts(author, &meta.kind, &meta.owner, meta.region.as_deref()) {
                 return Err(format!(
-                    "a change to document {id} says it was made by {} ({}) on {}, but this is {} on {}",
-                    a.user(),
-                    a.role(),
-                    a.device(),
-                    actor.user(),
-                    actor.device()
+                    "a change to document {id} was made by {}, who may not see it",
+                    author.user()
                 ));
             }
-            None => {
-                return Err(format!(
-                    "a change to document {id} does not say who made it"
-                ));
-            }
+            self.policy.check(author, previous.as_ref(), &state)?;
+            previous = Some(state);
         }
-        match by_change.get(&hash.0) {
-            Some(sig) => signatures.push(*sig),
-            None => {
-                return Err(format!(
-                    "change {hash} to document {id} came without its signature"
-                ));
-            }
-        }
+        Ok(())
     }
-    if signatures.is_empty() {
-        return Ok(Vec::new());
-    }
-    let Some(key) = proof.key else {
-        return Err(format!(
-            "device {} has no signing key on the relay (it was enrolled before changes were signed): update the app, which registers one, or enroll the device again",
-            actor.device()
-        ));
-    };
-    if verify && !key.verifies_all(&signatures) {
-        return Err(not_signed(id, actor.device(), key, &signatures));
-    }
-    Ok(signatures.into_iter().cloned().collect())
-}
-
-/// Why `signatures` of document `id` from `device` do not verify with `key`.
-fn not_signed(
-    id: DocId,
-    device: &str,
-    key: &DevicePublicKey,
-    signatures: &[&ChangeSignature],
-) -> String {
-    let bad = signatures
-        .iter()
-        .find(|s| !key.verifies(s))
-        .map(|s| ChangeHash(s.change).to_string())
-        .unwrap_or_default();
-    format!("change {bad} to document {id} is not signed by device {device}'s key")
 }
 
 /// Verifies the signatures of the accepted documents in `decided` (decided
@@ -998,6 +1035,7 @@ fn verify_together(decided: &mut [(Decided, Option<&Sender>)]) {
     for (i, ((_, (_, accepted)), sender)) in decided.iter().enumerate() {
         if let (Some(a), Some(key)) = (accepted, sender.and_then(|s| s.key.as_ref()))
             && !a.signatures.is_empty()
+            && !a.verified
         {
             by_device.entry(key.to_bytes()).or_default().push(i);
         }
@@ -1030,13 +1068,6 @@ fn verify_together(decided: &mut [(Decided, Option<&Sender>)]) {
     }
 }
 
-/// Is `claimed` (a change's recorded author) the authenticated `actor`?
-fn same_author(claimed: &Actor, actor: &Actor) -> bool {
-    claimed.user() == actor.user()
-        && claimed.role() == actor.role()
-        && claimed.device() == actor.device()
-}
-
 fn refused(reason: String) -> (Outcome, Option<Accepted>) {
     (Outcome::Refused(reason), None)
 }
@@ -1055,6 +1086,7 @@ fn decide_in_parallel<'a, P: Policy>(
         policy: checker.policy,
         limits: checker.limits,
         defer_signatures: true,
+        others: checker.others,
     };
     let decide = |p: PushToDecide<'a>| -> (Decided, Option<&'a Sender>) {
         let at = (p.request, p.slot);
@@ -1115,6 +1147,17 @@ fn decide_in_parallel<'a, P: Policy>(
         }
         decided
     })
+}
+
+/// A log entry's fingerprint: the start of the smallest of the document's
+/// heads after it (hashes, so two entries share one only if they are for
+/// the same document and state, which the log never records twice).
+fn fingerprint(heads: &[ChangeHash]) -> [u8; 8] {
+    let mut check = [0u8; 8];
+    if let Some(h) = heads.iter().min() {
+        check.copy_from_slice(&h.0[..8]);
+    }
+    check
 }
 
 fn wire_id(bytes: [u8; 16]) -> DocId {

@@ -15,8 +15,9 @@ pub use crate::signing::ChangeSignature;
 const MAGIC: &[u8; 4] = b"FSYN";
 
 /// The protocol version this build speaks. Version 2: changes travel with
-/// their authors' signatures.
-pub const PROTOCOL_VERSION: u8 = 2;
+/// their authors' signatures. Version 3: requests and answers carry a
+/// [`LogMark`], so a device notices a relay restored from a backup.
+pub const PROTOCOL_VERSION: u8 = 3;
 
 const KIND_REQUEST: u8 = 1;
 const KIND_RESPONSE: u8 = 2;
@@ -27,11 +28,31 @@ pub type WireDocId = [u8; 16];
 /// A change hash on the wire.
 pub type WireHash = [u8; 32];
 
+/// A place in one relay database's log: which database (its identity, made
+/// when it was created), an entry's sequence number, and a fingerprint of
+/// that entry. A device keeps the newest mark it was sent and sends it back;
+/// if the relay's database is another one, or its log no longer has that
+/// entry as it was (the database was restored from a backup, so later
+/// entries were lost or their numbers reused), the relay tells the device to
+/// send everything again ([`SyncResponse::reset`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogMark {
+    /// The identity of the relay's database.
+    pub relay: [u8; 16],
+    /// The entry's sequence number (0: the device has never synced).
+    pub seq: u64,
+    /// The entry's fingerprint.
+    pub check: [u8; 8],
+}
+
 /// What a device sends: its new changes, and where it is in the relay's log.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncRequest {
     /// The relay sequence number up to which the device has everything it may see.
     pub cursor: u64,
+    /// The newest place in the relay's log the device was told of: at or
+    /// after the cursor and every change of the device's the relay accepted.
+    pub mark: LogMark,
     /// The device's new changes, one entry per document.
     pub pushes: Vec<Push>,
     /// Automerge sync messages for documents being reconciled the slow way.
@@ -90,10 +111,13 @@ pub struct Update {
 pub struct SyncResponse {
     /// The device's new cursor, once it has applied this answer.
     pub cursor: u64,
+    /// The newest entry of the relay's log once this request was committed.
+    pub mark: LogMark,
     /// More updates are waiting: ask again.
     pub more: bool,
-    /// The relay does not know the device's cursor (it was restored from a
-    /// backup): forget what the relay is known to hold and send everything.
+    /// The relay does not know the device's mark (its database was restored
+    /// from a backup, or is another one): forget what the relay is known to
+    /// hold and send everything.
     pub reset: bool,
     /// One outcome per push, in the order of the request.
     pub pushes: Vec<Outcome>,
@@ -168,6 +192,11 @@ mod tests {
     fn sample() -> SyncRequest {
         SyncRequest {
             cursor: 42,
+            mark: LogMark {
+                relay: [3; 16],
+                seq: 43,
+                check: [4; 8],
+            },
             pushes: vec![Push {
                 doc: [7; 16],
                 changes: vec![1, 2, 3],
@@ -203,10 +232,17 @@ mod tests {
     fn an_idle_request_is_tiny() {
         let bytes = encode_request(&SyncRequest {
             cursor: 1_000_000,
+            mark: LogMark {
+                relay: [0xab; 16],
+                seq: 1_000_000,
+                check: [0xcd; 8],
+            },
             ..Default::default()
         })
         .unwrap();
-        assert!(bytes.len() <= 12, "{} bytes", bytes.len());
+        // The header, the cursor and the mark: 16 bytes of identity, the
+        // entry's number and its 8-byte fingerprint.
+        assert!(bytes.len() <= 40, "{} bytes", bytes.len());
     }
 
     #[test]
