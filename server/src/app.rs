@@ -20,7 +20,7 @@ use fieldsync_core::{DocId, ReportSchedule};
 use serde::Deserialize;
 use tower_http::compression::predicate::{DefaultPredicate, SizeAbove};
 use tower_http::compression::{CompressionLayer, Predicate};
-use tower_http::timeout::TimeoutLayer;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 use crate::accounts;
 use crate::error::{Result, ServerError};
@@ -53,6 +53,10 @@ pub struct Limits {
     pub auth_failures_per_minute: f64,
     /// See `auth_failures_per_minute`.
     pub auth_failure_burst: f64,
+    /// Longest a request's body may pause between two pieces.
+    pub body_timeout: Duration,
+    /// Open connections and the wait for a request's headers.
+    pub connections: crate::listener::Connections,
 }
 
 impl Default for Limits {
@@ -66,6 +70,8 @@ impl Default for Limits {
             sync_burst: 30.0,
             auth_failures_per_minute: 10.0,
             auth_failure_burst: 20.0,
+            body_timeout: Duration::from_secs(10),
+            connections: crate::listener::Connections::default(),
         }
     }
 }
@@ -352,6 +358,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             limits.timeout,
         ))
+        .layer(RequestBodyTimeoutLayer::new(limits.body_timeout))
         .fallback(|| async { ServerError::NotFound("no such endpoint; see /openapi.json".into()) })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -10,13 +10,15 @@
 //! - [`head_office`]: the relational tables kept in step with every change;
 //! - [`reports`]: reports over those tables;
 //! - [`readers`]: read-only connections, so reads never wait for sync;
-//! - [`admin`]: what the `admin` subcommands do (CSV import, export, demo).
+//! - [`admin`]: what the `admin` subcommands do (CSV import, export, demo);
+//! - [`listener`]: accepting connections within limits (slow clients).
 
 pub mod accounts;
 pub mod admin;
 pub mod app;
 pub mod error;
 pub mod head_office;
+pub mod listener;
 pub mod metrics;
 mod office;
 mod openapi;
@@ -27,18 +29,15 @@ pub use app::{AppState, Limits, router};
 pub use error::{Result, ServerError};
 
 /// Serves the API on `listener` until `shutdown` completes; requests in
-/// flight finish first.
+/// flight finish first. Connections are limited as `state.limits.connections`
+/// says.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: std::sync::Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let (limits, counters) = (state.limits.connections, state.metrics.connections.clone());
+    listener::serve(listener, router(state), None, limits, counters, shutdown).await
 }
 
 /// Serves the API over HTTPS (rustls) on `listener` with the PEM certificate
@@ -50,29 +49,17 @@ pub async fn serve_tls(
     key: &std::path::Path,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // Another part of the process may have installed the provider already.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
-        .await
-        .map_err(|e| {
-            std::io::Error::new(
-                e.kind(),
-                format!(
-                    "cannot use the TLS certificate {} and key {}: {e}",
-                    cert.display(),
-                    key.display()
-                ),
-            )
-        })?;
+    let tls = listener::tls_acceptor(cert, key)?;
     listener.set_nonblocking(true)?;
-    let handle = axum_server::Handle::new();
-    let h = handle.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        h.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
-    });
-    axum_server::from_tcp_rustls(listener, config)?
-        .handle(handle)
-        .serve(router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .await
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let (limits, counters) = (state.limits.connections, state.metrics.connections.clone());
+    listener::serve(
+        listener,
+        router(state),
+        Some(tls),
+        limits,
+        counters,
+        shutdown,
+    )
+    .await
 }

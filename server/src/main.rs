@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use fieldsync_core::Role;
+use fieldsync_server::listener::Connections;
 use fieldsync_server::{AppState, Limits, ServerError, accounts, admin};
 
 /// fieldsync's relay: phones sync with it; head office works from its database.
@@ -47,6 +48,14 @@ enum Command {
         /// Sync requests one device may make in a burst.
         #[arg(long, default_value_t = 30.0)]
         sync_burst: f64,
+        /// Open connections at most (more wait until one closes); capped by
+        /// the process's open-file limit.
+        #[arg(long, default_value_t = 8192)]
+        max_connections: usize,
+        /// Open connections at most from one address (more are closed):
+        /// raise it if many phones reach the relay through one NAT.
+        #[arg(long, default_value_t = 64)]
+        max_connections_per_address: usize,
     },
     /// Create a demo company (users, customers, catalog, a few days of work) in a new database.
     Demo,
@@ -139,6 +148,8 @@ fn run(cli: Cli) -> Result<(), ServerError> {
         Command::Serve {
             sync_rate,
             sync_burst,
+            max_connections,
+            max_connections_per_address,
             ..
         } => {
             if !(*sync_rate > 0.0 && *sync_burst >= 1.0) {
@@ -146,9 +157,19 @@ fn run(cli: Cli) -> Result<(), ServerError> {
                     "--sync-rate must be above 0 and --sync-burst at least 1".into(),
                 ));
             }
+            if *max_connections == 0 || *max_connections_per_address == 0 {
+                return Err(ServerError::BadRequest(
+                    "--max-connections and --max-connections-per-address must be at least 1".into(),
+                ));
+            }
             Limits {
                 syncs_per_second: *sync_rate,
                 sync_burst: *sync_burst,
+                connections: Connections {
+                    max: connections_within_file_limit(*max_connections),
+                    per_address: *max_connections_per_address,
+                    ..Connections::default()
+                },
                 ..Limits::default()
             }
         }
@@ -274,6 +295,24 @@ fn admin_command(state: &AppState, command: AdminCommand) -> Result<(), ServerEr
         }
     }
     Ok(())
+}
+
+/// Raises the open-file limit as far as the system allows, and keeps
+/// `wanted` connections within it (the database, its readers and the log
+/// need files too).
+fn connections_within_file_limit(wanted: usize) -> usize {
+    const FOR_FILES: u64 = 64;
+    let files = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+    let room = usize::try_from(files.saturating_sub(FOR_FILES).max(16)).unwrap_or(usize::MAX);
+    if wanted > room {
+        tracing::warn!(
+            wanted,
+            allowed = room,
+            open_files = files,
+            "--max-connections is above what the open-file limit allows; raise the limit (ulimit -n) to keep more"
+        );
+    }
+    wanted.min(room)
 }
 
 fn serve(

@@ -19,6 +19,21 @@ pub struct Metrics {
     latency_sum_micros: AtomicU64,
     enrollments: AtomicU64,
     office_actions: AtomicU64,
+    /// Kept by the listener.
+    pub connections: std::sync::Arc<ConnectionCounters>,
+}
+
+/// What the listener counts: connections open now, and those it closed for
+/// being over their address's limit or too slow with their headers.
+#[derive(Debug, Default)]
+pub struct ConnectionCounters {
+    /// Open now.
+    pub open: AtomicU64,
+    /// Closed at once: their address had too many open.
+    pub over_address_limit: AtomicU64,
+    /// Closed because a request's headers (or the TLS handshake) did not
+    /// arrive in time.
+    pub too_slow: AtomicU64,
 }
 
 impl Metrics {
@@ -89,6 +104,21 @@ impl Metrics {
             "fieldsync_office_actions_total",
             "Head-office actions applied.",
             g(&self.office_actions),
+        );
+        counter(
+            "fieldsync_connections_over_address_limit_total",
+            "Connections closed at once because their address had too many open.",
+            g(&self.connections.over_address_limit),
+        );
+        counter(
+            "fieldsync_connections_too_slow_total",
+            "Connections closed because a request's headers or TLS handshake came too slowly.",
+            g(&self.connections.too_slow),
+        );
+        let _ = writeln!(
+            s,
+            "# HELP fieldsync_open_connections Connections open now.\n# TYPE fieldsync_open_connections gauge\nfieldsync_open_connections {}",
+            g(&self.connections.open)
         );
         let _ = writeln!(
             s,
