@@ -240,6 +240,11 @@ pub enum Error {
     #[error("the local store failed: {0}")]
     Store(String),
 
+    /// The disk the store is on is full: nothing was written, and what was
+    /// written before is intact. Writing works again once there is room.
+    #[error("the disk is full, so nothing could be stored ({0})")]
+    DiskFull(String),
+
     /// The bytes are not a fieldsync document, or the document does not have the
     /// shape this version of fieldsync understands.
     #[error("the document could not be read: {0}")]
@@ -285,7 +290,7 @@ impl Error {
             | Error::UnknownLine { .. }
             | Error::UnknownProduct(_)
             | Error::WrongKind { .. } => ErrorKind::NotFound,
-            Error::Store(_) | Error::Corrupt(_) => ErrorKind::Storage,
+            Error::Store(_) | Error::DiskFull(_) | Error::Corrupt(_) => ErrorKind::Storage,
             Error::Protocol(_) => ErrorKind::Protocol,
             _ => ErrorKind::InvalidInput,
         }
@@ -315,6 +320,11 @@ impl From<autosurgeon::ReconcileError> for Error {
 
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
-        Error::Store(e.to_string())
+        match &e {
+            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull => {
+                Error::DiskFull(e.to_string())
+            }
+            _ => Error::Store(e.to_string()),
+        }
     }
 }

@@ -41,9 +41,23 @@ pub enum ServerError {
 pub type Result<T, E = ServerError> = std::result::Result<T, E>;
 
 impl ServerError {
+    /// The relay's disk is full: nothing was stored.
+    fn disk_full(&self) -> bool {
+        match self {
+            ServerError::Core(fieldsync_core::Error::DiskFull(_)) => true,
+            ServerError::Database(rusqlite::Error::SqliteFailure(f, _)) => {
+                f.code == rusqlite::ErrorCode::DiskFull
+            }
+            _ => false,
+        }
+    }
+
     /// The HTTP status for this error.
     pub fn status(&self) -> StatusCode {
         use fieldsync_core::ErrorKind;
+        if self.disk_full() {
+            return StatusCode::SERVICE_UNAVAILABLE;
+        }
         match self {
             ServerError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ServerError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -74,16 +88,27 @@ impl IntoResponse for ServerError {
             // it is.
             let reference = reference_id();
             tracing::error!(%reference, error = %self, "request failed");
-            return (
+            let error = if self.disk_full() {
+                format!(
+                    "the relay cannot store anything right now: its disk is full (reference {reference}). Your work is safe on this phone and is sent at the next sync, once the relay's administrator has made room"
+                )
+            } else {
+                format!(
+                    "something went wrong on the relay (reference {reference}); nothing was lost: the work stays on the phone and is sent again at the next sync"
+                )
+            };
+            let mut response = (
                 status,
-                Json(serde_json::json!({
-                    "error": format!(
-                        "something went wrong on the relay (reference {reference}); nothing was lost: the work stays on the phone and is sent again at the next sync"
-                    ),
-                    "reference": reference,
-                })),
+                Json(serde_json::json!({ "error": error, "reference": reference })),
             )
                 .into_response();
+            if self.disk_full() {
+                response.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from_static("60"),
+                );
+            }
+            return response;
         }
         tracing::info!(status = status.as_u16(), error = %self, "request refused");
         (
@@ -129,6 +154,29 @@ mod tests {
         let body =
             futures_body(ServerError::BadRequest("amount is required".into()).into_response());
         assert!(body.contains("amount is required"), "{body}");
+    }
+
+    #[test]
+    fn a_full_disk_is_the_relays_problem_and_the_work_is_safe() {
+        let full = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            Some("database or disk is full".into()),
+        );
+        for e in [
+            ServerError::Core(fieldsync_core::Error::from(full)),
+            ServerError::Database(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                None,
+            )),
+        ] {
+            let resp = e.into_response();
+            assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(resp.headers()["retry-after"], "60");
+            let body = futures_body(resp);
+            assert!(body.contains("its disk is full"), "{body}");
+            assert!(body.contains("Your work is safe on this phone"), "{body}");
+            assert!(!body.contains("local store"), "{body}");
+        }
     }
 
     fn futures_body(resp: Response) -> String {

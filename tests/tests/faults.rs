@@ -266,3 +266,118 @@ fn a_corrupted_phone_store_is_a_clear_error_and_the_relay_restores_it() {
         );
     }
 }
+
+/// Fills the relay's disk as SQLite sees it (`SQLITE_FULL`, what a full
+/// disk gives): the database may not grow, and its free pages are taken, so
+/// a write that needs a new page fails. With `full` false, room returns.
+fn fill_disk(relay: &TestRelay, full: bool) {
+    let mut r = relay.state.relay();
+    let conn = r.store().connection();
+    if !full {
+        let _: i64 = conn
+            .query_row("PRAGMA max_page_count = 1073741823", [], |r| r.get(0))
+            .unwrap();
+        conn.execute_batch("DROP TABLE disk_filler").unwrap();
+        return;
+    }
+    conn.execute_batch("CREATE TABLE disk_filler (x BLOB)")
+        .unwrap();
+    let pages: i64 = conn
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .unwrap();
+    let _: i64 = conn
+        .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    for size in [65536, 4096, 512, 64, 8] {
+        while conn
+            .execute("INSERT INTO disk_filler VALUES (zeroblob(?1))", [size])
+            .is_ok()
+        {}
+    }
+}
+
+/// An order of `lines` lines on `p`'s phone: a document needing several
+/// pages of the relay's database.
+fn big_order(p: &mut Phone, lines: usize) -> DocId {
+    let ctx = p.ctx();
+    let mut c = CustomerDoc::create_prospect(&ctx, "Big shop", "").unwrap();
+    p.store.save(c.document()).unwrap();
+    let customer = c.read().unwrap();
+    let number = p.store.next_order_number(Utc::now().date_naive()).unwrap();
+    let mut o = OrderDoc::create(
+        &ctx,
+        &customer,
+        NewOrder {
+            number,
+            channel: Channel::Phone,
+            reorder_kind: None,
+            delivery_date: None,
+            evidence: String::new(),
+        },
+    )
+    .unwrap();
+    for i in 0..lines {
+        o.add_line(
+            &ctx,
+            NewLine {
+                product: format!("STYLE-{i:03}"),
+                name: "Knitted cardigan, every colour and size".into(),
+                variant: format!("colour {} / size {}", i % 7, i % 5),
+                unit: "pcs".into(),
+                quantity: Decimal::from(1 + i as i64),
+                unit_price: Decimal::new(12_990, 2),
+                discount_percent: Decimal::ZERO,
+            },
+        )
+        .unwrap();
+    }
+    p.store.save(o.document()).unwrap();
+    o.read().unwrap().id()
+}
+
+#[test]
+fn a_full_disk_on_the_relay_refuses_cleanly_and_recovers_losing_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = TestRelay::start(dir.path());
+    relay.user("li", Role::Salesperson, Some("east"));
+    let manager = relay.user("zhao", Role::Manager, Some("east"));
+    let mut li = Phone::enroll(&relay.url(), dir.path(), "li", &relay.code("li"));
+    let acknowledged = work(&mut li, 3);
+    li.sync().unwrap();
+    fill_disk(&relay, true);
+    // A day's work that will not fit: one big order alone (no document is
+    // to blame, so none is refused), then many.
+    let mut waiting = vec![big_order(&mut li, 60)];
+    let e = li.sync().unwrap_err();
+    assert!(e.starts_with("HTTP 503"), "{e}");
+    assert!(e.contains("its disk is full"), "{e}");
+    assert!(e.contains("Your work is safe on this phone"), "{e}");
+    assert!(!e.contains("local store"), "{e}");
+    waiting.extend(work(&mut li, 20));
+    let e = li.sync().unwrap_err();
+    assert!(e.contains("its disk is full"), "{e}");
+    assert!(
+        li.store.refused().unwrap().is_empty(),
+        "nothing is refused for the relay's full disk"
+    );
+    // The orders and their two prospects.
+    assert_eq!(li.store.pending_count().unwrap(), waiting.len() as u64 + 2);
+    // Reading still works, and what was acknowledged is there.
+    let api = relay.api(&manager);
+    for id in &acknowledged {
+        assert_eq!(api.get(&format!("/v1/orders/{id}")).status, 200);
+    }
+    // Room again: the next sync sends everything, and nothing is doubled.
+    fill_disk(&relay, false);
+    let s = li.sync().unwrap();
+    assert!(s.refused.is_empty(), "{s:?}");
+    assert_eq!(li.store.pending_count().unwrap(), 0);
+    for id in acknowledged.iter().chain(&waiting) {
+        let a = api.get(&format!("/v1/orders/{id}"));
+        assert_eq!(a.status, 200, "order {id} is on the relay");
+        let lines = a.json()["lines"].as_array().unwrap().len();
+        assert_eq!(lines, if *id == waiting[0] { 60 } else { 1 });
+    }
+}

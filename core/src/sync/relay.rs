@@ -496,7 +496,10 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
                         results[i] = Some(self.finish(&batch[i].0.actor, p, &own));
                     }
                 }
-                Err(e) if !accepted.is_empty() => {
+                // A full disk fails every document alike: no document is to
+                // blame, so none is refused; every sync fails, to be sent
+                // again once there is room.
+                Err(e) if !accepted.is_empty() && !matches!(e, Error::DiskFull(_)) => {
                     // One document the store cannot take must not fail the
                     // others' syncs: each is committed alone, and one that
                     // still fails is refused.
