@@ -673,4 +673,26 @@ mod tests {
         // And the next batch is answered as usual.
         assert!(answer_batch(&[request(4)], &mut handle)[0].is_ok());
     }
+
+    #[test]
+    fn a_stopped_writer_makes_the_relay_unhealthy_until_the_next_sync_restarts_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = Arc::new(AppState::open(&dir.path().join("r.db"), Limits::default()).unwrap());
+        assert!(state.healthy(), "not started yet is healthy");
+        // A writer whose thread has ended: its queue is closed.
+        let (tx, rx) = std::sync::mpsc::channel::<SyncJob>();
+        drop(rx);
+        *state.writer.lock().unwrap() = Some(tx);
+        state
+            .writer_running
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        assert!(!state.healthy(), "/healthz says 503");
+        // The next sync starts a new writer, which answers it.
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let (sender, req) = request(0);
+        state.submit_sync((sender, req, reply)).unwrap();
+        let answer = answer.blocking_recv().unwrap();
+        assert!(answer.is_ok(), "{answer:?}");
+        assert!(state.healthy());
+    }
 }

@@ -111,8 +111,10 @@ fn supervise(target: &str, time: Duration, save: bool) -> (u64, u64, u64) {
         if save {
             cmd.arg("--save-corpus");
         }
-        let mut child = cmd.spawn().unwrap();
+        // The input a worker is running; a new worker starts without one.
         let current = state.path().join("current");
+        let _ = std::fs::remove_file(&current);
+        let mut child = cmd.spawn().unwrap();
         let status = loop {
             if let Some(status) = child.try_wait().unwrap() {
                 break Some(status);
