@@ -14,7 +14,7 @@ pub(crate) fn require_role(actor: &Actor, allowed: &[Role], action: &'static str
         Ok(())
     } else {
         Err(Error::RoleNotAllowed {
-            role: actor.role().in_words(),
+            role: actor.role().with_article(),
             action,
         })
     }

@@ -54,7 +54,20 @@ impl Role {
         }
     }
 
-    /// The role in words, for messages ("a warehouse clerk cannot approve orders").
+    /// The role in words with its article ("an order desk clerk"), to begin a sentence.
+    pub fn with_article(&self) -> &'static str {
+        match self {
+            Role::Salesperson => "a salesperson",
+            Role::Manager => "a sales manager",
+            Role::OrderDesk => "an order desk clerk",
+            Role::Production => "a production planner",
+            Role::Warehouse => "a warehouse clerk",
+            Role::Finance => "a finance clerk",
+            Role::Admin => "an administrator",
+        }
+    }
+
+    /// The role in words, without an article ("order desk clerk").
     pub fn in_words(&self) -> &'static str {
         match self {
             Role::Salesperson => "salesperson",

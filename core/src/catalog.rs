@@ -243,13 +243,13 @@ impl CatalogDoc {
         )?;
         if ctx.actor.role() == Role::Production && (on_hand.is_some() || reserved.is_some()) {
             return Err(Error::RoleNotAllowed {
-                role: ctx.actor.role().in_words(),
+                role: ctx.actor.role().with_article(),
                 action: "publish warehouse stock (on hand, reserved)",
             });
         }
         if ctx.actor.role() == Role::Warehouse && in_production.is_some() {
             return Err(Error::RoleNotAllowed {
-                role: ctx.actor.role().in_words(),
+                role: ctx.actor.role().with_article(),
                 action: "publish production figures",
             });
         }

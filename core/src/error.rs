@@ -28,6 +28,10 @@ pub enum Error {
     #[error("{0} must not be empty")]
     Required(&'static str),
 
+    /// Something is missing before this can be done; the text says what.
+    #[error("{0}")]
+    Incomplete(&'static str),
+
     /// An identifier (user, device, region, prefix) contains characters that are not allowed.
     #[error("'{value}' is not a valid {what}: {hint}")]
     InvalidIdentifier {
@@ -40,9 +44,9 @@ pub enum Error {
     },
 
     /// The actor's role may never perform this action.
-    #[error("a {role} cannot {action}")]
+    #[error("{role} cannot {action}")]
     RoleNotAllowed {
-        /// The actor's role, in words.
+        /// The actor's role, in words with its article ("an order desk clerk").
         role: &'static str,
         /// The action, in words ("approve orders").
         action: &'static str,

@@ -20,6 +20,8 @@ pub const MAX_ABS: Decimal = Decimal::from_parts(3_567_587_328, 232, 0, false, 0
 
 const HINT: &str = "use digits with at most 4 decimal places and a dot, e.g. 1250.50";
 
+const RANGE_HINT: &str = "amounts and quantities go up to at most 1000000000000 (a trillion)";
+
 /// Reads an amount the user typed ("1,250.50" is refused; "1250.50" is fine).
 /// `field` names it in the error ("unit price").
 pub fn parse_amount(field: &'static str, text: &str) -> Result<Decimal> {
@@ -36,12 +38,27 @@ pub fn parse_amount(field: &'static str, text: &str) -> Result<Decimal> {
         return Err(bad());
     }
     let d: Decimal = t.parse().map_err(|_| bad())?;
-    check_amount(field, d).map_err(|_| bad())
+    check_amount(field, d).map_err(|e| match e {
+        // Out of range: say so, with what was typed.
+        Error::InvalidDecimal { hint, .. } if hint == RANGE_HINT => Error::InvalidDecimal {
+            field,
+            value: text.to_string(),
+            hint,
+        },
+        _ => bad(),
+    })
 }
 
 /// Checks an amount is within range and has at most [`MAX_SCALE`] decimals.
 pub fn check_amount(field: &'static str, d: Decimal) -> Result<Decimal> {
-    if d.abs() > MAX_ABS || d.normalize().scale() > MAX_SCALE {
+    if d.abs() > MAX_ABS {
+        return Err(Error::InvalidDecimal {
+            field,
+            value: d.to_string(),
+            hint: RANGE_HINT,
+        });
+    }
+    if d.normalize().scale() > MAX_SCALE {
         return Err(Error::InvalidDecimal {
             field,
             value: d.to_string(),

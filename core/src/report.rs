@@ -56,7 +56,9 @@ impl ReportSchedule {
         utc_offset: FixedOffset,
     ) -> Result<Self> {
         if working_days.is_empty() {
-            return Err(Error::Required("at least one working day"));
+            return Err(Error::Incomplete(
+                "a report schedule needs at least one working day",
+            ));
         }
         Ok(ReportSchedule {
             working_days: working_days

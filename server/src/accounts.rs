@@ -138,8 +138,8 @@ pub fn create_user(
     Actor::new(id, role, region, "check")?;
     if matches!(role, Role::Salesperson | Role::Manager) && region.is_none() {
         return Err(ServerError::BadRequest(format!(
-            "a {} needs a region (--region)",
-            role.in_words()
+            "{} needs a region (--region)",
+            role.with_article()
         )));
     }
     let exists = conn

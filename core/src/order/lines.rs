@@ -150,5 +150,14 @@ fn check_discount(d: Decimal) -> Result<Decimal> {
             hint: "a discount is a percentage from 0 to 100",
         });
     }
+    // 0.15 is almost always 15 % typed as a fraction: refused rather than
+    // taken as 0.15 %.
+    if d > Decimal::ZERO && d < Decimal::ONE {
+        return Err(Error::InvalidDecimal {
+            field: "discount",
+            value: d.to_string(),
+            hint: "a discount is a percentage, so 15 % is written 15; discounts under 1 % are not taken",
+        });
+    }
     Ok(d)
 }

@@ -91,7 +91,7 @@ pub fn decide_step(
     let action = step.action;
     if !action.roles().contains(&role) {
         return Err(Error::RoleNotAllowed {
-            role: role.in_words(),
+            role: role.with_article(),
             action: action.as_permission(),
         });
     }
@@ -135,7 +135,7 @@ pub fn decide_step(
         )
     {
         return Err(Error::RoleNotAllowed {
-            role: role.in_words(),
+            role: role.with_article(),
             action: "cancel orders that a manager has approved",
         });
     }
@@ -159,7 +159,9 @@ pub fn decide_step(
     }
     match action {
         OrderAction::Submit if order.lines.is_empty() => {
-            return Err(Error::Required("at least one order line"));
+            return Err(Error::Incomplete(
+                "an order needs at least one line before it is submitted",
+            ));
         }
         OrderAction::Settle if order.outstanding() > Decimal::ZERO => {
             return Err(Error::NotPaidInFull {

@@ -148,9 +148,29 @@ fn submitting_needs_a_line() {
     let (mut o, l) = draft_order(&c);
     o.remove_line(&sales(), &l).unwrap();
     assert_eq!(
-        o.submit(&sales()).unwrap_err(),
-        Error::Required("at least one order line")
+        o.submit(&sales()).unwrap_err().to_string(),
+        "an order needs at least one line before it is submitted"
     );
+}
+
+#[test]
+fn messages_read_as_english() {
+    let c = credit_customer();
+    let (mut o, l) = draft_order(&c);
+    // The role with its article.
+    let e = o.approve(&desk(), &c, None).unwrap_err().to_string();
+    assert!(e.starts_with("an order desk clerk cannot"), "{e}");
+    // An amount over the cap is told about the cap, not decimal places.
+    let e = o.set_quantity(&sales(), &l, d("5000000000000")).unwrap_err().to_string();
+    assert!(e.contains("1000000000000"), "{e}");
+    assert!(!e.contains("decimal places"), "{e}");
+    let e = money::parse_amount("unit price", "5000000000000").unwrap_err().to_string();
+    assert!(e.contains("at most 1000000000000"), "{e}");
+    // A discount typed as a fraction is not silently a fraction of a percent.
+    let e = o.set_discount(&sales(), &l, d("0.15")).unwrap_err().to_string();
+    assert!(e.contains("15 % is written 15"), "{e}");
+    o.set_discount(&sales(), &l, d("15")).unwrap();
+    o.set_discount(&sales(), &l, d("0")).unwrap();
 }
 
 #[test]

@@ -51,8 +51,8 @@ impl KindRules for Customer {
                         .into(),
                 ),
                 _ => Err(format!(
-                    "a {} cannot create customers",
-                    actor.role().in_words()
+                    "{} cannot create customers",
+                    actor.role().with_article()
                 )),
             };
         };

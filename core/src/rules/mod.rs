@@ -147,7 +147,7 @@ fn role_may(actor: &Actor, roles: &[Role], what: &str) -> Verdict {
     if roles.contains(&actor.role()) {
         Ok(())
     } else {
-        Err(format!("a {} cannot {what}", actor.role().in_words()))
+        Err(format!("{} cannot {what}", actor.role().with_article()))
     }
 }
 

@@ -258,8 +258,8 @@ fn check_steps(actor: &Actor, what: &str, before: &Order, after: &Order) -> Verd
     for e in new {
         if !e.action.roles().contains(&actor.role()) {
             return Err(format!(
-                "a {} cannot {}",
-                actor.role().in_words(),
+                "{} cannot {}",
+                actor.role().with_article(),
                 e.action.as_permission()
             ));
         }
