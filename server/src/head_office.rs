@@ -84,6 +84,18 @@ const MIGRATIONS: &[Migration] = &[
               );",
         backfill: None,
     },
+    // 4: how an order ended up (for an archived order, the status it was
+    // archived from): what the sales reports count.
+    Migration {
+        sql: "ALTER TABLE orders ADD COLUMN outcome TEXT NOT NULL DEFAULT '';
+              UPDATE orders SET outcome = status WHERE status != 'archived';
+              UPDATE orders SET outcome = coalesce((
+                  SELECT e.from_status FROM order_events e
+                  WHERE e.order_id = orders.id AND e.action = 'Archive' AND e.superseded = 0
+                  ORDER BY e.seq DESC LIMIT 1), 'settled')
+              WHERE status = 'archived';",
+        backfill: None,
+    },
 ];
 
 /// Records refused changes in the `refusals` table.
@@ -176,7 +188,7 @@ impl Projection for HeadOffice {
                 let derived = o.derived();
                 exec(
                     conn,
-                    "INSERT OR REPLACE INTO orders VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                    "INSERT OR REPLACE INTO orders VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
                     params![
                         id,
                         o.number,
@@ -192,7 +204,8 @@ impl Projection for HeadOffice {
                         o.delivery_date.map(|d| d.to_string()),
                         ts(m.created_at),
                         o.split_from,
-                        o.merged_into
+                        o.merged_into,
+                        derived.outcome.as_str()
                     ],
                 )?;
                 for table in ["order_lines", "order_events", "payments"] {

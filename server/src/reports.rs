@@ -86,7 +86,9 @@ fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// Statuses that count as sales: approved and anything after, except cancelled.
-const SOLD: &str = "('approved', 'changed_after_approval', 'confirmed', 'in_production', 'in_stock', 'shipped', 'delivered', 'settled', 'archived')";
+/// The outcomes (`orders.outcome`: an archived order's is the status it was
+/// archived from) that count as sales.
+const SOLD: &str = "('approved', 'changed_after_approval', 'confirmed', 'in_production', 'in_stock', 'shipped', 'delivered', 'settled')";
 
 fn dec(s: &str) -> Decimal {
     s.parse().unwrap_or_default()
@@ -114,7 +116,7 @@ pub fn run(
     match name {
         "sales-by-salesperson" | "sales-by-region" | "sales-by-month" => {
             let mut stmt = conn.prepare(&format!(
-                "SELECT owner, region, substr(created_at, 1, 7), total FROM orders WHERE status IN {SOLD}"
+                "SELECT owner, region, substr(created_at, 1, 7), total FROM orders WHERE outcome IN {SOLD}"
             ))?;
             let rows = stmt.query_map([], |r| {
                 Ok((
@@ -155,7 +157,7 @@ pub fn run(
         "sales-by-product" => {
             let mut stmt = conn.prepare(&format!(
                 "SELECT l.product, l.quantity, l.line_total, o.region FROM order_lines l
-                 JOIN orders o ON o.id = l.order_id WHERE o.status IN {SOLD}"
+                 JOIN orders o ON o.id = l.order_id WHERE o.outcome IN {SOLD}"
             ))?;
             let rows = stmt.query_map([], |r| {
                 Ok((

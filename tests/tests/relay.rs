@@ -736,3 +736,59 @@ fn failed_sign_ins_are_limited_per_address() {
     let a = post_bytes(&format!("{}/v1/sync", relay.url()), Some("fsd_guess"), b"x");
     assert_eq!(a.status, 429, "{}", a.error());
 }
+
+/// Posts a head-office action, expecting success.
+fn act(w: &World, token: &str, order: DocId, action: &str, body: serde_json::Value) {
+    let a = w
+        .relay
+        .api(token)
+        .post(&format!("/v1/orders/{order}/{action}"), body);
+    assert_eq!(a.status, 200, "{action}: {}", a.error());
+}
+
+#[test]
+fn an_archived_order_keeps_its_outcome_in_the_reports() {
+    let mut w = world();
+    let desk = w.relay.user("desk2", Role::OrderDesk, None);
+    let (hengda, cancelled) = offline_order(&mut w.li); // 125.00
+    let sold = order_for(&mut w.li, &hengda, "PT-2", "4", "20"); // 80.00
+    w.li.sync().unwrap();
+    // One order is cancelled and archived; the other delivered, paid,
+    // settled and archived.
+    act(
+        &w,
+        &desk,
+        cancelled,
+        "cancel",
+        serde_json::json!({"reason": "customer changed their mind"}),
+    );
+    act(&w, &desk, cancelled, "archive", serde_json::json!({}));
+    act(&w, &w.manager, sold, "approve", serde_json::json!({}));
+    act(&w, &desk, sold, "confirm", serde_json::json!({}));
+    act(&w, &w.warehouse, sold, "in-stock", serde_json::json!({}));
+    // A cash customer pays before shipping.
+    act(
+        &w,
+        &w.finance,
+        sold,
+        "payments",
+        serde_json::json!({"amount": "80.00", "reference": "bank"}),
+    );
+    act(&w, &w.warehouse, sold, "ship", serde_json::json!({}));
+    act(&w, &desk, sold, "deliver", serde_json::json!({}));
+    act(&w, &w.finance, sold, "settle", serde_json::json!({}));
+    act(&w, &desk, sold, "archive", serde_json::json!({}));
+    let sales = rows(
+        w.relay
+            .api(&w.admin)
+            .get("/v1/reports/sales-by-salesperson"),
+    );
+    assert_eq!(
+        sales,
+        vec![serde_json::json!({"salesperson": "li", "orders": "1", "amount": "80.00"})],
+        "the cancelled order is not a sale, archived or not"
+    );
+    let by_product = rows(w.relay.api(&w.admin).get("/v1/reports/sales-by-product"));
+    assert_eq!(by_product.len(), 1, "{by_product:?}");
+    assert_eq!(by_product[0]["product"], "PT-2");
+}

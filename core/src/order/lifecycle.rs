@@ -294,6 +294,10 @@ impl OrderEvent {
 pub struct DerivedState {
     /// The recorded lifecycle status (never `ChangedAfterApproval`).
     pub stage: OrderStatus,
+    /// How the order ended up: its stage, or for an archived order the stage
+    /// it was archived from (settled or cancelled), so archiving never turns
+    /// a cancelled order into a sale.
+    pub outcome: OrderStatus,
     /// The digest of the content most recently approved, if any approval stands.
     pub approved_digest: Option<String>,
     /// Ids of events that did not apply because a concurrent event got there first
@@ -304,6 +308,7 @@ pub struct DerivedState {
 /// Replays `events` in order and derives the lifecycle state.
 pub fn derive_state(events: &[OrderEvent]) -> DerivedState {
     let mut stage = OrderStatus::Draft;
+    let mut outcome = OrderStatus::Draft;
     let mut approved_digest = None;
     let mut superseded = Vec::new();
     for ev in events {
@@ -315,12 +320,16 @@ pub fn derive_state(events: &[OrderEvent]) -> DerivedState {
                     approved_digest = None;
                 }
                 stage = next;
+                if next != OrderStatus::Archived {
+                    outcome = next;
+                }
             }
             None => superseded.push(ev.id.clone()),
         }
     }
     DerivedState {
         stage,
+        outcome,
         approved_digest,
         superseded,
     }
@@ -435,5 +444,18 @@ mod tests {
         assert!(!A::Ship.roles().contains(&Role::Salesperson));
         assert!(!A::Settle.roles().contains(&Role::Salesperson));
         assert!(A::Submit.roles().contains(&Role::Salesperson));
+    }
+
+    #[test]
+    fn an_archived_order_keeps_its_outcome() {
+        let cancelled = [
+            ev("1", A::Submit, S::Draft, None),
+            ev("2", A::Cancel, S::Submitted, None),
+            ev("3", A::Archive, S::Cancelled, None),
+        ];
+        let d = derive_state(&cancelled);
+        assert_eq!((d.stage, d.outcome), (S::Archived, S::Cancelled));
+        let submitted = derive_state(&cancelled[..1]);
+        assert_eq!(submitted.outcome, S::Submitted);
     }
 }

@@ -161,13 +161,21 @@ fn messages_read_as_english() {
     let e = o.approve(&desk(), &c, None).unwrap_err().to_string();
     assert!(e.starts_with("an order desk clerk cannot"), "{e}");
     // An amount over the cap is told about the cap, not decimal places.
-    let e = o.set_quantity(&sales(), &l, d("5000000000000")).unwrap_err().to_string();
+    let e = o
+        .set_quantity(&sales(), &l, d("5000000000000"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("1000000000000"), "{e}");
     assert!(!e.contains("decimal places"), "{e}");
-    let e = money::parse_amount("unit price", "5000000000000").unwrap_err().to_string();
+    let e = money::parse_amount("unit price", "5000000000000")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("at most 1000000000000"), "{e}");
     // A discount typed as a fraction is not silently a fraction of a percent.
-    let e = o.set_discount(&sales(), &l, d("0.15")).unwrap_err().to_string();
+    let e = o
+        .set_discount(&sales(), &l, d("0.15"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("15 % is written 15"), "{e}");
     o.set_discount(&sales(), &l, d("15")).unwrap();
     o.set_discount(&sales(), &l, d("0")).unwrap();
