@@ -33,6 +33,7 @@ pub mod sync;
 #[cfg(test)]
 mod testing;
 mod visit;
+mod zone;
 
 pub use access::{may_see, may_see_parts};
 pub use actor::{Actor, ChangeCtx, OFFICE_DEVICE, Role};
@@ -62,3 +63,4 @@ pub use visit::{
     FollowUp, FollowUpKind, GUIDELINE_MINUTES, GeoPoint, Outcome, Priority, Stamp, Visit, VisitDoc,
     VisitNote, VisitPlan, VisitStatus,
 };
+pub use zone::BusinessZone;

@@ -4,13 +4,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use autosurgeon::{Hydrate, Reconcile};
-use chrono::{DateTime, Datelike, Days, FixedOffset, NaiveDate, NaiveTime, Utc, Weekday};
+use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveTime, Utc, Weekday};
 
 use crate::access::{require_role, require_scope};
 use crate::actor::{ChangeCtx, Role};
 use crate::document::{DocKind, Document, Meta};
 use crate::error::{Error, Result};
 use crate::ids::{DocId, new_item_id};
+use crate::zone::BusinessZone;
 
 /// When daily reports are due: the company's working days, the time of day on
 /// the next working day, and the company's time zone.
@@ -18,17 +19,17 @@ use crate::ids::{DocId, new_item_id};
 pub struct ReportSchedule {
     working_days: BTreeSet<u32>,
     due_time: NaiveTime,
-    utc_offset: FixedOffset,
+    zone: BusinessZone,
     holidays: BTreeSet<NaiveDate>,
 }
 
 impl Default for ReportSchedule {
-    /// Monday to Friday, due 09:00, China Standard Time (UTC+8), no holidays.
+    /// Monday to Friday, due 09:00, in Asia/Shanghai, no holidays.
     fn default() -> Self {
         ReportSchedule {
             working_days: (0..5).collect(),
             due_time: NINE_AM,
-            utc_offset: CHINA_STANDARD_TIME,
+            zone: BusinessZone::default(),
             holidays: BTreeSet::new(),
         }
     }
@@ -42,19 +43,9 @@ const NINE_AM: NaiveTime = match NaiveTime::from_hms_opt(9, 0, 0) {
     None => panic!("09:00 is a valid time"),
 };
 
-#[allow(clippy::panic)]
-const CHINA_STANDARD_TIME: FixedOffset = match FixedOffset::east_opt(8 * 3600) {
-    Some(o) => o,
-    None => panic!("UTC+8 is a valid offset"),
-};
-
 impl ReportSchedule {
-    /// A schedule with the given working days, due time and UTC offset.
-    pub fn new(
-        working_days: &[Weekday],
-        due_time: NaiveTime,
-        utc_offset: FixedOffset,
-    ) -> Result<Self> {
+    /// A schedule with the given working days, due time and time zone.
+    pub fn new(working_days: &[Weekday], due_time: NaiveTime, zone: BusinessZone) -> Result<Self> {
         if working_days.is_empty() {
             return Err(Error::Incomplete(
                 "a report schedule needs at least one working day",
@@ -66,7 +57,7 @@ impl ReportSchedule {
                 .map(|d| d.num_days_from_monday())
                 .collect(),
             due_time,
-            utc_offset,
+            zone,
             holidays: BTreeSet::new(),
         })
     }
@@ -77,9 +68,15 @@ impl ReportSchedule {
         self
     }
 
-    /// The company's UTC offset.
-    pub fn utc_offset(&self) -> FixedOffset {
-        self.utc_offset
+    /// The same schedule in the company's time zone `zone`.
+    pub fn in_zone(mut self, zone: BusinessZone) -> Self {
+        self.zone = zone;
+        self
+    }
+
+    /// The company's time zone.
+    pub fn zone(&self) -> BusinessZone {
+        self.zone
     }
 
     /// Is `date` a working day?
@@ -106,12 +103,12 @@ impl ReportSchedule {
     /// When the report for `date` is due.
     pub fn due_at(&self, date: NaiveDate) -> DateTime<Utc> {
         let local = self.next_working_day(date).and_time(self.due_time);
-        (local - self.utc_offset).and_utc()
+        self.zone.instant(local)
     }
 
     /// The company's calendar day at instant `at`.
     pub fn local_date(&self, at: DateTime<Utc>) -> NaiveDate {
-        at.with_timezone(&self.utc_offset).date_naive()
+        self.zone.date_at(at)
     }
 }
 
@@ -328,16 +325,14 @@ mod tests {
         let s = ReportSchedule::new(
             &[Mon, Tue, Wed, Thu, Fri, Sat],
             NaiveTime::from_hms_opt(10, 0, 0).unwrap(),
-            FixedOffset::east_opt(0).unwrap(),
+            BusinessZone::UTC,
         )
         .unwrap();
         assert_eq!(
             s.due_at(friday()),
             Utc.with_ymd_and_hms(2026, 11, 21, 10, 0, 0).unwrap()
         );
-        assert!(
-            ReportSchedule::new(&[], NaiveTime::MIN, FixedOffset::east_opt(0).unwrap()).is_err()
-        );
+        assert!(ReportSchedule::new(&[], NaiveTime::MIN, BusinessZone::UTC).is_err());
     }
 
     #[test]

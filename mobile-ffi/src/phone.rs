@@ -160,6 +160,11 @@ impl FieldSync {
             role: field("role")?.parse()?,
             region: e["region"].as_str().map(str::to_string),
             order_prefix: core::OrderPrefix::new(&field("order_prefix")?)?,
+            // A relay from before zones were sent: the default.
+            time_zone: match e["time_zone"].as_str() {
+                Some(z) => core::BusinessZone::parse(z)?,
+                None => core::BusinessZone::default(),
+            },
         };
         let mut store = self.store();
         store.set_identity(&identity)?;
@@ -394,7 +399,8 @@ impl FieldSync {
         let mut store = self.store();
         let ctx = Self::ctx(&store)?;
         let (_, c) = Self::view::<core::Customer>(&store, &customer_id)?;
-        let number = store.next_order_number(ctx.at.date_naive())?;
+        let today = store.business_date(ctx.at)?;
+        let number = store.next_order_number(today)?;
         let (channel, reorder_kind) = channel.to_core();
         let new = core::NewOrder {
             number,

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use fieldsync_core::signing::{DeviceKey, DevicePublicKey};
 use fieldsync_core::store::{Migration, migrate};
 use fieldsync_core::sync::{Sender, Signers};
-use fieldsync_core::{Actor, OFFICE_DEVICE, Role};
+use fieldsync_core::{Actor, BusinessZone, OFFICE_DEVICE, Role};
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
@@ -51,7 +51,39 @@ const MIGRATIONS: &[Migration] = &[
     ",
         backfill: None,
     },
+    // 3: company-wide settings (the time zone that decides business dates).
+    Migration {
+        sql: "CREATE TABLE company_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+        backfill: None,
+    },
 ];
+
+/// The company's time zone (`Asia/Shanghai` until an administrator sets
+/// another with `admin set-time-zone`).
+pub fn time_zone(conn: &Connection) -> Result<BusinessZone> {
+    let stored: Option<String> = conn
+        .query_row(
+            "SELECT value FROM company_settings WHERE key = 'time_zone'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(stored
+        .map(|z| BusinessZone::parse(&z))
+        .transpose()?
+        .unwrap_or_default())
+}
+
+/// Sets the company's time zone. The relay uses it from its next start;
+/// phones enrolled from then on get it with their enrollment.
+pub fn set_time_zone(conn: &Connection, zone: BusinessZone) -> Result<()> {
+    conn.execute(
+        "INSERT INTO company_settings (key, value) VALUES ('time_zone', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [zone.name()],
+    )?;
+    Ok(())
+}
 
 /// Creates the account tables, or brings them up to date.
 pub fn migrate_accounts(conn: &mut Connection) -> Result<()> {
@@ -87,6 +119,13 @@ pub struct Enrollment {
     pub role: String,
     /// The user's region.
     pub region: Option<String>,
+    /// The company's time zone (an IANA name): the business date of orders.
+    #[serde(default = "default_zone")]
+    pub time_zone: String,
+}
+
+fn default_zone() -> String {
+    BusinessZone::default().name().to_string()
 }
 
 fn hash(secret: &str) -> Vec<u8> {
@@ -420,6 +459,7 @@ pub fn enroll(
         user: u.id,
         role: u.role,
         region: u.region,
+        time_zone: time_zone(conn)?.name().to_string(),
     })
 }
 

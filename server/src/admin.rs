@@ -479,7 +479,8 @@ pub fn demo(state: &AppState) -> Result<Demo> {
             )?;
             let mut docs = vec![v.document().fork()];
             seq += 1;
-            let number = OrderNumber::new(OrderPrefix::new("D01")?, ctx.at.date_naive(), seq)?;
+            let today = state.schedule.zone().date_at(ctx.at);
+            let number = OrderNumber::new(OrderPrefix::new("D01")?, today, seq)?;
             let mut o = OrderDoc::create(
                 &ctx,
                 c,

@@ -166,11 +166,13 @@ fn answer_batch(requests: &Batch, handle: &mut dyn FnMut(&Batch) -> Answers) -> 
 impl AppState {
     /// Opens (or creates) the database at `path` and brings every table up to date.
     pub fn open(path: &Path, limits: Limits) -> Result<Self> {
-        let schedule = ReportSchedule::default();
-        let mut store = SqliteRelayStore::open(path)?.with_projection(Box::new(HeadOffice {
+        let mut store = SqliteRelayStore::open(path)?;
+        accounts::migrate_accounts(store.connection())?;
+        // Business dates (deadlines, months, KPIs) in the company's zone.
+        let schedule = ReportSchedule::default().in_zone(accounts::time_zone(store.connection())?);
+        let mut store = store.with_projection(Box::new(HeadOffice {
             schedule: schedule.clone(),
         }));
-        accounts::migrate_accounts(store.connection())?;
         migrate_head_office(store.connection())?;
         let office_key = accounts::office_key(store.connection())?;
         Ok(AppState {

@@ -110,6 +110,14 @@ enum AdminCommand {
         /// The CSV file.
         file: PathBuf,
     },
+    /// Set the company's time zone (an IANA name, e.g. Asia/Shanghai, the
+    /// default): it decides business dates (order numbers, sales months,
+    /// KPIs, report deadlines). The relay uses it from its next start, and
+    /// phones enrolled from then on.
+    SetTimeZone {
+        /// The zone, e.g. Europe/Berlin.
+        zone: String,
+    },
     /// Write a consistent copy of the database to a new file (safe while
     /// the relay runs). To restore it, stop the relay and put the copy in
     /// place of the database; phones send back what it lacks.
@@ -285,6 +293,14 @@ fn admin_command(state: &AppState, command: AdminCommand) -> Result<(), ServerEr
                 eprintln!("  {done}/{total} products")
             })?;
             println!("Imported {n} products.");
+        }
+        AdminCommand::SetTimeZone { zone } => {
+            let zone = fieldsync_core::BusinessZone::parse(&zone)?;
+            let mut relay = state.relay();
+            accounts::set_time_zone(relay.store().connection(), zone)?;
+            println!(
+                "The company's time zone is now {zone}. Restart the relay to use it; phones enrolled from now on get it too."
+            );
         }
         AdminCommand::Backup { to } => {
             admin::backup(state, &to)?;

@@ -116,7 +116,7 @@ pub fn run(
     match name {
         "sales-by-salesperson" | "sales-by-region" | "sales-by-month" => {
             let mut stmt = conn.prepare(&format!(
-                "SELECT owner, region, substr(created_at, 1, 7), total FROM orders WHERE outcome IN {SOLD}"
+                "SELECT owner, region, created_at, total FROM orders WHERE outcome IN {SOLD}"
             ))?;
             let rows = stmt.query_map([], |r| {
                 Ok((
@@ -128,14 +128,17 @@ pub fn run(
             })?;
             let mut groups: BTreeMap<String, (u64, Decimal)> = BTreeMap::new();
             for row in rows {
-                let (owner, reg, month, total) = row?;
+                let (owner, reg, created_at, total) = row?;
                 if !in_region(&reg) {
                     continue;
                 }
                 let key = match name {
                     "sales-by-salesperson" => owner,
                     "sales-by-region" => reg.unwrap_or_default(),
-                    _ => month,
+                    // The month in the company's time zone.
+                    _ => chrono::DateTime::parse_from_rfc3339(&created_at)
+                        .map(|t| schedule.zone().month_at(t.with_timezone(&chrono::Utc)))
+                        .unwrap_or_else(|_| created_at.chars().take(7).collect()),
                 };
                 let g = groups.entry(key).or_default();
                 g.0 += 1;

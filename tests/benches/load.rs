@@ -184,6 +184,7 @@ fn main() {
                 role: Role::Salesperson,
                 region: e.region.clone(),
                 order_prefix: OrderPrefix::new(&e.order_prefix).unwrap(),
+                time_zone: fieldsync_core::BusinessZone::default(),
             };
             store.set_identity(&identity).unwrap();
             let ctx = ChangeCtx::now(identity.actor().unwrap());

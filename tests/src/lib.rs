@@ -260,6 +260,7 @@ impl Phone {
             role: e.role.parse().unwrap(),
             region: e.region.clone(),
             order_prefix: OrderPrefix::new(&e.order_prefix).unwrap(),
+            time_zone: fieldsync_core::BusinessZone::parse(&e.time_zone).unwrap(),
         };
         store.set_identity(&identity).unwrap();
         Phone {

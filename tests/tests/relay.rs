@@ -792,3 +792,75 @@ fn an_archived_order_keeps_its_outcome_in_the_reports() {
     assert_eq!(by_product.len(), 1, "{by_product:?}");
     assert_eq!(by_product[0]["product"], "PT-2");
 }
+
+#[test]
+fn business_dates_are_the_companys_across_midnight_in_utc_plus_8() {
+    let mut w = world();
+    // 01:00 on 1 December in Shanghai, still 30 November in UTC.
+    let at = chrono::DateTime::parse_from_rfc3339("2026-11-30T17:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    assert_eq!(
+        w.li.store.identity().unwrap().unwrap().time_zone.name(),
+        "Asia/Shanghai",
+        "enrollment gives the company's zone"
+    );
+    let ctx = ChangeCtx::new(w.li.actor.clone(), at);
+    let mut c = CustomerDoc::create_prospect(&ctx, "Night shop", "").unwrap();
+    w.li.store.save(c.document()).unwrap();
+    let customer = c.read().unwrap();
+    let day = w.li.store.business_date(at).unwrap();
+    let number = w.li.store.next_order_number(day).unwrap();
+    assert!(number.to_string().contains("-20261201-"), "{number}");
+    let mut o = OrderDoc::create(
+        &ctx,
+        &customer,
+        NewOrder {
+            number,
+            channel: Channel::Visit,
+            reorder_kind: None,
+            delivery_date: None,
+            evidence: "form".into(),
+        },
+    )
+    .unwrap();
+    o.add_line(
+        &ctx,
+        NewLine {
+            product: "TS-1".into(),
+            name: "Shirt".into(),
+            variant: String::new(),
+            unit: "pcs".into(),
+            quantity: d("2"),
+            unit_price: d("10"),
+            discount_percent: Decimal::ZERO,
+        },
+    )
+    .unwrap();
+    o.submit(&ctx).unwrap();
+    w.li.store.save(o.document()).unwrap();
+    let id = o.read().unwrap().id();
+    w.li.sync().unwrap();
+    act(&w, &w.manager, id, "approve", serde_json::json!({}));
+    let months = rows(w.relay.api(&w.admin).get("/v1/reports/sales-by-month"));
+    assert_eq!(
+        months,
+        vec![serde_json::json!({"month": "2026-12", "orders": "1", "amount": "20.00"})],
+        "the order counts in December, the company's month"
+    );
+    // Another company keeps its books in Berlin: new phones get that zone.
+    {
+        let mut relay = w.relay.state.relay();
+        fieldsync_server::accounts::set_time_zone(
+            relay.store().connection(),
+            fieldsync_core::BusinessZone::parse("Europe/Berlin").unwrap(),
+        )
+        .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tablet = Phone::enroll(&w.relay.url(), dir.path(), "li-tablet", &w.relay.code("li"));
+    assert_eq!(
+        tablet.store.business_date(at).unwrap().to_string(),
+        "2026-11-30"
+    );
+}

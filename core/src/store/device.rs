@@ -18,6 +18,7 @@ use crate::ids::DocId;
 use crate::order::{OrderNumber, OrderPrefix};
 use crate::signing::{ChangeSignature, DeviceKey, DevicePublicKey};
 use crate::sync::wire::LogMark;
+use crate::zone::BusinessZone;
 
 /// Incremental change chunks kept per document before it is compacted into a
 /// new snapshot.
@@ -113,6 +114,8 @@ pub struct DeviceIdentity {
     pub region: Option<String>,
     /// The order-number prefix issued to this device.
     pub order_prefix: OrderPrefix,
+    /// The company's time zone: the business date of orders made here.
+    pub time_zone: BusinessZone,
 }
 
 impl DeviceIdentity {
@@ -124,6 +127,7 @@ impl DeviceIdentity {
             role: actor.role(),
             region: actor.region().map(str::to_string),
             order_prefix,
+            time_zone: BusinessZone::default(),
         }
     }
 
@@ -190,6 +194,7 @@ impl DeviceStore {
             id.role.as_str(),
             id.region.as_deref().unwrap_or(""),
             id.order_prefix.as_str(),
+            id.time_zone.name(),
         ]
         .join("\n");
         set_setting(&self.conn, "identity", text.as_bytes())
@@ -249,6 +254,13 @@ impl DeviceStore {
     /// Every document of `kind` in the index, as lists show them.
     pub fn list_kind(&self, kind: DocKind) -> Result<Vec<IndexEntry>> {
         self.list("kind = ?1 ORDER BY title, at_ms", [kind.as_str()])
+    }
+
+    /// The company's business date at instant `at` (in the time zone the
+    /// relay gave at enrollment): the date order numbers carry.
+    pub fn business_date(&self, at: DateTime<Utc>) -> Result<NaiveDate> {
+        let zone = self.identity()?.map(|i| i.time_zone).unwrap_or_default();
+        Ok(zone.date_at(at))
     }
 
     /// Mints the next order number for `date` on this device. Numbers are never
@@ -726,8 +738,13 @@ fn read_identity(conn: &Connection) -> Result<Option<DeviceIdentity>> {
     };
     let text = String::from_utf8(raw).map_err(|_| Error::Store("identity is damaged".into()))?;
     let f: Vec<&str> = text.split('\n').collect();
-    let [device_id, user, role, region, prefix] = f[..] else {
-        return Err(Error::Store("identity is damaged".into()));
+    // Devices enrolled before the company's zone was sent keep the default.
+    let (device_id, user, role, region, prefix, zone) = match f[..] {
+        [device_id, user, role, region, prefix] => (device_id, user, role, region, prefix, None),
+        [device_id, user, role, region, prefix, zone] => {
+            (device_id, user, role, region, prefix, Some(zone))
+        }
+        _ => return Err(Error::Store("identity is damaged".into())),
     };
     Ok(Some(DeviceIdentity {
         device_id: device_id.to_string(),
@@ -735,6 +752,10 @@ fn read_identity(conn: &Connection) -> Result<Option<DeviceIdentity>> {
         role: role.parse()?,
         region: (!region.is_empty()).then(|| region.to_string()),
         order_prefix: OrderPrefix::new(prefix)?,
+        time_zone: zone
+            .map(BusinessZone::parse)
+            .transpose()?
+            .unwrap_or_default(),
     }))
 }
 
@@ -1067,6 +1088,41 @@ mod tests {
     }
 
     #[test]
+    fn the_business_date_is_the_companys_and_old_identities_keep_the_default() {
+        let mut store = DeviceStore::open_in_memory().unwrap();
+        let after_midnight_in_china = DateTime::parse_from_rfc3339("2026-12-01T17:30:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut id = DeviceIdentity::of(
+            &Actor::new("li", Role::Salesperson, Some("east"), "d-1").unwrap(),
+            OrderPrefix::new("S07").unwrap(),
+        );
+        store.set_identity(&id).unwrap();
+        assert_eq!(
+            store
+                .business_date(after_midnight_in_china)
+                .unwrap()
+                .to_string(),
+            "2026-12-02"
+        );
+        id.time_zone = BusinessZone::parse("Europe/Berlin").unwrap();
+        store.set_identity(&id).unwrap();
+        assert_eq!(
+            store
+                .business_date(after_midnight_in_china)
+                .unwrap()
+                .to_string(),
+            "2026-12-01"
+        );
+        // An identity written before zones were stored (five lines).
+        set_setting(&store.conn, "identity", b"d-1\nli\nsalesperson\neast\nS07").unwrap();
+        assert_eq!(
+            store.identity().unwrap().unwrap().time_zone,
+            BusinessZone::default()
+        );
+    }
+
+    #[test]
     fn order_numbers_come_from_the_enrolled_prefix_and_never_repeat() {
         let mut store = DeviceStore::open_in_memory().unwrap();
         assert!(
@@ -1079,6 +1135,7 @@ mod tests {
             role: Role::Salesperson,
             region: Some("east".into()),
             order_prefix: OrderPrefix::new("S07").unwrap(),
+            time_zone: BusinessZone::default(),
         };
         store.set_identity(&id).unwrap();
         assert_eq!(store.identity().unwrap(), Some(id));
