@@ -113,6 +113,35 @@ pub struct ProductInput {
     pub unit: String,
     /// List price.
     pub list_price: Decimal,
+    /// Still sold (false: discontinued).
+    pub active: bool,
+    /// Stock in the warehouse now, if given (otherwise the published figures
+    /// are kept).
+    pub on_hand: Option<Decimal>,
+}
+
+/// The product `input` describes, keeping what the catalog `c` already
+/// publishes of it (stock, unless given).
+fn product_from(c: &Catalog, input: ProductInput, ctx: &ChangeCtx) -> Result<Product> {
+    let code = require_text(&input.code, "product code")?;
+    let mut stock = c
+        .products
+        .get(&code)
+        .map(|p| p.stock.clone())
+        .unwrap_or_default();
+    if let Some(on_hand) = input.on_hand {
+        stock.on_hand = check_non_negative("on hand", on_hand)?;
+        stock.as_of = Some(ctx.at);
+    }
+    Ok(Product {
+        code,
+        name: require_text(&input.name, "product name")?,
+        spec: input.spec.trim().to_string(),
+        unit: require_text(&input.unit, "unit")?,
+        list_price: check_non_negative("list price", input.list_price)?,
+        active: input.active,
+        stock,
+    })
 }
 
 /// The catalog document.
@@ -160,27 +189,39 @@ impl CatalogDoc {
     }
 
     /// Adds a product or updates one with the same code (admin). Stock figures
-    /// of an existing product are kept.
+    /// of an existing product are kept unless `on_hand` is given.
     pub fn upsert_product(&mut self, ctx: &ChangeCtx, input: ProductInput) -> Result<()> {
+        match self.upsert_products(ctx, vec![((), input)])?.pop() {
+            Some((_, e)) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Adds or updates many products as one change, reading and writing the
+    /// catalog once (an import of thousands costs what it holds, not its
+    /// square). Each input comes with a key of the caller's (a CSV line);
+    /// if any input is wrong, nothing changes and each wrong one comes back
+    /// with its key and why.
+    pub fn upsert_products<K>(
+        &mut self,
+        ctx: &ChangeCtx,
+        inputs: Vec<(K, ProductInput)>,
+    ) -> Result<Vec<(K, Error)>> {
         require_role(&ctx.actor, &[Role::Admin], "edit the catalog")?;
         let mut c = self.read()?;
-        let code = require_text(&input.code, "product code")?;
-        let stock = c
-            .products
-            .get(&code)
-            .map(|p| p.stock.clone())
-            .unwrap_or_default();
-        let product = Product {
-            code: code.clone(),
-            name: require_text(&input.name, "product name")?,
-            spec: input.spec.trim().to_string(),
-            unit: require_text(&input.unit, "unit")?,
-            list_price: check_non_negative("list price", input.list_price)?,
-            active: true,
-            stock,
-        };
-        c.products.insert(code, product);
-        self.doc.update(ctx, &c)
+        let mut wrong = Vec::new();
+        for (key, input) in inputs {
+            match product_from(&c, input, ctx) {
+                Ok(product) => {
+                    c.products.insert(product.code.clone(), product);
+                }
+                Err(e) => wrong.push((key, e)),
+            }
+        }
+        if wrong.is_empty() {
+            self.doc.update(ctx, &c)?;
+        }
+        Ok(wrong)
     }
 
     /// Stops selling a product (admin); it stays for existing orders.
@@ -284,6 +325,8 @@ mod tests {
             spec: "cotton".into(),
             unit: "pcs".into(),
             list_price: d(price),
+            active: true,
+            on_hand: None,
         }
     }
 

@@ -56,7 +56,30 @@ const MIGRATIONS: &[Migration] = &[
         sql: "CREATE TABLE company_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
         backfill: None,
     },
+    // 4: the company's regions, one list for users and imports (the regions
+    // users already work in to start with).
+    Migration {
+        sql: "CREATE TABLE regions (name TEXT PRIMARY KEY);
+              INSERT OR IGNORE INTO regions SELECT DISTINCT region FROM users WHERE region IS NOT NULL;",
+        backfill: None,
+    },
 ];
+
+/// The company's regions, in order.
+pub fn regions(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT name FROM regions ORDER BY name")?;
+    let names = stmt.query_map([], |r| r.get(0))?;
+    Ok(names.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Adds a region to the company's list (creating a salesperson or manager
+/// in a region adds it too). Returns false if it was there already.
+pub fn add_region(conn: &Connection, name: &str) -> Result<bool> {
+    // A region must be usable in a user's identity.
+    let actor = Actor::new("check", Role::Manager, Some(name), "check")?;
+    let name = actor.region().unwrap_or(name);
+    Ok(conn.execute("INSERT OR IGNORE INTO regions (name) VALUES (?1)", [name])? == 1)
+}
 
 /// The company's time zone (`Asia/Shanghai` until an administrator sets
 /// another with `admin set-time-zone`).
@@ -193,6 +216,9 @@ pub fn create_user(
         "INSERT INTO users (id, name, role, region, token_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![id, name.trim(), role.as_str(), region, hash(&t), Utc::now().to_rfc3339()],
     )?;
+    if let Some(r) = region {
+        add_region(conn, r)?;
+    }
     Ok(t)
 }
 

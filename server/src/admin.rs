@@ -2,262 +2,24 @@
 //! nothing is imported unless every row is good), report exports, and a demo
 //! company for a first run.
 
-use std::collections::BTreeMap;
-use std::io::Read;
-
 use chrono::{Days, Duration, TimeZone, Utc};
 use fieldsync_core::sync::RelayStore;
 use fieldsync_core::{
-    Actor, CatalogDoc, ChangeCtx, Channel, ComplaintDoc, CustomerDoc, DailyReportDoc, DocKind,
-    Document, Grade, NewComplaint, NewCustomer, NewLine, NewOrder, OFFICE_DEVICE, OrderDoc,
-    OrderNumber, OrderPrefix, PaymentTerms, Priority, ProductInput, Role, Shipment, VisitDoc,
-    VisitPlan, money,
+    Actor, CatalogDoc, ChangeCtx, Channel, ComplaintDoc, CustomerDoc, DailyReportDoc, Grade,
+    NewComplaint, NewCustomer, NewLine, NewOrder, OFFICE_DEVICE, OrderDoc, OrderNumber,
+    OrderPrefix, PaymentTerms, Priority, ProductInput, Role, Shipment, VisitDoc, VisitPlan, money,
 };
-use rusqlite::OptionalExtension;
 use rust_decimal::Decimal;
 
 use crate::accounts;
-use crate::app::{AppState, ServerRelay};
+use crate::app::AppState;
 use crate::error::{Result, ServerError};
 
+pub use crate::import::{import_customers, import_products};
+
 /// The administrator acting from the command line.
-fn admin_actor() -> Result<Actor> {
+pub(crate) fn admin_actor() -> Result<Actor> {
     Ok(Actor::new("admin", Role::Admin, None, "admin-cli")?)
-}
-
-/// Problems found in a CSV file, one per bad row.
-fn report_rows(errors: Vec<String>, what: &str) -> ServerError {
-    let n = errors.len();
-    let mut msg = format!("{n} row(s) of the {what} file have problems; nothing was imported:\n");
-    for e in errors.iter().take(50) {
-        msg.push_str("  ");
-        msg.push_str(e);
-        msg.push('\n');
-    }
-    if n > 50 {
-        msg.push_str(&format!("  ... and {} more\n", n - 50));
-    }
-    ServerError::BadRequest(msg)
-}
-
-/// One data row of a CSV file: its line number and its cells by column, or
-/// what is wrong with it.
-type CsvRow = (usize, std::result::Result<BTreeMap<String, String>, String>);
-
-fn csv_rows(input: impl Read, expected: &[&str]) -> Result<Vec<CsvRow>> {
-    let mut r = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .flexible(true)
-        .from_reader(input);
-    let headers: Vec<String> = r
-        .headers()
-        .map_err(|e| ServerError::BadRequest(format!("cannot read the CSV header: {e}")))?
-        .iter()
-        .map(str::to_string)
-        .collect();
-    let missing: Vec<&str> = expected
-        .iter()
-        .copied()
-        .filter(|c| !headers.iter().any(|h| h == c))
-        .collect();
-    if !missing.is_empty() {
-        return Err(ServerError::BadRequest(format!(
-            "the CSV header lacks column(s) {}; expected: {}",
-            missing.join(", "),
-            expected.join(",")
-        )));
-    }
-    let mut out = Vec::new();
-    for (i, rec) in r.records().enumerate() {
-        let line = i + 2;
-        let row = match rec {
-            Err(e) => Err(format!("cannot read it ({e})")),
-            Ok(rec) if rec.len() != headers.len() => Err(format!(
-                "it has {} fields but the header has {} (write numbers without thousands separators: 5000, not 5,000)",
-                rec.len(),
-                headers.len()
-            )),
-            Ok(rec) => Ok(headers
-                .iter()
-                .cloned()
-                .zip(rec.iter().map(str::to_string))
-                .collect()),
-        };
-        out.push((line, row));
-    }
-    Ok(out)
-}
-
-/// Imports customers from CSV with columns
-/// `name,address,region,owner,grade,payment_terms,credit_limit`.
-/// Returns how many were imported.
-pub fn import_customers(
-    state: &AppState,
-    input: impl Read,
-    progress: &mut dyn FnMut(usize, usize),
-) -> Result<usize> {
-    let rows = csv_rows(
-        input,
-        &[
-            "name",
-            "address",
-            "region",
-            "owner",
-            "grade",
-            "payment_terms",
-            "credit_limit",
-        ],
-    )?;
-    let actor = admin_actor()?;
-    let ctx = ChangeCtx::now(actor.clone());
-    let mut relay = state.relay();
-    let mut errors = Vec::new();
-    let mut docs: Vec<Document> = Vec::new();
-    for (line, row) in &rows {
-        let row = match row {
-            Ok(r) => r,
-            Err(e) => {
-                errors.push(format!("row {line}: {e}"));
-                continue;
-            }
-        };
-        let get = |k: &str| row.get(k).cloned().unwrap_or_default();
-        let parsed = (|| -> Result<CustomerDoc> {
-            let grade = match get("grade").as_str() {
-                "A" => Grade::A,
-                "B" => Grade::B,
-                "C" | "" => Grade::C,
-                g => {
-                    return Err(ServerError::BadRequest(format!(
-                        "grade must be A, B or C, not '{g}'"
-                    )));
-                }
-            };
-            let terms = match get("payment_terms").as_str() {
-                "cash" | "" => PaymentTerms::Cash,
-                "credit" => PaymentTerms::Credit,
-                t => {
-                    return Err(ServerError::BadRequest(format!(
-                        "payment_terms must be cash or credit, not '{t}'"
-                    )));
-                }
-            };
-            let limit = match get("credit_limit").as_str() {
-                "" => Decimal::ZERO,
-                s => money::parse_amount("credit limit", s)?,
-            };
-            accounts::user(relay.store().connection(), &get("owner")).map_err(|_| {
-                ServerError::BadRequest(format!("owner '{}' is not a user", get("owner")))
-            })?;
-            Ok(CustomerDoc::create(
-                &ctx,
-                NewCustomer {
-                    name: get("name"),
-                    address: get("address"),
-                    region: get("region"),
-                    owner: get("owner"),
-                    grade,
-                    payment_terms: terms,
-                    credit_limit: limit,
-                },
-            )?)
-        })();
-        match parsed {
-            Ok(mut c) => docs.push(c.document().fork()),
-            Err(e) => errors.push(format!("row {line}: {e}")),
-        }
-    }
-    if !errors.is_empty() {
-        return Err(report_rows(errors, "customers"));
-    }
-    let total = docs.len();
-    for (i, chunk) in docs.chunks_mut(500).enumerate() {
-        // Checked above, so a refusal here is not expected; each chunk is one
-        // transaction and the whole import was validated before the first.
-        relay.commit_edits(&actor, chunk)?;
-        progress((i * 500 + chunk.len()).min(total), total);
-    }
-    Ok(total)
-}
-
-fn catalog_id(relay: &mut ServerRelay) -> Result<Option<fieldsync_core::DocId>> {
-    let id: Option<Vec<u8>> = relay
-        .store()
-        .connection()
-        .query_row(
-            "SELECT id FROM relay_documents WHERE kind = ?1 ORDER BY id LIMIT 1",
-            [DocKind::Catalog.as_str()],
-            |r| r.get(0),
-        )
-        .optional()?;
-    id.map(|b| {
-        uuid_from(&b).ok_or_else(|| ServerError::Internal("a stored catalog id is damaged".into()))
-    })
-    .transpose()
-}
-
-fn uuid_from(b: &[u8]) -> Option<fieldsync_core::DocId> {
-    let arr: [u8; 16] = b.try_into().ok()?;
-    Some(fieldsync_core::DocId::from_bytes(arr))
-}
-
-/// The catalog, created if there is none yet.
-fn catalog(relay: &mut ServerRelay, ctx: &ChangeCtx) -> Result<CatalogDoc> {
-    match catalog_id(relay)? {
-        Some(id) => Ok(CatalogDoc::from_document(relay.load(id)?)?),
-        None => Ok(CatalogDoc::create(ctx)?),
-    }
-}
-
-/// Imports products from CSV with columns `code,name,spec,unit,list_price`.
-pub fn import_products(
-    state: &AppState,
-    input: impl Read,
-    progress: &mut dyn FnMut(usize, usize),
-) -> Result<usize> {
-    let rows = csv_rows(input, &["code", "name", "spec", "unit", "list_price"])?;
-    let actor = admin_actor()?;
-    let ctx = ChangeCtx::now(actor.clone());
-    let mut relay = state.relay();
-    let mut cat = catalog(&mut relay, &ctx)?;
-    let mut errors = Vec::new();
-    let total = rows.len();
-    for (i, (line, row)) in rows.iter().enumerate() {
-        let row = match row {
-            Ok(r) => r,
-            Err(e) => {
-                errors.push(format!("row {line}: {e}"));
-                continue;
-            }
-        };
-        let get = |k: &str| row.get(k).cloned().unwrap_or_default();
-        let r = money::parse_amount("list price", &get("list_price"))
-            .map_err(ServerError::from)
-            .and_then(|price| {
-                Ok(cat.upsert_product(
-                    &ctx,
-                    ProductInput {
-                        code: get("code"),
-                        name: get("name"),
-                        spec: get("spec"),
-                        unit: get("unit"),
-                        list_price: price,
-                    },
-                )?)
-            });
-        if let Err(e) = r {
-            errors.push(format!("row {line}: {e}"));
-        }
-        if (i + 1) % 200 == 0 {
-            progress(i + 1, total);
-        }
-    }
-    if !errors.is_empty() {
-        return Err(report_rows(errors, "products"));
-    }
-    relay.commit_edit(&actor, cat.document())?;
-    progress(total, total);
-    Ok(total)
 }
 
 /// Writes a consistent copy of the whole database (documents, log,
@@ -362,6 +124,8 @@ pub fn demo(state: &AppState) -> Result<Demo> {
                 spec: "S-XXL".into(),
                 unit: "pcs".into(),
                 list_price: money::parse_amount("price", price)?,
+                active: true,
+                on_hand: None,
             },
         )?;
     }

@@ -10,7 +10,8 @@
 //! - [`head_office`]: the relational tables kept in step with every change;
 //! - [`reports`]: reports over those tables;
 //! - [`readers`]: read-only connections, so reads never wait for sync;
-//! - [`admin`]: what the `admin` subcommands do (CSV import, export, demo);
+//! - [`admin`]: what the `admin` subcommands do (export, backup, demo);
+//! - [`import`]: CSV imports of customers and products;
 //! - [`listener`]: accepting connections within limits (slow clients).
 
 pub mod accounts;
@@ -18,6 +19,7 @@ pub mod admin;
 pub mod app;
 pub mod error;
 pub mod head_office;
+pub mod import;
 pub mod listener;
 pub mod metrics;
 mod office;

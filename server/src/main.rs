@@ -85,6 +85,14 @@ enum AdminCommand {
     },
     /// List users.
     Users,
+    /// Add a region to the company's list (users and imported customers
+    /// must be in one of them; creating a user in a region adds it too).
+    AddRegion {
+        /// The region, e.g. east (letters, digits and . _ @ -).
+        name: String,
+    },
+    /// List the company's regions.
+    Regions,
     /// Issue a one-time enrollment code for a user's phone.
     EnrollCode {
         /// The user.
@@ -256,6 +264,20 @@ fn admin_command(state: &AppState, command: AdminCommand) -> Result<(), ServerEr
                     u.region.unwrap_or_default(),
                     u.name
                 );
+            }
+        }
+        AdminCommand::AddRegion { name } => {
+            let mut relay = state.relay();
+            if accounts::add_region(relay.store().connection(), &name)? {
+                println!("Added region {name}.");
+            } else {
+                println!("Region {name} was already there.");
+            }
+        }
+        AdminCommand::Regions => {
+            let mut relay = state.relay();
+            for r in accounts::regions(relay.store().connection())? {
+                println!("{r}");
             }
         }
         AdminCommand::EnrollCode { user, hours } => {

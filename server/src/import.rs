@@ -1,0 +1,429 @@
+//! CSV imports (`admin import-customers`, `admin import-products`): every row
+//! is checked first and nothing is imported unless every row is good.
+//!
+//! Files are read the way spreadsheets write them: comma, semicolon or tab
+//! separated (whichever the header uses), headers in any case, a UTF-8 byte
+//! order mark or none. A file in another encoding, a missing column or a
+//! column the import does not take is refused with what to do about it.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use fieldsync_core::{
+    CatalogDoc, ChangeCtx, CustomerDoc, DocKind, Document, Grade, NewCustomer, PaymentTerms,
+    ProductInput, Role, money,
+};
+use rusqlite::OptionalExtension;
+use rust_decimal::Decimal;
+
+use crate::accounts;
+use crate::admin::admin_actor;
+use crate::app::{AppState, ServerRelay};
+use crate::error::{Result, ServerError};
+
+/// Problems found in a CSV file, one per bad row.
+fn report_rows(errors: Vec<String>, what: &str) -> ServerError {
+    let n = errors.len();
+    let mut msg = format!("{n} row(s) of the {what} file have problems; nothing was imported:\n");
+    for e in errors.iter().take(50) {
+        msg.push_str("  ");
+        msg.push_str(e);
+        msg.push('\n');
+    }
+    if n > 50 {
+        msg.push_str(&format!("  ... and {} more\n", n - 50));
+    }
+    ServerError::BadRequest(msg)
+}
+
+/// One data row of a CSV file: its line number and its cells by column, or
+/// what is wrong with it.
+type CsvRow = (usize, std::result::Result<BTreeMap<String, String>, String>);
+
+/// A header cell as the import names columns: trimmed, lower case, spaces
+/// and dashes as underscores ("Credit Limit" is `credit_limit`).
+fn column_name(header: &str) -> String {
+    header
+        .trim()
+        .to_lowercase()
+        .chars()
+        .map(|c| if c == ' ' || c == '-' { '_' } else { c })
+        .collect()
+}
+
+/// The separator the header line uses: comma, semicolon or tab.
+fn separator(text: &str) -> u8 {
+    let header = text.lines().next().unwrap_or_default();
+    let mut best = (b',', 0);
+    for sep in [b',', b';', b'\t'] {
+        let mut quoted = false;
+        let count = header
+            .bytes()
+            .filter(|&b| {
+                if b == b'"' {
+                    quoted = !quoted;
+                }
+                !quoted && b == sep
+            })
+            .count();
+        if count > best.1 {
+            best = (sep, count);
+        }
+    }
+    best.0
+}
+
+/// Reads a CSV file whose header has every column of `required` and no
+/// column outside `required` and `optional`.
+fn csv_rows(mut input: impl Read, required: &[&str], optional: &[&str]) -> Result<Vec<CsvRow>> {
+    let mut bytes = Vec::new();
+    input
+        .read_to_end(&mut bytes)
+        .map_err(|e| ServerError::BadRequest(format!("cannot read the CSV file: {e}")))?;
+    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    let text = std::str::from_utf8(body).map_err(|e| {
+        let line = body[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
+        ServerError::BadRequest(format!(
+            "the file is not UTF-8 text (line {line} has a byte UTF-8 does not allow; spreadsheets write that for \"CSV\" in a Windows code page). Save it again as \"CSV UTF-8\" and import that file"
+        ))
+    })?;
+    let mut r = csv::ReaderBuilder::new()
+        .delimiter(separator(text))
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let headers: Vec<String> = r
+        .headers()
+        .map_err(|e| ServerError::BadRequest(format!("cannot read the CSV header: {e}")))?
+        .iter()
+        .map(column_name)
+        .collect();
+    let all = || {
+        required
+            .iter()
+            .chain(optional)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let missing: Vec<&str> = required
+        .iter()
+        .copied()
+        .filter(|c| !headers.iter().any(|h| h == c))
+        .collect();
+    if !missing.is_empty() {
+        return Err(ServerError::BadRequest(format!(
+            "the CSV header lacks column(s) {}; the columns are: {} (the last {} may be left out)",
+            missing.join(", "),
+            all(),
+            optional.len()
+        )));
+    }
+    let unknown: Vec<&str> = headers
+        .iter()
+        .map(String::as_str)
+        .filter(|h| !required.contains(h) && !optional.contains(h))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(ServerError::BadRequest(format!(
+            "the CSV has column(s) this import does not take: {}; the columns are: {} (remove or rename the others, so nothing is dropped unnoticed)",
+            unknown.join(", "),
+            all()
+        )));
+    }
+    let mut out = Vec::new();
+    for (i, rec) in r.records().enumerate() {
+        let line = i + 2;
+        let row = match rec {
+            Err(e) => Err(format!("cannot read it ({e})")),
+            Ok(rec) if rec.len() != headers.len() => Err(format!(
+                "it has {} fields but the header has {} (write numbers without thousands separators: 5000, not 5,000)",
+                rec.len(),
+                headers.len()
+            )),
+            Ok(rec) => Ok(headers
+                .iter()
+                .cloned()
+                .zip(rec.iter().map(str::to_string))
+                .collect()),
+        };
+        out.push((line, row));
+    }
+    Ok(out)
+}
+
+/// A yes/no cell (`yes`, `no`, `true`, `false`, `1`, `0`; empty is `no`).
+fn yes_no(column: &str, value: &str) -> std::result::Result<bool, String> {
+    match value.to_lowercase().as_str() {
+        "yes" | "y" | "true" | "1" => Ok(true),
+        "no" | "n" | "false" | "0" | "" => Ok(false),
+        other => Err(format!("{column} must be yes or no, not '{other}'")),
+    }
+}
+
+/// Imports customers from CSV with columns
+/// `name,address,region,owner,grade,payment_terms,credit_limit`. The region
+/// is one of the company's regions, and the owner a salesperson of it.
+/// Returns how many were imported.
+pub fn import_customers(
+    state: &AppState,
+    input: impl Read,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<usize> {
+    let rows = csv_rows(
+        input,
+        &[
+            "name",
+            "address",
+            "region",
+            "owner",
+            "grade",
+            "payment_terms",
+            "credit_limit",
+        ],
+        &[],
+    )?;
+    let actor = admin_actor()?;
+    let ctx = ChangeCtx::now(actor.clone());
+    let mut relay = state.relay();
+    let (regions, salespeople) = {
+        let conn = relay.store().connection();
+        let salespeople: BTreeMap<String, Option<String>> = accounts::users(conn)?
+            .into_iter()
+            .filter(|u| u.role == Role::Salesperson.as_str())
+            .map(|u| (u.id, u.region))
+            .collect();
+        (accounts::regions(conn)?, salespeople)
+    };
+    let mut errors = Vec::new();
+    let mut docs: Vec<Document> = Vec::new();
+    for (line, row) in &rows {
+        let row = match row {
+            Ok(r) => r,
+            Err(e) => {
+                errors.push(format!("row {line}: {e}"));
+                continue;
+            }
+        };
+        let get = |k: &str| row.get(k).cloned().unwrap_or_default();
+        let parsed = (|| -> Result<CustomerDoc> {
+            let grade = match get("grade").to_uppercase().as_str() {
+                "A" => Grade::A,
+                "B" => Grade::B,
+                "C" | "" => Grade::C,
+                g => {
+                    return Err(ServerError::BadRequest(format!(
+                        "grade must be A, B or C, not '{g}'"
+                    )));
+                }
+            };
+            let terms = match get("payment_terms").to_lowercase().as_str() {
+                "cash" | "" => PaymentTerms::Cash,
+                "credit" => PaymentTerms::Credit,
+                t => {
+                    return Err(ServerError::BadRequest(format!(
+                        "payment_terms must be cash or credit, not '{t}'"
+                    )));
+                }
+            };
+            let limit = match get("credit_limit").as_str() {
+                "" => Decimal::ZERO,
+                s => money::parse_amount("credit limit", s)?,
+            };
+            let region = get("region");
+            if !regions.contains(&region) {
+                return Err(ServerError::BadRequest(format!(
+                    "region '{region}' is not one of the company's regions ({}); add it with admin add-region, or correct the file",
+                    regions.join(", ")
+                )));
+            }
+            let owner = get("owner");
+            match salespeople.get(&owner) {
+                None => {
+                    return Err(ServerError::BadRequest(format!(
+                        "owner '{owner}' is not a salesperson; a customer belongs to a salesperson (see admin users)"
+                    )));
+                }
+                Some(r) if r.as_deref() != Some(region.as_str()) => {
+                    return Err(ServerError::BadRequest(format!(
+                        "owner '{owner}' works in region {}, not {region}; a customer's salesperson works in its region",
+                        r.as_deref().unwrap_or("(none)")
+                    )));
+                }
+                Some(_) => {}
+            }
+            Ok(CustomerDoc::create(
+                &ctx,
+                NewCustomer {
+                    name: get("name"),
+                    address: get("address"),
+                    region,
+                    owner,
+                    grade,
+                    payment_terms: terms,
+                    credit_limit: limit,
+                },
+            )?)
+        })();
+        match parsed {
+            Ok(mut c) => docs.push(c.document().fork()),
+            Err(e) => errors.push(format!("row {line}: {e}")),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(report_rows(errors, "customers"));
+    }
+    let total = docs.len();
+    for (i, chunk) in docs.chunks_mut(500).enumerate() {
+        // Checked above, so a refusal here is not expected; each chunk is one
+        // transaction and the whole import was validated before the first.
+        relay.commit_edits(&actor, chunk)?;
+        progress((i * 500 + chunk.len()).min(total), total);
+    }
+    Ok(total)
+}
+
+fn catalog_id(relay: &mut ServerRelay) -> Result<Option<fieldsync_core::DocId>> {
+    let id: Option<Vec<u8>> = relay
+        .store()
+        .connection()
+        .query_row(
+            "SELECT id FROM relay_documents WHERE kind = ?1 ORDER BY id LIMIT 1",
+            [DocKind::Catalog.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    id.map(|b| {
+        uuid_from(&b).ok_or_else(|| ServerError::Internal("a stored catalog id is damaged".into()))
+    })
+    .transpose()
+}
+
+fn uuid_from(b: &[u8]) -> Option<fieldsync_core::DocId> {
+    let arr: [u8; 16] = b.try_into().ok()?;
+    Some(fieldsync_core::DocId::from_bytes(arr))
+}
+
+/// The catalog, created if there is none yet.
+fn catalog(relay: &mut ServerRelay, ctx: &ChangeCtx) -> Result<CatalogDoc> {
+    match catalog_id(relay)? {
+        Some(id) => Ok(CatalogDoc::from_document(relay.load(id)?)?),
+        None => Ok(CatalogDoc::create(ctx)?),
+    }
+}
+
+/// Imports products from CSV with columns `code,name,spec,unit,list_price`
+/// and, optionally, `discontinued` (yes/no) and `on_hand` (the stock in the
+/// warehouse now). All rows go into the catalog as one change.
+pub fn import_products(
+    state: &AppState,
+    input: impl Read,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<usize> {
+    let rows = csv_rows(
+        input,
+        &["code", "name", "spec", "unit", "list_price"],
+        &["discontinued", "on_hand"],
+    )?;
+    let actor = admin_actor()?;
+    let ctx = ChangeCtx::now(actor.clone());
+    let mut relay = state.relay();
+    let mut cat = catalog(&mut relay, &ctx)?;
+    let mut errors = Vec::new();
+    let mut products = Vec::with_capacity(rows.len());
+    let total = rows.len();
+    for (i, (line, row)) in rows.iter().enumerate() {
+        let row = match row {
+            Ok(r) => r,
+            Err(e) => {
+                errors.push(format!("row {line}: {e}"));
+                continue;
+            }
+        };
+        let get = |k: &str| row.get(k).cloned().unwrap_or_default();
+        let parsed = (|| -> std::result::Result<ProductInput, String> {
+            let list_price =
+                money::parse_amount("list price", &get("list_price")).map_err(|e| e.to_string())?;
+            let on_hand = match get("on_hand").as_str() {
+                "" => None,
+                s => Some(money::parse_amount("on hand", s).map_err(|e| e.to_string())?),
+            };
+            Ok(ProductInput {
+                code: get("code"),
+                name: get("name"),
+                spec: get("spec"),
+                unit: get("unit"),
+                list_price,
+                active: !yes_no("discontinued", &get("discontinued"))?,
+                on_hand,
+            })
+        })();
+        match parsed {
+            Ok(p) => products.push((*line, p)),
+            Err(e) => errors.push(format!("row {line}: {e}")),
+        }
+        if (i + 1) % 1000 == 0 {
+            progress(i + 1, total);
+        }
+    }
+    if errors.is_empty() {
+        for (line, e) in cat.upsert_products(&ctx, products)? {
+            errors.push(format!("row {line}: {e}"));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(report_rows(errors, "products"));
+    }
+    relay.commit_edit(&actor, cat.document())?;
+    progress(total, total);
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spreadsheet_files_are_read_as_written() {
+        let required = ["code", "name", "list_price"];
+        // Semicolons, capitals, spaces and a byte order mark.
+        let file = "\u{feff}Code;Name;List Price\nTS-1;\"Shirt; red\";12.50\n";
+        let rows = csv_rows(file.as_bytes(), &required, &[]).unwrap();
+        let row = rows[0].1.as_ref().unwrap();
+        assert_eq!(row["name"], "Shirt; red");
+        assert_eq!(row["list_price"], "12.50");
+        let tabs = csv_rows(
+            "code\tname\tlist_price\nA\tB\t1\n".as_bytes(),
+            &required,
+            &[],
+        )
+        .unwrap();
+        assert_eq!(tabs[0].1.as_ref().unwrap()["name"], "B");
+        // Windows-1252: "é" as one byte.
+        let e = csv_rows(
+            &b"code,name,list_price\nTS-1,Caf\xe9,1\n"[..],
+            &required,
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("not UTF-8") && e.contains("line 2") && e.contains("CSV UTF-8"),
+            "{e}"
+        );
+        // A column nobody reads is not dropped silently.
+        let e = csv_rows(
+            "code,name,list_price,colour\n".as_bytes(),
+            &required,
+            &["on_hand"],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("does not take: colour"), "{e}");
+        assert!(e.contains("code,name,list_price,on_hand"), "{e}");
+        let e = csv_rows("code,name\n".as_bytes(), &required, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("lacks column(s) list_price"), "{e}");
+    }
+}
