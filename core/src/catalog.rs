@@ -115,24 +115,17 @@ pub struct ProductInput {
     pub list_price: Decimal,
     /// Still sold (false: discontinued).
     pub active: bool,
-    /// Stock in the warehouse now, if given (otherwise the published figures
-    /// are kept).
-    pub on_hand: Option<Decimal>,
 }
 
-/// The product `input` describes, keeping what the catalog `c` already
-/// publishes of it (stock, unless given).
-fn product_from(c: &Catalog, input: ProductInput, ctx: &ChangeCtx) -> Result<Product> {
+/// The product `input` describes, keeping the stock figures the catalog
+/// `c` publishes of it (stock is the warehouse's and production's to publish).
+fn product_from(c: &Catalog, input: ProductInput) -> Result<Product> {
     let code = require_text(&input.code, "product code")?;
-    let mut stock = c
+    let stock = c
         .products
         .get(&code)
         .map(|p| p.stock.clone())
         .unwrap_or_default();
-    if let Some(on_hand) = input.on_hand {
-        stock.on_hand = check_non_negative("on hand", on_hand)?;
-        stock.as_of = Some(ctx.at);
-    }
     Ok(Product {
         code,
         name: require_text(&input.name, "product name")?,
@@ -189,7 +182,7 @@ impl CatalogDoc {
     }
 
     /// Adds a product or updates one with the same code (admin). Stock figures
-    /// of an existing product are kept unless `on_hand` is given.
+    /// of an existing product are kept.
     pub fn upsert_product(&mut self, ctx: &ChangeCtx, input: ProductInput) -> Result<()> {
         match self.upsert_products(ctx, vec![((), input)])?.pop() {
             Some((_, e)) => Err(e),
@@ -211,7 +204,7 @@ impl CatalogDoc {
         let mut c = self.read()?;
         let mut wrong = Vec::new();
         for (key, input) in inputs {
-            match product_from(&c, input, ctx) {
+            match product_from(&c, input) {
                 Ok(product) => {
                     c.products.insert(product.code.clone(), product);
                 }
@@ -326,7 +319,6 @@ mod tests {
             unit: "pcs".into(),
             list_price: d(price),
             active: true,
-            on_hand: None,
         }
     }
 

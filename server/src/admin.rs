@@ -125,7 +125,6 @@ pub fn demo(state: &AppState) -> Result<Demo> {
                 unit: "pcs".into(),
                 list_price: money::parse_amount("price", price)?,
                 active: true,
-                on_hand: None,
             },
         )?;
     }

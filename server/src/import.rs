@@ -124,6 +124,21 @@ fn csv_rows(mut input: impl Read, required: &[&str], optional: &[&str]) -> Resul
         .map(String::as_str)
         .filter(|h| !required.contains(h) && !optional.contains(h))
         .collect();
+    if let Some(stock) = unknown.iter().find(|h| {
+        [
+            "stock",
+            "on_hand",
+            "in_production",
+            "reserved",
+            "units_in_stock",
+        ]
+        .contains(h)
+    }) {
+        return Err(ServerError::BadRequest(format!(
+            "the CSV has a stock column ({stock}): stock figures are the warehouse's and production's to publish, not part of the product list; remove the column (the columns are: {})",
+            all()
+        )));
+    }
     if !unknown.is_empty() {
         return Err(ServerError::BadRequest(format!(
             "the CSV has column(s) this import does not take: {}; the columns are: {} (remove or rename the others, so nothing is dropped unnoticed)",
@@ -313,8 +328,8 @@ fn catalog(relay: &mut ServerRelay, ctx: &ChangeCtx) -> Result<CatalogDoc> {
 }
 
 /// Imports products from CSV with columns `code,name,spec,unit,list_price`
-/// and, optionally, `discontinued` (yes/no) and `on_hand` (the stock in the
-/// warehouse now). All rows go into the catalog as one change.
+/// and, optionally, `discontinued` (yes/no). Every row is checked first;
+/// they go into the catalog as one change.
 pub fn import_products(
     state: &AppState,
     input: impl Read,
@@ -323,7 +338,7 @@ pub fn import_products(
     let rows = csv_rows(
         input,
         &["code", "name", "spec", "unit", "list_price"],
-        &["discontinued", "on_hand"],
+        &["discontinued"],
     )?;
     let actor = admin_actor()?;
     let ctx = ChangeCtx::now(actor.clone());
@@ -332,7 +347,7 @@ pub fn import_products(
     let mut errors = Vec::new();
     let mut products = Vec::with_capacity(rows.len());
     let total = rows.len();
-    for (i, (line, row)) in rows.iter().enumerate() {
+    for (line, row) in &rows {
         let row = match row {
             Ok(r) => r,
             Err(e) => {
@@ -344,10 +359,6 @@ pub fn import_products(
         let parsed = (|| -> std::result::Result<ProductInput, String> {
             let list_price =
                 money::parse_amount("list price", &get("list_price")).map_err(|e| e.to_string())?;
-            let on_hand = match get("on_hand").as_str() {
-                "" => None,
-                s => Some(money::parse_amount("on hand", s).map_err(|e| e.to_string())?),
-            };
             Ok(ProductInput {
                 code: get("code"),
                 name: get("name"),
@@ -355,18 +366,15 @@ pub fn import_products(
                 unit: get("unit"),
                 list_price,
                 active: !yes_no("discontinued", &get("discontinued"))?,
-                on_hand,
             })
         })();
         match parsed {
             Ok(p) => products.push((*line, p)),
             Err(e) => errors.push(format!("row {line}: {e}")),
         }
-        if (i + 1) % 1000 == 0 {
-            progress(i + 1, total);
-        }
     }
     if errors.is_empty() {
+        // All or nothing: a wrong row anywhere changes nothing.
         for (line, e) in cat.upsert_products(&ctx, products)? {
             errors.push(format!("row {line}: {e}"));
         }

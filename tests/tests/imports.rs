@@ -91,27 +91,28 @@ fn a_product_file_is_read_whole_and_nothing_in_it_is_dropped() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("Save it again as \"CSV UTF-8\""), "{e}");
-    // Discontinued products and stock come in as written.
+    // Stock is not the product list's: said so, not dropped.
+    let e = products(
+        &relay,
+        "code,name,spec,unit,list_price,units_in_stock\nNW-1,Chai,10 boxes,box,18.00,39\n",
+    )
+    .unwrap_err();
+    assert!(e.contains("stock figures are the warehouse's"), "{e}");
+    // Discontinued products come in as written.
     let n = products(
         &relay,
-        "Code,Name,Spec,Unit,List Price,Discontinued,On Hand\nNW-1,Chai,10 boxes,box,18.00,no,39\nNW-5,Chef Anton's Gumbo Mix,36 boxes,box,21.35,yes,0\n",
+        "Code,Name,Spec,Unit,List Price,Discontinued\nNW-1,Chai,10 boxes,box,18.00,no\nNW-5,Chef Anton's Gumbo Mix,36 boxes,box,21.35,yes\n",
     )
     .unwrap();
     assert_eq!(n, 2);
     let mut r = relay.state.relay();
     let conn = r.store().connection();
-    let rows: Vec<(String, i64, String)> = conn
-        .prepare("SELECT code, active, on_hand FROM products ORDER BY code")
+    let rows: Vec<(String, i64)> = conn
+        .prepare("SELECT code, active FROM products ORDER BY code")
         .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    assert_eq!(
-        rows,
-        vec![
-            ("NW-1".to_string(), 1, "39".to_string()),
-            ("NW-5".to_string(), 0, "0".to_string())
-        ]
-    );
+    assert_eq!(rows, vec![("NW-1".to_string(), 1), ("NW-5".to_string(), 0)]);
 }

@@ -259,6 +259,10 @@ impl Prepared {
     }
 }
 
+/// Most bytes of new changes one head-office edit may bring to a document
+/// (an import of tens of thousands of products is a few megabytes).
+const OFFICE_MAX_CHANGE_BYTES: usize = 64 << 20;
+
 /// Limits on one answer.
 #[derive(Debug, Clone, Copy)]
 pub struct RelayLimits {
@@ -403,14 +407,12 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
                 key: Some(&office),
                 signatures: &signatures,
             };
-            let (mut outcome, acc) = self.checker(&office).decide(
-                actor,
-                id,
-                before,
-                after.automerge().clone(),
-                None,
-                proof,
-            );
+            // Head office's own edits (an import of the whole catalog) are
+            // not held to the size a device may send in one sync.
+            let mut checker = self.checker(&office);
+            checker.limits.max_change_bytes = OFFICE_MAX_CHANGE_BYTES;
+            let (mut outcome, acc) =
+                checker.decide(actor, id, before, after.automerge().clone(), None, proof);
             if let Some(acc) = acc {
                 outcome =
                     check_references(&self.policy, &mut self.store, &mut overlay, actor, &acc)?;
