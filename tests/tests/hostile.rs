@@ -1030,3 +1030,43 @@ fn a_value_hidden_in_a_conflict_is_checked_too() {
     w.li.store.save(&mut merged).unwrap();
     w.refused("li", order, "notes is 20000 bytes long");
 }
+
+#[test]
+fn a_line_for_a_product_not_in_the_catalog_is_refused() {
+    let mut w = world();
+    let c = w.customer("li", None);
+    // Before the company has a catalog, any code goes (nothing to check it by).
+    let early = w.order(&c, "1", "10");
+    fieldsync_server::admin::import_products(
+        &w.relay.state,
+        "code,name,spec,unit,list_price\nTS-1,Cotton shirt,M,pcs,12.50\n".as_bytes(),
+        &mut |_, _| {},
+    )
+    .unwrap();
+    w.li.sync().unwrap();
+    // A typo on a new line: refused on arrival, whatever the app allowed.
+    let p = &mut w.li;
+    let ctx = p.ctx();
+    let mut o = OrderDoc::from_document(p.store.load(early).unwrap()).unwrap();
+    o.add_line(
+        &ctx,
+        NewLine {
+            product: "NW99-TYPO".into(),
+            name: "Typo".into(),
+            variant: String::new(),
+            unit: "pcs".into(),
+            quantity: d("1"),
+            unit_price: d("1"),
+            discount_percent: Decimal::ZERO,
+        },
+    )
+    .unwrap();
+    p.store.save(o.document()).unwrap();
+    w.refused(
+        "li",
+        early,
+        "has a line for product NW99-TYPO, which is not in the catalog",
+    );
+    // A product the catalog has is fine.
+    w.order(&c, "2", "12.50");
+}

@@ -42,6 +42,8 @@ pub trait Facts {
     fn customer(&mut self, id: DocId) -> Result<Option<Customer>>;
     /// What each of the customer's orders contributes to its credit exposure.
     fn orders_of(&mut self, customer: DocId) -> Result<Vec<OpenOrder>>;
+    /// Those of `codes` the catalog does not have (none if it has no products).
+    fn unknown_products(&mut self, codes: &[&str]) -> Result<Vec<String>>;
 }
 
 /// The rules of one document kind.

@@ -178,6 +178,25 @@ impl KindRules for Order {
         facts: &mut dyn Facts,
     ) -> Result<Verdict> {
         let what = format!("order {}", after.number);
+        // Lines for products the catalog has: checked for each line that is
+        // new or names another product than it did (a product dropped from
+        // the catalog later does not lock the orders that have it).
+        let new_products: Vec<&str> = after
+            .lines
+            .iter()
+            .filter(|(id, l)| {
+                before.is_none_or(|b| b.lines.get(*id).is_none_or(|old| old.product != l.product))
+            })
+            .map(|(_, l)| l.product.as_str())
+            .collect();
+        if !new_products.is_empty() {
+            let unknown = facts.unknown_products(&new_products)?;
+            if let Some(code) = unknown.first() {
+                return Ok(Err(format!(
+                    "{what} has a line for product {code}, which is not in the catalog; choose a product from the catalog (sync first for the latest one)"
+                )));
+            }
+        }
         let names_customer = before.is_none_or(|b| b.customer != after.customer);
         // The new steps that take effect, on the relay's history or in the
         // merged list (where a concurrent step may land first), and make a

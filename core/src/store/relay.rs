@@ -77,7 +77,38 @@ const MIGRATIONS: &[Migration] = &[
         sql: "CREATE TABLE relay_identity (id BLOB NOT NULL);",
         backfill: Some(make_identity),
     },
+    // 6: the catalog's product codes, for the check that an order's lines
+    // are for products the company sells.
+    Migration {
+        sql: "CREATE TABLE relay_products (code TEXT PRIMARY KEY);",
+        backfill: Some(backfill_products),
+    },
 ];
+
+/// Fills `relay_products` from the catalog an older relay holds.
+fn backfill_products(conn: &Connection) -> Result<()> {
+    let ids: Vec<Vec<u8>> = conn
+        .prepare("SELECT id FROM relay_documents WHERE kind = 'catalog'")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for id in ids {
+        let doc = load_from(conn, id_from(&id)?)?;
+        if let Some(Content::Catalog(c)) = doc.map(|d| d.content()).transpose()? {
+            write_products(conn, &c)?;
+        }
+    }
+    Ok(())
+}
+
+/// Brings `relay_products` up to date with the catalog `c`.
+fn write_products(conn: &Connection, c: &crate::Catalog) -> Result<()> {
+    conn.execute("DELETE FROM relay_products", [])?;
+    let mut insert = conn.prepare_cached("INSERT INTO relay_products (code) VALUES (?1)")?;
+    for code in c.products.keys() {
+        insert.execute([code])?;
+    }
+    Ok(())
+}
 
 /// Gives the database its identity.
 fn make_identity(conn: &Connection) -> Result<()> {
@@ -271,6 +302,27 @@ impl RelayStore for SqliteRelayStore {
         Ok(out)
     }
 
+    fn unknown_products(&mut self, codes: &[&str]) -> Result<Vec<String>> {
+        let any: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT 1 FROM relay_products LIMIT 1")?
+            .query_row([], |r| r.get(0))
+            .optional()?;
+        if any.is_none() {
+            return Ok(Vec::new());
+        }
+        let mut known = self
+            .conn
+            .prepare_cached("SELECT 1 FROM relay_products WHERE code = ?1")?;
+        let mut unknown = Vec::new();
+        for code in codes {
+            if !known.exists([code])? {
+                unknown.push((*code).to_string());
+            }
+        }
+        Ok(unknown)
+    }
+
     fn orders_of(&mut self, customer: DocId) -> Result<Vec<OpenOrder>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT order_id, stage, unpaid FROM relay_order_credit WHERE customer = ?1",
@@ -354,8 +406,10 @@ impl RelayStore for SqliteRelayStore {
                     seq
                 }
             };
-            if let Content::Order(o) = content {
-                write_order_credit(&tx, o)?;
+            match content {
+                Content::Order(o) => write_order_credit(&tx, o)?,
+                Content::Catalog(c) => write_products(&tx, c)?,
+                _ => {}
             }
             if let Some(p) = &self.projection {
                 p.project(&tx, content)?;

@@ -90,6 +90,9 @@ pub trait RelayStore {
     /// What each of `customer`'s orders contributes to its credit exposure
     /// (kept up to date by [`RelayStore::commit`]).
     fn orders_of(&mut self, customer: DocId) -> Result<Vec<OpenOrder>>;
+    /// Those of `codes` the catalog does not have (none while the catalog
+    /// has no products: a company that keeps no catalog).
+    fn unknown_products(&mut self, codes: &[&str]) -> Result<Vec<String>>;
     /// The signatures of every change the relay holds of document `id`.
     fn signatures_of(&mut self, id: DocId) -> Result<Vec<ChangeSignature>>;
     /// The identity of this database: random, made when it was created.
@@ -107,6 +110,8 @@ pub trait RelayStore {
 struct Overlay {
     customers: HashMap<DocId, Customer>,
     orders: HashMap<DocId, OpenOrder>,
+    /// The product codes of a catalog the round accepted.
+    products: Option<HashSet<String>>,
 }
 
 impl Overlay {
@@ -118,6 +123,9 @@ impl Overlay {
             }
             Content::Order(o) => {
                 self.orders.insert(o.id(), OpenOrder::of(o));
+            }
+            Content::Catalog(c) => {
+                self.products = Some(c.products.keys().cloned().collect());
             }
             _ => {}
         }
@@ -141,6 +149,18 @@ impl<S: RelayStore> Facts for Overlaid<'_, S> {
                 _ => Ok(None),
             },
             None => Ok(None),
+        }
+    }
+
+    fn unknown_products(&mut self, codes: &[&str]) -> Result<Vec<String>> {
+        match &self.overlay.products {
+            Some(p) if p.is_empty() => Ok(Vec::new()),
+            Some(p) => Ok(codes
+                .iter()
+                .filter(|c| !p.contains(**c))
+                .map(|c| (*c).to_string())
+                .collect()),
+            None => self.store.unknown_products(codes),
         }
     }
 
