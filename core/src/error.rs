@@ -289,7 +289,8 @@ impl Error {
             | Error::NotPaidInFull { .. }
             | Error::VisitStep { .. }
             | Error::ComplaintStep { .. }
-            | Error::ReportAlreadySubmitted { .. } => ErrorKind::Conflict,
+            | Error::ReportAlreadySubmitted { .. }
+            | Error::Incomplete(_) => ErrorKind::Conflict,
             Error::UnknownDocument(_)
             | Error::UnknownLine { .. }
             | Error::UnknownProduct(_)

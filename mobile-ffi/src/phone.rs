@@ -478,7 +478,35 @@ impl FieldSync {
         self.with_order(&order_id, |o, ctx| o.remove_line(ctx, &line_id))
     }
 
-    /// Hands the order in (takes effect at the next sync).
+    /// Sets the order's details (all of them, as the form shows them).
+    pub fn set_order_details(&self, order_id: String, details: OrderDetailsRecord) -> R<OrderInfo> {
+        let deposit = if details.deposit.trim().is_empty() {
+            Decimal::ZERO
+        } else {
+            amount("deposit", &details.deposit)?
+        };
+        let d = core::OrderDetails {
+            delivery: core::Delivery {
+                address: details.delivery_address,
+                consignee: details.consignee,
+                phone: details.consignee_phone,
+                transport: details.transport,
+            },
+            requirements: core::Requirements {
+                packing: details.packing,
+                transport: details.transport_requirements,
+                after_sales: details.after_sales,
+            },
+            evidence: details.evidence,
+            deposit,
+            customer_reference: details.customer_reference,
+            notes: details.notes,
+        };
+        self.with_order(&order_id, |o, ctx| o.set_details(ctx, d))
+    }
+
+    /// Hands the order in (takes effect at the next sync); it needs its
+    /// written evidence first (see [`OrderDetailsRecord`]).
     pub fn submit_order(&self, order_id: String) -> R<OrderInfo> {
         self.with_order(&order_id, |o, ctx| o.submit(ctx))
     }

@@ -266,8 +266,58 @@ pub struct OrderInfo {
     pub delivery_date: Option<String>,
     /// Lines in the order they were added.
     pub lines: Vec<OrderLineInfo>,
+    /// Delivery, requirements, evidence, deposit, the customer's reference, notes.
+    pub details: OrderDetailsRecord,
     /// The audit trail.
     pub history: Vec<OrderEventInfo>,
+}
+
+/// An order's details, as the app shows and edits them. The written
+/// evidence (the signed order form, the e-mail, a photo's reference) is
+/// needed before the order is handed in: no oral orders.
+#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+pub struct OrderDetailsRecord {
+    /// Where the goods go.
+    pub delivery_address: String,
+    /// Who receives them.
+    pub consignee: String,
+    /// The consignee's phone.
+    pub consignee_phone: String,
+    /// Carrier or means of transport.
+    pub transport: String,
+    /// Packing requirements.
+    pub packing: String,
+    /// Transport requirements.
+    pub transport_requirements: String,
+    /// After-sales requirements.
+    pub after_sales: String,
+    /// The written evidence's reference.
+    pub evidence: String,
+    /// Deposit, e.g. "500.00" ("0" for none).
+    pub deposit: String,
+    /// The customer's own order number (printed on the shipping notice).
+    pub customer_reference: String,
+    /// Notes.
+    pub notes: String,
+}
+
+impl OrderDetailsRecord {
+    /// The record of an order's details.
+    pub(crate) fn of(o: &core::Order) -> Self {
+        OrderDetailsRecord {
+            delivery_address: o.delivery.address.clone(),
+            consignee: o.delivery.consignee.clone(),
+            consignee_phone: o.delivery.phone.clone(),
+            transport: o.delivery.transport.clone(),
+            packing: o.requirements.packing.clone(),
+            transport_requirements: o.requirements.transport.clone(),
+            after_sales: o.requirements.after_sales.clone(),
+            evidence: o.evidence.clone(),
+            deposit: o.deposit.to_string(),
+            customer_reference: o.customer_reference.clone(),
+            notes: o.notes.clone(),
+        }
+    }
 }
 
 impl From<&core::Order> for OrderInfo {
@@ -297,6 +347,7 @@ impl From<&core::Order> for OrderInfo {
                     total: money(l.total()),
                 })
                 .collect(),
+            details: OrderDetailsRecord::of(o),
             history: o
                 .events
                 .iter()

@@ -35,6 +35,8 @@ fun dayOffline(phone: FieldSync, customer: String): OrderInfo {
     var o = phone.createOrder(c.id, OrderChannel.VISIT, null)
     o = phone.addOrderLine(o.id, LineInput("TS-1", "Shirt", "blue/M", "pcs", "10", "12.50", ""))
     assert(o.total == "125.00") { "total ${o.total}" }
+    o = phone.setOrderDetails(o.id, o.details.copy(evidence = "order form 2026-118, signed", customerReference = "PO-7731"))
+    assert(o.details.customerReference == "PO-7731") { "reference ${o.details.customerReference}" }
     o = phone.submitOrder(o.id)
     val today = java.time.LocalDate.now(java.time.ZoneOffset.UTC).toString()
     phone.submitDailyReport(phone.writeDailyReport(today, "one visit, one order", "", ""))

@@ -39,6 +39,17 @@ def day_offline(phone, customer_name):
     o = phone.add_order_line(o.id, fs.LineInput(product="TS-1", name="Shirt", variant="blue/M", unit="pcs",
                                                 quantity="10", unit_price="12.50", discount_percent=""))
     assert o.total == "125.00", o.total
+    try:
+        phone.submit_order(o.id)
+        raise AssertionError("an oral order was handed in")
+    except fs.MobileError.NotNow as e:
+        assert "written evidence" in str(e), e
+    details = o.details
+    details.evidence = "order form 2026-118, signed"
+    details.customer_reference = "PO-7731"
+    details.consignee = "Mr Chen"
+    o = phone.set_order_details(o.id, details)
+    assert o.details.customer_reference == "PO-7731"
     o = phone.submit_order(o.id)
     assert o.state == fs.OrderState.SUBMITTED
     today = time.strftime("%Y-%m-%d", time.gmtime())

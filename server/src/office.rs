@@ -13,7 +13,7 @@ use chrono::NaiveDate;
 use fieldsync_core::sync::RelayStore;
 use fieldsync_core::{
     Actor, ChangeCtx, ComplaintDoc, Customer, CustomerDoc, DocId, Document, Grade, OpenOrder,
-    Order, OrderDoc, PaymentTerms, ProductionInfo, Shipment, may_see, money,
+    Order, OrderDetails, OrderDoc, PaymentTerms, ProductionInfo, Shipment, may_see, money,
 };
 use serde::{Deserialize, Serialize};
 
@@ -84,6 +84,71 @@ pub struct OrderSummary {
     total: String,
     paid: String,
     lines: Vec<LineSummary>,
+    details: DetailsBody,
+}
+
+/// An order's details: what `GET` shows, and what the `details` action
+/// takes (fields left out stay as they are).
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetailsBody {
+    delivery_address: Option<String>,
+    consignee: Option<String>,
+    consignee_phone: Option<String>,
+    transport: Option<String>,
+    packing: Option<String>,
+    transport_requirements: Option<String>,
+    after_sales: Option<String>,
+    /// The written evidence's reference (needed before submitting).
+    evidence: Option<String>,
+    /// A decimal string.
+    deposit: Option<String>,
+    /// The customer's own order number.
+    customer_reference: Option<String>,
+    notes: Option<String>,
+}
+
+impl DetailsBody {
+    fn of(o: &Order) -> Self {
+        let some = |s: &str| Some(s.to_string());
+        DetailsBody {
+            delivery_address: some(&o.delivery.address),
+            consignee: some(&o.delivery.consignee),
+            consignee_phone: some(&o.delivery.phone),
+            transport: some(&o.delivery.transport),
+            packing: some(&o.requirements.packing),
+            transport_requirements: some(&o.requirements.transport),
+            after_sales: some(&o.requirements.after_sales),
+            evidence: some(&o.evidence),
+            deposit: Some(money::cents(o.deposit).to_string()),
+            customer_reference: some(&o.customer_reference),
+            notes: some(&o.notes),
+        }
+    }
+
+    /// `o`'s details with the fields given here changed.
+    fn apply_to(&self, o: &Order) -> Result<OrderDetails> {
+        let mut d = OrderDetails::from(o);
+        let set = |field: &mut String, v: &Option<String>| {
+            if let Some(v) = v {
+                *field = v.clone();
+            }
+        };
+        set(&mut d.delivery.address, &self.delivery_address);
+        set(&mut d.delivery.consignee, &self.consignee);
+        set(&mut d.delivery.phone, &self.consignee_phone);
+        set(&mut d.delivery.transport, &self.transport);
+        set(&mut d.requirements.packing, &self.packing);
+        set(&mut d.requirements.transport, &self.transport_requirements);
+        set(&mut d.requirements.after_sales, &self.after_sales);
+        set(&mut d.evidence, &self.evidence);
+        set(&mut d.customer_reference, &self.customer_reference);
+        set(&mut d.notes, &self.notes);
+        if let Some(deposit) = &self.deposit {
+            d.deposit = money::parse_amount("deposit", deposit)?;
+        }
+        Ok(d)
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -121,6 +186,7 @@ impl From<&Order> for OrderSummary {
                     total: money::cents(l.total()).to_string(),
                 })
                 .collect(),
+            details: DetailsBody::of(o),
         }
     }
 }
@@ -184,6 +250,8 @@ pub struct ActionBody {
     pub grade: Option<String>,
     /// A complaint's resolution.
     pub resolution: Option<String>,
+    /// An order's details (the details action).
+    pub details: Option<DetailsBody>,
 }
 
 fn json_body(
@@ -262,9 +330,17 @@ pub(crate) async fn order_action(
             "settle" => o.settle(ctx)?,
             "archive" => o.archive(ctx)?,
             "cancel" => o.cancel(ctx, need(&b.reason, "reason")?)?,
+            "details" => {
+                let details = b.details.as_ref().ok_or_else(|| {
+                    ServerError::BadRequest(
+                        "details is required, e.g. {\"details\": {\"evidence\": \"signed order form\", \"customer_reference\": \"PO-7731\"}}".into(),
+                    )
+                })?;
+                o.set_details(ctx, details.apply_to(&current)?)?
+            }
             other => {
                 return Err(ServerError::NotFound(format!(
-                    "unknown order action {other}; use approve, reject, confirm, start-production, production, in-stock, ship, deliver, payments, settle, archive or cancel"
+                    "unknown order action {other}; use approve, reject, confirm, start-production, production, in-stock, ship, deliver, payments, settle, archive, cancel or details"
                 )));
             }
         }

@@ -27,7 +27,7 @@ fn work(p: &mut Phone, n: usize) -> Vec<DocId> {
                     channel: Channel::Phone,
                     reorder_kind: None,
                     delivery_date: None,
-                    evidence: String::new(),
+                    evidence: "signed order form".into(),
                 },
             )
             .unwrap();

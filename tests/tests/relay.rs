@@ -864,3 +864,37 @@ fn business_dates_are_the_companys_across_midnight_in_utc_plus_8() {
         "2026-11-30"
     );
 }
+
+#[test]
+fn an_orders_details_are_read_and_set_on_the_api() {
+    let mut w = world();
+    let (_, order) = offline_order(&mut w.li);
+    w.li.sync().unwrap();
+    let desk = w.relay.user("desk2", Role::OrderDesk, None);
+    let api = w.relay.api(&desk);
+    let a = api.post(
+        &format!("/v1/orders/{order}/details"),
+        serde_json::json!({"details": {
+            "customer_reference": "PO-7731",
+            "delivery_address": "3 Dock Road, Ningbo",
+            "consignee": "Mr Chen",
+            "deposit": "500"
+        }}),
+    );
+    assert_eq!(a.status, 200, "{}", a.error());
+    let got = api.get(&format!("/v1/orders/{order}")).json();
+    let details = &got["details"];
+    assert_eq!(details["customer_reference"], "PO-7731");
+    assert_eq!(details["consignee"], "Mr Chen");
+    assert_eq!(details["deposit"], "500.00");
+    assert_eq!(details["evidence"], "form", "fields left out stay");
+    // The phone gets them at its next sync.
+    w.li.sync().unwrap();
+    let on_phone: Order = w.li.store.load(order).unwrap().view().unwrap();
+    assert_eq!(on_phone.customer_reference, "PO-7731");
+    let a = api.post(
+        &format!("/v1/orders/{order}/details"),
+        serde_json::json!({"details": {"deposit": "1,000"}}),
+    );
+    assert_eq!(a.status, 400, "{}", a.error());
+}

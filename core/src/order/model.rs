@@ -386,6 +386,20 @@ pub struct OrderDetails {
     pub notes: String,
 }
 
+impl From<&Order> for OrderDetails {
+    /// The order's details as they stand, to change some of them.
+    fn from(o: &Order) -> Self {
+        OrderDetails {
+            delivery: o.delivery.clone(),
+            requirements: o.requirements.clone(),
+            evidence: o.evidence.clone(),
+            deposit: o.deposit,
+            customer_reference: o.customer_reference.clone(),
+            notes: o.notes.clone(),
+        }
+    }
+}
+
 /// How [`Order::content_digest`] starts its digests.
 const DIGEST_LAYOUT: &str = "2:";
 

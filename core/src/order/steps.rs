@@ -163,6 +163,11 @@ pub fn decide_step(
                 "an order needs at least one line before it is submitted",
             ));
         }
+        OrderAction::Submit if order.evidence.trim().is_empty() => {
+            return Err(Error::Incomplete(
+                "an order needs its written evidence (the signed order form, the e-mail, a photo's reference) before it is submitted: no oral orders",
+            ));
+        }
         OrderAction::Settle if order.outstanding() > Decimal::ZERO => {
             return Err(Error::NotPaidInFull {
                 number: order.number.clone(),

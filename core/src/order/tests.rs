@@ -154,6 +154,20 @@ fn submitting_needs_a_line() {
 }
 
 #[test]
+fn an_oral_order_is_not_handed_in() {
+    let c = credit_customer();
+    let (mut o, _) = draft_order(&c);
+    edit_details(&mut o, |d| d.evidence = "  ".into());
+    let e = o.submit(&sales()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict);
+    assert!(e.to_string().contains("written evidence"), "{e}");
+    edit_details(&mut o, |d| {
+        d.evidence = "e-mail of 2 Dec from Mr Chen".into()
+    });
+    o.submit(&sales()).unwrap();
+}
+
+#[test]
 fn messages_read_as_english() {
     let c = credit_customer();
     let (mut o, l) = draft_order(&c);
@@ -663,6 +677,7 @@ fn the_shipping_notice_carries_the_customers_reference() {
         &sales(),
         OrderDetails {
             customer_reference: "PO-5531".into(),
+            evidence: "signed order form".into(),
             ..Default::default()
         },
     )
