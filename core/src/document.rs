@@ -349,6 +349,8 @@ impl Document {
     pub fn history(&mut self) -> Vec<FieldChange> {
         let changes = self.doc.get_changes(&[]);
         let mut out = Vec::new();
+        let mut last: std::collections::HashMap<String, Option<String>> =
+            std::collections::HashMap::new();
         for change in changes {
             let actor = change.message().and_then(Actor::from_message);
             let at = DateTime::from_timestamp(change.timestamp(), 0).unwrap_or_default();
@@ -373,11 +375,14 @@ impl Document {
                 };
                 let mut path: Vec<String> = patch.path.iter().map(|(_, p)| prop_str(p)).collect();
                 path.push(key);
+                let path = path.join("/");
+                let old = last.insert(path.clone(), value.clone()).flatten();
                 out.push(FieldChange {
                     at,
                     actor: actor.clone(),
-                    path: path.join("/"),
+                    path,
                     value,
+                    old,
                 });
             }
         }
@@ -434,6 +439,8 @@ pub struct FieldChange {
     pub path: String,
     /// The new value in words, or `None` when the field was removed.
     pub value: Option<String>,
+    /// The value it had before, in words (`None`: it had none).
+    pub old: Option<String>,
 }
 
 /// A business object that can be read from a [`Document`] of its kind.

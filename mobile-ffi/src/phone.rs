@@ -387,6 +387,25 @@ impl FieldSync {
         Ok(cid.to_string())
     }
 
+    // ---- history ----
+
+    /// Every change to every field of a document on this phone (an order, a
+    /// customer, a visit…), oldest first: who, in which role, on which
+    /// device, when, the value before and after.
+    pub fn field_history(&self, doc_id: String) -> R<Vec<FieldChangeRecord>> {
+        let store = self.store();
+        let mut doc = store
+            .load(id(&doc_id)?)
+            .map_err(|_| MobileError::NotFound {
+                reason: format!("there is no document {doc_id} on this phone"),
+            })?;
+        Ok(doc
+            .history()
+            .into_iter()
+            .map(FieldChangeRecord::from)
+            .collect())
+    }
+
     // ---- orders ----
 
     /// Starts an order for a customer, numbered on this phone.

@@ -364,6 +364,39 @@ impl From<&core::Order> for OrderInfo {
     }
 }
 
+/// One change to one field of a document: the per-field history.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct FieldChangeRecord {
+    /// The field, as a path (`lines/<line id>/quantity`).
+    pub field: String,
+    /// The value before, if it had one.
+    pub old_value: Option<String>,
+    /// The new value (`None`: removed).
+    pub new_value: Option<String>,
+    /// Who made the change.
+    pub user: Option<String>,
+    /// In which role.
+    pub role: Option<String>,
+    /// On which device.
+    pub device: Option<String>,
+    /// When (the author's clock), epoch milliseconds.
+    pub at_ms: i64,
+}
+
+impl From<core::FieldChange> for FieldChangeRecord {
+    fn from(h: core::FieldChange) -> Self {
+        FieldChangeRecord {
+            field: h.path,
+            old_value: h.old,
+            new_value: h.value,
+            user: h.actor.as_ref().map(|a| a.user().to_string()),
+            role: h.actor.as_ref().map(|a| a.role().as_str().to_string()),
+            device: h.actor.as_ref().map(|a| a.device().to_string()),
+            at_ms: h.at.timestamp_millis(),
+        }
+    }
+}
+
 /// A GPS position.
 #[derive(Debug, Clone, Copy, uniffi::Record)]
 pub struct GeoPosition {

@@ -52,6 +52,9 @@ def day_offline(phone, customer_name):
     assert o.details.customer_reference == "PO-7731"
     o = phone.submit_order(o.id)
     assert o.state == fs.OrderState.SUBMITTED
+    history = phone.field_history(o.id)
+    ref = [h for h in history if h.field == "customer_reference" and h.new_value == "PO-7731"]
+    assert ref and ref[0].old_value == "" and ref[0].user == "li" and ref[0].role == "salesperson", history
     today = time.strftime("%Y-%m-%d", time.gmtime())
     r = phone.write_daily_report(today, "one visit, one order", "", "follow up on samples")
     phone.submit_daily_report(r)

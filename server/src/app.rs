@@ -339,6 +339,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(sync).layer(DefaultBodyLimit::max(limits.max_sync_bytes)),
         )
         .route("/v1/orders/{id}", get(office::get_order))
+        .route("/v1/documents/{id}/history", get(office::document_history))
         .route("/v1/orders/{id}/{action}", post(office::order_action))
         .route("/v1/customers/{id}/{action}", post(office::customer_action))
         .route(

@@ -191,6 +191,49 @@ impl From<&Order> for OrderSummary {
     }
 }
 
+/// One change to one field of a document, as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct FieldChangeSummary {
+    field: String,
+    old: Option<String>,
+    new: Option<String>,
+    user: Option<String>,
+    role: Option<String>,
+    device: Option<String>,
+    at: String,
+}
+
+/// `GET /v1/documents/{id}/history`: every change to every field of a
+/// document the user may see, oldest first.
+pub(crate) async fn document_history(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<Vec<FieldChangeSummary>>> {
+    let token = bearer(&headers)?;
+    let id = parse_id(&id)?;
+    blocking(&state, move |s| {
+        let mut relay = s.relay();
+        let actor = accounts::authenticate_user(relay.store().connection(), &token)?;
+        let mut doc = load_visible(&mut relay, &actor, id)?;
+        Ok(Json(
+            doc.history()
+                .into_iter()
+                .map(|h| FieldChangeSummary {
+                    field: h.path,
+                    old: h.old,
+                    new: h.value,
+                    user: h.actor.as_ref().map(|a| a.user().to_string()),
+                    role: h.actor.as_ref().map(|a| a.role().as_str().to_string()),
+                    device: h.actor.as_ref().map(|a| a.device().to_string()),
+                    at: h.at.to_rfc3339(),
+                })
+                .collect(),
+        ))
+    })
+    .await
+}
+
 /// Loads a document the user may see (others are "not found", not "forbidden").
 fn load_visible(
     relay: &mut ServerRelay,

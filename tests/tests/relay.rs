@@ -897,4 +897,32 @@ fn an_orders_details_are_read_and_set_on_the_api() {
         serde_json::json!({"details": {"deposit": "1,000"}}),
     );
     assert_eq!(a.status, 400, "{}", a.error());
+    // The per-field history says who changed what, from what to what.
+    let history = rows(api.get(&format!("/v1/documents/{order}/history")));
+    let reference = history
+        .iter()
+        .find(|h| h["field"] == "customer_reference" && h["new"] == "PO-7731")
+        .unwrap_or_else(|| panic!("{history:?}"));
+    assert_eq!(reference["old"], "");
+    assert_eq!(reference["user"], "desk2");
+    assert_eq!(reference["role"], "order_desk");
+    assert_eq!(reference["device"], "head-office");
+    let quantity = history
+        .iter()
+        .find(|h| h["field"].as_str().unwrap().ends_with("/quantity"))
+        .unwrap();
+    assert_eq!(
+        (&quantity["new"], &quantity["user"]),
+        (&serde_json::json!("10"), &serde_json::json!("li"))
+    );
+    // A salesperson of another region does not see it.
+    w.relay.user("chen", Role::Salesperson, Some("west"));
+    let west = w.relay.user("qian2", Role::Manager, Some("west"));
+    assert_eq!(
+        w.relay
+            .api(&west)
+            .get(&format!("/v1/documents/{order}/history"))
+            .status,
+        404
+    );
 }

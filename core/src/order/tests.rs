@@ -856,6 +856,7 @@ fn history_says_who_changed_which_field() {
         ("li", "phone-li", Role::Salesperson)
     );
     assert_eq!(change.at, edit.at);
+    assert_eq!(change.old.as_deref(), Some("10"), "the value it had before");
 }
 
 #[test]
