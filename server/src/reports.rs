@@ -23,6 +23,7 @@ pub const REPORTS: &[&str] = &[
     "daily-reports",
     "production",
     "receivables",
+    "receivables-aged",
     "changed-after-approval",
 ];
 
@@ -445,6 +446,75 @@ pub fn run(
                     "credit_overrides",
                 ],
                 rows,
+            })
+        }
+        "receivables-aged" => {
+            // What is owed on goods that have left: each shipped or delivered
+            // order's unpaid amount, by days since it shipped (its latest
+            // ship step that took effect), in the company's calendar.
+            let today = schedule.local_date(chrono::Utc::now());
+            let mut stmt = conn.prepare(
+                "SELECT o.customer_name, o.region, o.total, o.paid,
+                        (SELECT max(e.at) FROM order_events e
+                         WHERE e.order_id = o.id AND e.to_status = 'shipped' AND e.superseded = 0)
+                 FROM orders o WHERE o.outcome IN ('shipped', 'delivered')",
+            )?;
+            let mut aged: BTreeMap<(String, String), [Decimal; 4]> = BTreeMap::new();
+            for row in stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                ))
+            })? {
+                let (customer, reg, total, paid, shipped) = row?;
+                if !in_region(&reg) {
+                    continue;
+                }
+                let unpaid = dec(&total)
+                    .checked_sub(dec(&paid))
+                    .unwrap_or_default()
+                    .max(Decimal::ZERO);
+                if unpaid.is_zero() {
+                    continue;
+                }
+                let days = shipped
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+                    .map(|t| {
+                        (today - schedule.local_date(t.with_timezone(&chrono::Utc))).num_days()
+                    })
+                    .unwrap_or(0);
+                let bucket = match days {
+                    ..=30 => 0,
+                    31..=60 => 1,
+                    61..=90 => 2,
+                    _ => 3,
+                };
+                let row = aged.entry((customer, reg.unwrap_or_default())).or_default();
+                row[bucket] += unpaid;
+            }
+            Ok(Table {
+                columns: vec![
+                    "customer",
+                    "region",
+                    "days_0_30",
+                    "days_31_60",
+                    "days_61_90",
+                    "over_90_days",
+                    "total",
+                ],
+                rows: aged
+                    .into_iter()
+                    .map(|((customer, region), b)| {
+                        let total: Decimal = b.iter().copied().sum();
+                        let mut row = vec![customer, region];
+                        row.extend(b.iter().map(|d| money::cents(*d).to_string()));
+                        row.push(money::cents(total).to_string());
+                        row
+                    })
+                    .collect(),
             })
         }
         "changed-after-approval" => {

@@ -708,7 +708,7 @@ impl Target for OfficeJson {
         let route = pick % 8;
         let which = usize::from(pick / 16);
         let token = &self.tokens[usize::from(pick / 8) % self.tokens.len()];
-        const REPORTS: [&str; 9] = [
+        const REPORTS: [&str; 10] = [
             "sales-by-salesperson",
             "sales-by-region",
             "sales-by-product",
@@ -717,6 +717,7 @@ impl Target for OfficeJson {
             "daily-reports",
             "production",
             "receivables",
+            "receivables-aged",
             "changed-after-approval",
         ];
         let text = String::from_utf8_lossy(body);

@@ -926,3 +926,64 @@ fn an_orders_details_are_read_and_set_on_the_api() {
         404
     );
 }
+
+#[test]
+fn receivables_are_aged_by_days_since_shipping() {
+    let mut w = world();
+    let desk = w.relay.user("desk2", Role::OrderDesk, None);
+    let dir = tempfile::tempdir().unwrap();
+    let mut wu = Phone::enroll(&w.relay.url(), dir.path(), "wu", &w.relay.code("wu"));
+    let ctx = w.li.ctx();
+    let mut c = CustomerDoc::create_prospect(&ctx, "Hengda Textiles", "12 Silk Road").unwrap();
+    w.li.store.save(c.document()).unwrap();
+    let hengda = c.read().unwrap();
+    w.li.sync().unwrap();
+    let a = w.relay.api(&w.finance).post(
+        &format!("/v1/customers/{}/credit", hengda.id()),
+        serde_json::json!({"payment_terms": "credit", "credit_days": 30, "amount": "100000"}),
+    );
+    assert_eq!(a.status, 200, "{}", a.error());
+    w.li.sync().unwrap();
+    let hengda: Customer = w.li.store.load(hengda.id()).unwrap().view().unwrap();
+    // Four orders of 100.00, shipped 10, 45, 75 and 120 days ago.
+    let ages = [10i64, 45, 75, 120];
+    let orders: Vec<DocId> = ages
+        .iter()
+        .map(|_| order_for(&mut w.li, &hengda, "TS-1", "10", "10"))
+        .collect();
+    w.li.sync().unwrap();
+    for o in &orders {
+        act(&w, &w.manager, *o, "approve", serde_json::json!({}));
+        act(&w, &desk, *o, "confirm", serde_json::json!({}));
+        act(&w, &w.warehouse, *o, "in-stock", serde_json::json!({}));
+    }
+    wu.sync().unwrap();
+    for (o, days) in orders.iter().zip(ages) {
+        let mut doc = OrderDoc::from_document(wu.store.load(*o).unwrap()).unwrap();
+        let customer: Customer = wu.store.load(hengda.id()).unwrap().view().unwrap();
+        let open = wu.store.credit_orders().unwrap();
+        let when = ChangeCtx::new(wu.actor.clone(), Utc::now() - chrono::Duration::days(days));
+        doc.ship(&when, (&customer, &open[..]), Shipment::default(), None)
+            .unwrap();
+        wu.store.save(doc.document()).unwrap();
+    }
+    let s = wu.sync().unwrap();
+    assert!(s.refused.is_empty(), "{s:?}");
+    // 40.00 paid on the 45-day order.
+    act(
+        &w,
+        &w.finance,
+        orders[1],
+        "payments",
+        serde_json::json!({"amount": "40.00", "reference": "bank"}),
+    );
+    let aged = rows(w.relay.api(&w.finance).get("/v1/reports/receivables-aged"));
+    assert_eq!(
+        aged,
+        vec![serde_json::json!({
+            "customer": "Hengda Textiles", "region": "east",
+            "days_0_30": "100.00", "days_31_60": "60.00", "days_61_90": "100.00",
+            "over_90_days": "100.00", "total": "360.00"
+        })]
+    );
+}
