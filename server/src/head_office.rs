@@ -96,6 +96,17 @@ const MIGRATIONS: &[Migration] = &[
               WHERE status = 'archived';",
         backfill: None,
     },
+    // 5: who took the order (its creator), besides the customer's owner it
+    // is filed under: sales can be credited either way. Older rows take the
+    // first to hand the order in.
+    Migration {
+        sql: "ALTER TABLE orders ADD COLUMN taken_by TEXT NOT NULL DEFAULT '';
+              UPDATE orders SET taken_by = coalesce((
+                  SELECT e.user_id FROM order_events e
+                  WHERE e.order_id = orders.id AND e.action = 'Submit'
+                  ORDER BY e.seq LIMIT 1), owner);",
+        backfill: None,
+    },
 ];
 
 /// Records refused changes in the `refusals` table.
@@ -188,7 +199,7 @@ impl Projection for HeadOffice {
                 let derived = o.derived();
                 exec(
                     conn,
-                    "INSERT OR REPLACE INTO orders VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                    "INSERT OR REPLACE INTO orders VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
                     params![
                         id,
                         o.number,
@@ -205,7 +216,8 @@ impl Projection for HeadOffice {
                         ts(m.created_at),
                         o.split_from,
                         o.merged_into,
-                        derived.outcome.as_str()
+                        derived.outcome.as_str(),
+                        m.created_by
                     ],
                 )?;
                 for table in ["order_lines", "order_events", "payments"] {

@@ -135,7 +135,7 @@ enum AdminCommand {
     },
     /// Export a report as CSV to standard output.
     Export {
-        /// sales-by-salesperson, sales-by-region, sales-by-product, sales-by-month,
+        /// sales-by-salesperson, sales-by-order-taker, sales-by-region, sales-by-product, sales-by-month,
         /// visit-kpis, daily-reports, production, receivables, receivables-aged,
         /// changed-after-approval
         report: String,

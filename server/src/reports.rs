@@ -16,6 +16,7 @@ use crate::error::{Result, ServerError};
 /// The reports there are.
 pub const REPORTS: &[&str] = &[
     "sales-by-salesperson",
+    "sales-by-order-taker",
     "sales-by-region",
     "sales-by-product",
     "sales-by-month",
@@ -115,9 +116,17 @@ pub fn run(
     let region = region_filter(actor)?;
     let in_region = |r: &Option<String>| region.is_none() || r == &region;
     match name {
-        "sales-by-salesperson" | "sales-by-region" | "sales-by-month" => {
+        "sales-by-salesperson" | "sales-by-order-taker" | "sales-by-region" | "sales-by-month" => {
+            // Sales by salesperson are credited to the customer's owner; by
+            // order taker, to whoever took the order (another salesperson
+            // covering, the order desk taking a call). Each report says which.
+            let who = if name == "sales-by-order-taker" {
+                "taken_by"
+            } else {
+                "owner"
+            };
             let mut stmt = conn.prepare(&format!(
-                "SELECT owner, region, created_at, total FROM orders WHERE outcome IN {SOLD}"
+                "SELECT {who}, region, created_at, total FROM orders WHERE outcome IN {SOLD}"
             ))?;
             let rows = stmt.query_map([], |r| {
                 Ok((
@@ -134,7 +143,7 @@ pub fn run(
                     continue;
                 }
                 let key = match name {
-                    "sales-by-salesperson" => owner,
+                    "sales-by-salesperson" | "sales-by-order-taker" => owner,
                     "sales-by-region" => reg.unwrap_or_default(),
                     // The month in the company's time zone.
                     _ => chrono::DateTime::parse_from_rfc3339(&created_at)
@@ -145,16 +154,27 @@ pub fn run(
                 g.0 += 1;
                 g.1 += dec(&total);
             }
-            let key = match name {
-                "sales-by-salesperson" => "salesperson",
-                "sales-by-region" => "region",
-                _ => "month",
+            let (key, credited) = match name {
+                "sales-by-salesperson" => ("salesperson", Some("customer's owner")),
+                "sales-by-order-taker" => ("taken_by", Some("took the order")),
+                "sales-by-region" => ("region", None),
+                _ => ("month", None),
             };
+            let mut columns = vec![key];
+            if credited.is_some() {
+                columns.push("credited_as");
+            }
+            columns.extend(["orders", "amount"]);
             Ok(Table {
-                columns: vec![key, "orders", "amount"],
+                columns,
                 rows: groups
                     .into_iter()
-                    .map(|(k, (n, a))| vec![k, n.to_string(), money::cents(a).to_string()])
+                    .map(|(k, (n, a))| {
+                        let mut row = vec![k];
+                        row.extend(credited.map(str::to_string));
+                        row.extend([n.to_string(), money::cents(a).to_string()]);
+                        row
+                    })
                     .collect(),
             })
         }

@@ -708,8 +708,9 @@ impl Target for OfficeJson {
         let route = pick % 8;
         let which = usize::from(pick / 16);
         let token = &self.tokens[usize::from(pick / 8) % self.tokens.len()];
-        const REPORTS: [&str; 10] = [
+        const REPORTS: [&str; 11] = [
             "sales-by-salesperson",
+            "sales-by-order-taker",
             "sales-by-region",
             "sales-by-product",
             "sales-by-month",

@@ -516,8 +516,8 @@ fn report_figures_match_a_seeded_scenario_exactly() {
     assert_eq!(
         sales,
         vec![
-            serde_json::json!({"salesperson": "chen", "orders": "1", "amount": "300.00"}),
-            serde_json::json!({"salesperson": "li", "orders": "1", "amount": "125.00"}),
+            serde_json::json!({"salesperson": "chen", "credited_as": "customer's owner", "orders": "1", "amount": "300.00"}),
+            serde_json::json!({"salesperson": "li", "credited_as": "customer's owner", "orders": "1", "amount": "125.00"}),
         ]
     );
     assert_eq!(
@@ -785,7 +785,9 @@ fn an_archived_order_keeps_its_outcome_in_the_reports() {
     );
     assert_eq!(
         sales,
-        vec![serde_json::json!({"salesperson": "li", "orders": "1", "amount": "80.00"})],
+        vec![
+            serde_json::json!({"salesperson": "li", "credited_as": "customer's owner", "orders": "1", "amount": "80.00"})
+        ],
         "the cancelled order is not a sale, archived or not"
     );
     let by_product = rows(w.relay.api(&w.admin).get("/v1/reports/sales-by-product"));
@@ -985,5 +987,66 @@ fn receivables_are_aged_by_days_since_shipping() {
             "days_0_30": "100.00", "days_31_60": "60.00", "days_61_90": "100.00",
             "over_90_days": "100.00", "total": "360.00"
         })]
+    );
+}
+
+#[test]
+fn sales_are_credited_to_the_customers_owner_or_to_who_took_the_order() {
+    let mut w = world();
+    let (hengda, own) = offline_order(&mut w.li); // 125.00, taken by li
+    w.li.sync().unwrap();
+    // The order desk takes a phone call for li's customer: 80.00.
+    let desk = Actor::new("sun", Role::OrderDesk, None, fieldsync_core::OFFICE_DEVICE).unwrap();
+    let ctx = ChangeCtx::now(desk.clone());
+    let number =
+        OrderNumber::new(OrderPrefix::new("HQ1").unwrap(), Utc::now().date_naive(), 1).unwrap();
+    let mut call = OrderDoc::create(
+        &ctx,
+        &hengda,
+        NewOrder {
+            number,
+            channel: Channel::Phone,
+            reorder_kind: None,
+            delivery_date: None,
+            evidence: "call notes 2 Dec".into(),
+        },
+    )
+    .unwrap();
+    call.add_line(
+        &ctx,
+        NewLine {
+            product: "PT-2".into(),
+            name: "Trousers".into(),
+            variant: String::new(),
+            unit: "pcs".into(),
+            quantity: d("4"),
+            unit_price: d("20"),
+            discount_percent: Decimal::ZERO,
+        },
+    )
+    .unwrap();
+    call.submit(&ctx).unwrap();
+    w.relay
+        .state
+        .relay()
+        .commit_edit(&desk, call.document())
+        .unwrap();
+    let taken = call.read().unwrap().id();
+    for o in [own, taken] {
+        act(&w, &w.manager, o, "approve", serde_json::json!({}));
+    }
+    let admin = w.relay.api(&w.admin);
+    assert_eq!(
+        rows(admin.get("/v1/reports/sales-by-salesperson")),
+        vec![
+            serde_json::json!({"salesperson": "li", "credited_as": "customer's owner", "orders": "2", "amount": "205.00"})
+        ]
+    );
+    assert_eq!(
+        rows(admin.get("/v1/reports/sales-by-order-taker")),
+        vec![
+            serde_json::json!({"taken_by": "li", "credited_as": "took the order", "orders": "1", "amount": "125.00"}),
+            serde_json::json!({"taken_by": "sun", "credited_as": "took the order", "orders": "1", "amount": "80.00"}),
+        ]
     );
 }

@@ -435,9 +435,9 @@ fn a_sales_departments_week() {
     assert_eq!(
         get("sales-by-salesperson"),
         json!([
-            {"salesperson": "chen", "orders": "1", "amount": "500.00"},
-            {"salesperson": "li", "orders": "2", "amount": "800.00"},
-            {"salesperson": "wang", "orders": "3", "amount": "2600.00"},
+            {"salesperson": "chen", "credited_as": "customer's owner", "orders": "1", "amount": "500.00"},
+            {"salesperson": "li", "credited_as": "customer's owner", "orders": "2", "amount": "800.00"},
+            {"salesperson": "wang", "credited_as": "customer's owner", "orders": "3", "amount": "2600.00"},
         ])
     );
     assert_eq!(
