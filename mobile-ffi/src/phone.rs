@@ -497,6 +497,36 @@ impl FieldSync {
         self.with_order(&order_id, |o, ctx| o.remove_line(ctx, &line_id))
     }
 
+    /// Splits the lines `line_ids` off into a new order (numbered on this
+    /// phone), e.g. to ship what is in stock now; returns the new order.
+    pub fn split_order(&self, order_id: String, line_ids: Vec<String>) -> R<OrderInfo> {
+        let mut store = self.store();
+        let ctx = Self::ctx(&store)?;
+        let (d, _) = Self::view::<core::Order>(&store, &order_id)?;
+        let mut o = core::OrderDoc::from_document(d)?;
+        let today = store.business_date(ctx.at)?;
+        let number = store.next_order_number(today)?;
+        let mut split = o.split(&ctx, &line_ids, number)?;
+        store.save(o.document())?;
+        store.save(split.document())?;
+        Ok(OrderInfo::from(&split.read()?))
+    }
+
+    /// Merges order `from_id` into `into_id` (same customer, neither handed
+    /// on yet): its lines move over and it is closed as merged.
+    pub fn merge_orders(&self, into_id: String, from_id: String) -> R<OrderInfo> {
+        let mut store = self.store();
+        let ctx = Self::ctx(&store)?;
+        let (into, _) = Self::view::<core::Order>(&store, &into_id)?;
+        let (from, _) = Self::view::<core::Order>(&store, &from_id)?;
+        let mut into = core::OrderDoc::from_document(into)?;
+        let mut from = core::OrderDoc::from_document(from)?;
+        into.merge_from(&ctx, &mut from)?;
+        store.save(into.document())?;
+        store.save(from.document())?;
+        Ok(OrderInfo::from(&into.read()?))
+    }
+
     /// Sets the order's details (all of them, as the form shows them).
     pub fn set_order_details(&self, order_id: String, details: OrderDetailsRecord) -> R<OrderInfo> {
         let deposit = if details.deposit.trim().is_empty() {

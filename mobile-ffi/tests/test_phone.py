@@ -52,6 +52,16 @@ def day_offline(phone, customer_name):
     assert o.details.customer_reference == "PO-7731"
     o = phone.submit_order(o.id)
     assert o.state == fs.OrderState.SUBMITTED
+    # Split a line off a draft, then merge it back.
+    d = phone.create_order(c.id, fs.OrderChannel.VISIT, None)
+    for variant in ["red/M", "red/L"]:
+        d = phone.add_order_line(d.id, fs.LineInput(product="TS-1", name="Shirt", variant=variant, unit="pcs",
+                                                    quantity="2", unit_price="10", discount_percent=""))
+    part = phone.split_order(d.id, [d.lines[1].id])
+    assert part.total == "20.00" and part.number != d.number, part
+    assert phone.order(d.id).total == "20.00"
+    back = phone.merge_orders(d.id, part.id)
+    assert back.total == "40.00", back
     history = phone.field_history(o.id)
     ref = [h for h in history if h.field == "customer_reference" and h.new_value == "PO-7731"]
     assert ref and ref[0].old_value == "" and ref[0].user == "li" and ref[0].role == "salesperson", history
