@@ -23,6 +23,19 @@ def rss_kb():
     return 0
 
 
+def split_and_merge(phone, customer_id):
+    """Split a line off a draft, then merge it back."""
+    d = phone.create_order(customer_id, fs.OrderChannel.VISIT, None)
+    for variant in ["red/M", "red/L"]:
+        d = phone.add_order_line(d.id, fs.LineInput(product="TS-1", name="Shirt", variant=variant, unit="pcs",
+                                                    quantity="2", unit_price="10", discount_percent=""))
+    part = phone.split_order(d.id, [d.lines[1].id])
+    assert part.total == "20.00" and part.number != d.number, part
+    assert phone.order(d.id).total == "20.00"
+    back = phone.merge_orders(d.id, part.id)
+    assert back.total == "40.00", back
+
+
 def day_offline(phone, customer_name):
     """A salesperson's day: a prospect, a visit with a note and a complaint, an order, a report."""
     c = phone.create_prospect(customer_name, "1 Market Street")
@@ -52,19 +65,11 @@ def day_offline(phone, customer_name):
     assert o.details.customer_reference == "PO-7731"
     o = phone.submit_order(o.id)
     assert o.state == fs.OrderState.SUBMITTED
-    # Split a line off a draft, then merge it back.
-    d = phone.create_order(c.id, fs.OrderChannel.VISIT, None)
-    for variant in ["red/M", "red/L"]:
-        d = phone.add_order_line(d.id, fs.LineInput(product="TS-1", name="Shirt", variant=variant, unit="pcs",
-                                                    quantity="2", unit_price="10", discount_percent=""))
-    part = phone.split_order(d.id, [d.lines[1].id])
-    assert part.total == "20.00" and part.number != d.number, part
-    assert phone.order(d.id).total == "20.00"
-    back = phone.merge_orders(d.id, part.id)
-    assert back.total == "40.00", back
     history = phone.field_history(o.id)
     ref = [h for h in history if h.field == "customer_reference" and h.new_value == "PO-7731"]
-    assert ref and ref[0].old_value == "" and ref[0].user == "li" and ref[0].role == "salesperson", history
+    me = o.history[0].user  # who handed the order in: this phone's user
+    assert ref and ref[0].old_value == "" and ref[0].user == me and ref[0].role == "salesperson", \
+        [(h.field, h.old_value, h.new_value, h.user) for h in history]
     today = time.strftime("%Y-%m-%d", time.gmtime())
     r = phone.write_daily_report(today, "one visit, one order", "", "follow up on samples")
     phone.submit_daily_report(r)
@@ -115,6 +120,7 @@ def main():
         wang.sync(None, None)
         # wang never sees li's documents
         assert [x.title for x in wang.open_orders()] == ["Lakeside Fashion"], wang.open_orders()
+        split_and_merge(wang, wang.order(wang.open_orders()[0].id).customer_id)
 
         # Head office approves; the phone sees it after its next sync.
         status, body = relay.api(manager, "POST", f"/v1/orders/{order.id}/approve")
