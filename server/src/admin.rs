@@ -51,7 +51,14 @@ pub fn backup(state: &AppState, to: &std::path::Path) -> Result<()> {
 pub fn export_report(state: &AppState, name: &str) -> Result<String> {
     let actor = admin_actor()?;
     let mut relay = state.relay();
-    crate::reports::run(relay.store().connection(), &actor, name, &state.schedule)?.to_csv()
+    crate::reports::run(
+        relay.store().connection(),
+        &actor,
+        name,
+        &state.schedule,
+        &crate::reports::Filter::default(),
+    )?
+    .to_csv()
 }
 
 /// What `demo` created, for the person to try things with.

@@ -602,6 +602,35 @@ async fn sync(
 #[derive(Debug, Deserialize)]
 struct ReportQuery {
     format: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    region: Option<String>,
+    salesperson: Option<String>,
+    customer: Option<String>,
+}
+
+impl ReportQuery {
+    /// The report filter the query asks for.
+    fn filter(&self) -> Result<reports::Filter> {
+        let day = |name: &str, v: &Option<String>| {
+            v.as_deref()
+                .map(|d| {
+                    d.parse::<chrono::NaiveDate>().map_err(|_| {
+                        ServerError::BadRequest(format!(
+                            "{name} must be a date written 2026-12-31, not '{d}'"
+                        ))
+                    })
+                })
+                .transpose()
+        };
+        Ok(reports::Filter {
+            from: day("from", &self.from)?,
+            to: day("to", &self.to)?,
+            region: self.region.clone(),
+            salesperson: self.salesperson.clone(),
+            customer: self.customer.clone(),
+        })
+    }
 }
 
 async fn report(
@@ -611,10 +640,11 @@ async fn report(
     Query(q): Query<ReportQuery>,
 ) -> Result<Response> {
     let token = bearer(&headers)?;
+    let filter = q.filter()?;
     let table = blocking(&state, move |s| {
         let conn = s.reader()?;
         let actor = accounts::authenticate_user(&conn, &token)?;
-        reports::run(&conn, &actor, &name, &s.schedule)
+        reports::run(&conn, &actor, &name, &s.schedule, &filter)
     })
     .await?;
     match q.format.as_deref() {

@@ -106,12 +106,70 @@ fn region_filter(actor: &Actor) -> Result<Option<String>> {
     }
 }
 
-/// Runs the report `name` for `actor` (managers see their region).
+/// What a report is narrowed to (`?from=2026-01-01&to=2026-03-31&region=east&salesperson=li&customer=<id>`):
+/// dates are business dates in the company's time zone, both ends included.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// From this day on.
+    pub from: Option<chrono::NaiveDate>,
+    /// Up to this day.
+    pub to: Option<chrono::NaiveDate>,
+    /// This region only.
+    pub region: Option<String>,
+    /// This salesperson's only (the customer's owner; for
+    /// `sales-by-order-taker`, who took the order).
+    pub salesperson: Option<String>,
+    /// This customer's only (its id).
+    pub customer: Option<String>,
+}
+
+impl Filter {
+    /// Does a row of `owner`, `region`, `customer` on business day `day` pass?
+    fn admits(
+        &self,
+        owner: &str,
+        region: Option<&str>,
+        customer: Option<&str>,
+        day: Option<chrono::NaiveDate>,
+    ) -> bool {
+        self.salesperson.as_deref().is_none_or(|s| s == owner)
+            && self.region.as_deref().is_none_or(|r| Some(r) == region)
+            && self.customer.as_deref().is_none_or(|c| Some(c) == customer)
+            && self.from.is_none_or(|f| day.is_some_and(|d| d >= f))
+            && self.to.is_none_or(|t| day.is_some_and(|d| d <= t))
+    }
+
+    /// Refuses the filters report `name` has no use for.
+    fn refuse(&self, name: &str, dates: bool, customer: bool) -> Result<()> {
+        if !dates && (self.from.is_some() || self.to.is_some()) {
+            return Err(ServerError::BadRequest(format!(
+                "{name} shows how things stand now: it takes no from/to dates"
+            )));
+        }
+        if !customer && self.customer.is_some() {
+            return Err(ServerError::BadRequest(format!(
+                "{name} is per salesperson: it takes no customer filter"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The business day of a stored time (RFC 3339) in the company's zone.
+fn business_day(schedule: &ReportSchedule, at: &str) -> Option<chrono::NaiveDate> {
+    DateTime::parse_from_rfc3339(at)
+        .ok()
+        .map(|t| schedule.local_date(t.with_timezone(&Utc)))
+}
+
+/// Runs the report `name` for `actor` (managers see their region), narrowed
+/// by `filter`.
 pub fn run(
     conn: &Connection,
     actor: &Actor,
     name: &str,
     schedule: &ReportSchedule,
+    filter: &Filter,
 ) -> Result<Table> {
     let region = region_filter(actor)?;
     let in_region = |r: &Option<String>| region.is_none() || r == &region;
@@ -126,7 +184,7 @@ pub fn run(
                 "owner"
             };
             let mut stmt = conn.prepare(&format!(
-                "SELECT {who}, region, created_at, total FROM orders WHERE outcome IN {SOLD}"
+                "SELECT {who}, region, created_at, total, customer_id FROM orders WHERE outcome IN {SOLD}"
             ))?;
             let rows = stmt.query_map([], |r| {
                 Ok((
@@ -134,12 +192,15 @@ pub fn run(
                     r.get::<_, Option<String>>(1)?,
                     r.get::<_, String>(2)?,
                     r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
                 ))
             })?;
             let mut groups: BTreeMap<String, (u64, Decimal)> = BTreeMap::new();
             for row in rows {
-                let (owner, reg, created_at, total) = row?;
-                if !in_region(&reg) {
+                let (owner, reg, created_at, total, customer) = row?;
+                let day = business_day(schedule, &created_at);
+                if !in_region(&reg) || !filter.admits(&owner, reg.as_deref(), Some(&customer), day)
+                {
                     continue;
                 }
                 let key = match name {
@@ -180,8 +241,8 @@ pub fn run(
         }
         "sales-by-product" => {
             let mut stmt = conn.prepare(&format!(
-                "SELECT l.product, l.quantity, l.line_total, o.region FROM order_lines l
-                 JOIN orders o ON o.id = l.order_id WHERE o.outcome IN {SOLD}"
+                "SELECT l.product, l.quantity, l.line_total, o.region, o.owner, o.customer_id, o.created_at
+                 FROM order_lines l JOIN orders o ON o.id = l.order_id WHERE o.outcome IN {SOLD}"
             ))?;
             let rows = stmt.query_map([], |r| {
                 Ok((
@@ -189,12 +250,19 @@ pub fn run(
                     r.get::<_, String>(1)?,
                     r.get::<_, String>(2)?,
                     r.get::<_, Option<String>>(3)?,
+                    (
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, String>(6)?,
+                    ),
                 ))
             })?;
             let mut groups: BTreeMap<String, (Decimal, Decimal)> = BTreeMap::new();
             for row in rows {
-                let (product, qty, total, reg) = row?;
-                if !in_region(&reg) {
+                let (product, qty, total, reg, (owner, customer, created_at)) = row?;
+                let day = business_day(schedule, &created_at);
+                if !in_region(&reg) || !filter.admits(&owner, reg.as_deref(), Some(&customer), day)
+                {
                     continue;
                 }
                 let g = groups.entry(product).or_default();
@@ -212,6 +280,7 @@ pub fn run(
             })
         }
         "visit-kpis" => {
+            filter.refuse(name, true, false)?;
             let mut stmt = conn.prepare(
                 "SELECT owner, customer_id, check_in, minutes, region FROM visits
                  WHERE check_in IS NOT NULL AND status != 'cancelled'",
@@ -233,9 +302,11 @@ pub fn run(
                 else {
                     continue;
                 };
-                // All visits count for "first visited"; only the region's are shown.
+                // All visits count for "first visited"; only the region's
+                // (and the filter's) are shown.
+                let day = schedule.local_date(at.with_timezone(&Utc));
                 facts.push((
-                    in_region(&reg),
+                    in_region(&reg) && filter.admits(&owner, reg.as_deref(), None, Some(day)),
                     VisitFact {
                         salesperson: owner,
                         customer,
@@ -265,6 +336,15 @@ pub fn run(
                 rows: visit_kpis_from_facts(&all, schedule)
                     .into_iter()
                     .filter(|k| shown.contains(&k.salesperson))
+                    .filter(|k| {
+                        let month = k.month.to_string();
+                        filter
+                            .from
+                            .is_none_or(|f| month >= f.format("%Y-%m").to_string())
+                            && filter
+                                .to
+                                .is_none_or(|t| month <= t.format("%Y-%m").to_string())
+                    })
                     .map(|k| {
                         vec![
                             k.salesperson.clone(),
@@ -282,8 +362,8 @@ pub fn run(
             })
         }
         "daily-reports" => {
-            let mut stmt =
-                conn.prepare("SELECT owner, region, substr(day, 1, 7), late FROM daily_reports")?;
+            filter.refuse(name, true, false)?;
+            let mut stmt = conn.prepare("SELECT owner, region, day, late FROM daily_reports")?;
             let rows = stmt.query_map([], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
@@ -294,10 +374,12 @@ pub fn run(
             })?;
             let mut groups: BTreeMap<(String, String), [u64; 3]> = BTreeMap::new();
             for row in rows {
-                let (owner, reg, month, late) = row?;
-                if !in_region(&reg) {
+                let (owner, reg, day, late) = row?;
+                let date = day.parse::<chrono::NaiveDate>().ok();
+                if !in_region(&reg) || !filter.admits(&owner, reg.as_deref(), None, date) {
                     continue;
                 }
+                let month: String = day.chars().take(7).collect();
                 let g = groups.entry((owner, month)).or_default();
                 match late {
                     Some(false) => g[0] += 1,
@@ -318,14 +400,27 @@ pub fn run(
         "production" => {
             let mut ordered: BTreeMap<String, Decimal> = BTreeMap::new();
             let mut stmt = conn.prepare(
-                "SELECT l.product, l.quantity FROM order_lines l JOIN orders o ON o.id = l.order_id
+                "SELECT l.product, l.quantity, o.owner, o.region, o.customer_id, o.created_at
+                 FROM order_lines l JOIN orders o ON o.id = l.order_id
                  WHERE o.status IN ('approved', 'confirmed', 'in_production', 'in_stock', 'changed_after_approval')",
             )?;
-            for row in
-                stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
-            {
-                let (p, q) = row?;
-                *ordered.entry(p).or_default() += dec(&q);
+            for row in stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    (
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                    ),
+                ))
+            })? {
+                let (p, q, (owner, reg, customer, created_at)) = row?;
+                let day = business_day(schedule, &created_at);
+                if filter.admits(&owner, reg.as_deref(), Some(&customer), day) {
+                    *ordered.entry(p).or_default() += dec(&q);
+                }
             }
             let mut stock: BTreeMap<String, [String; 3]> = BTreeMap::new();
             let mut stmt =
@@ -405,8 +500,9 @@ pub fn run(
                 let (c, n) = row?;
                 overrides.insert(c, u64::try_from(n).unwrap_or_default());
             }
+            filter.refuse(name, false, true)?;
             let mut stmt = conn.prepare(
-                "SELECT id, name, region, payment_terms, credit_limit, receivables FROM customers ORDER BY name",
+                "SELECT id, name, region, payment_terms, credit_limit, receivables, owner FROM customers ORDER BY name",
             )?;
             let mut rows = Vec::new();
             for row in stmt.query_map([], |r| {
@@ -416,11 +512,11 @@ pub fn run(
                     r.get::<_, Option<String>>(2)?,
                     r.get::<_, String>(3)?,
                     r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
+                    (r.get::<_, String>(5)?, r.get::<_, String>(6)?),
                 ))
             })? {
-                let (id, name, reg, terms, limit, published) = row?;
-                if !in_region(&reg) {
+                let (id, name, reg, terms, limit, (published, owner)) = row?;
+                if !in_region(&reg) || !filter.admits(&owner, reg.as_deref(), Some(&id), None) {
                     continue;
                 }
                 let Ok(customer) = id.parse::<DocId>() else {
@@ -472,9 +568,10 @@ pub fn run(
             // What is owed on goods that have left: each shipped or delivered
             // order's unpaid amount, by days since it shipped (its latest
             // ship step that took effect), in the company's calendar.
+            filter.refuse(name, false, true)?;
             let today = schedule.local_date(chrono::Utc::now());
             let mut stmt = conn.prepare(
-                "SELECT o.customer_name, o.region, o.total, o.paid,
+                "SELECT o.customer_name, o.region, o.total, o.paid, o.owner, o.customer_id,
                         (SELECT max(e.at) FROM order_events e
                          WHERE e.order_id = o.id AND e.to_status = 'shipped' AND e.superseded = 0)
                  FROM orders o WHERE o.outcome IN ('shipped', 'delivered')",
@@ -486,11 +583,14 @@ pub fn run(
                     r.get::<_, Option<String>>(1)?,
                     r.get::<_, String>(2)?,
                     r.get::<_, String>(3)?,
-                    r.get::<_, Option<String>>(4)?,
+                    (r.get::<_, String>(4)?, r.get::<_, String>(5)?),
+                    r.get::<_, Option<String>>(6)?,
                 ))
             })? {
-                let (customer, reg, total, paid, shipped) = row?;
-                if !in_region(&reg) {
+                let (customer, reg, total, paid, (owner, customer_id), shipped) = row?;
+                if !in_region(&reg)
+                    || !filter.admits(&owner, reg.as_deref(), Some(&customer_id), None)
+                {
                     continue;
                 }
                 let unpaid = dec(&total)
@@ -539,8 +639,8 @@ pub fn run(
         }
         "changed-after-approval" => {
             let mut stmt = conn.prepare(
-                "SELECT number, customer_name, owner, region, status, total FROM orders
-                 WHERE changed_after_approval = 1 ORDER BY number",
+                "SELECT number, customer_name, owner, region, status, total, customer_id, created_at
+                 FROM orders WHERE changed_after_approval = 1 ORDER BY number",
             )?;
             let mut rows = Vec::new();
             for row in stmt.query_map([], |r| {
@@ -550,11 +650,17 @@ pub fn run(
                     r.get::<_, String>(2)?,
                     r.get::<_, Option<String>>(3)?,
                     r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
+                    (
+                        r.get::<_, String>(5)?,
+                        r.get::<_, String>(6)?,
+                        r.get::<_, String>(7)?,
+                    ),
                 ))
             })? {
-                let (number, customer, owner, reg, status, total) = row?;
-                if in_region(&reg) {
+                let (number, customer, owner, reg, status, (total, customer_id, created_at)) = row?;
+                let day = business_day(schedule, &created_at);
+                if in_region(&reg) && filter.admits(&owner, reg.as_deref(), Some(&customer_id), day)
+                {
                     rows.push(vec![
                         number,
                         customer,

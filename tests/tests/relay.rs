@@ -1050,3 +1050,57 @@ fn sales_are_credited_to_the_customers_owner_or_to_who_took_the_order() {
         ]
     );
 }
+
+#[test]
+fn every_report_narrows_by_dates_region_salesperson_and_customer() {
+    let mut w = world();
+    w.relay.user("chen", Role::Salesperson, Some("west"));
+    let dir = tempfile::tempdir().unwrap();
+    let mut chen = Phone::enroll(&w.relay.url(), dir.path(), "chen", &w.relay.code("chen"));
+    let (hengda, o1) = offline_order(&mut w.li); // 125.00
+    let (_, o2) = offline_order(&mut chen); // 125.00, west
+    w.li.sync().unwrap();
+    chen.sync().unwrap();
+    act(&w, &w.manager, o1, "approve", serde_json::json!({}));
+    act(&w, &w.west_manager, o2, "approve", serde_json::json!({}));
+    let admin = w.relay.api(&w.admin);
+    let sold = |q: &str| rows(admin.get(&format!("/v1/reports/sales-by-region?{q}")));
+    assert_eq!(sold("").len(), 2);
+    assert_eq!(sold("region=west")[0]["region"], "west");
+    assert_eq!(sold("region=west").len(), 1);
+    assert_eq!(sold("salesperson=li")[0]["region"], "east");
+    assert_eq!(sold("salesperson=li").len(), 1);
+    assert_eq!(sold(&format!("customer={}", hengda.id())).len(), 1);
+    let today = Utc::now().date_naive();
+    let tomorrow = today + chrono::Days::new(1);
+    let last_year = today - chrono::Days::new(400);
+    assert_eq!(sold(&format!("from={last_year}&to={tomorrow}")).len(), 2);
+    assert!(sold(&format!("from={tomorrow}")).is_empty());
+    assert!(sold(&format!("to={last_year}")).is_empty());
+    let products = rows(admin.get("/v1/reports/sales-by-product?salesperson=chen"));
+    assert_eq!(products[0]["amount"], "125.00");
+    // Filters that make no sense for a report are refused, saying why.
+    let a = admin.get(&format!("/v1/reports/receivables?from={today}"));
+    assert_eq!(a.status, 400);
+    assert!(
+        a.error().contains("takes no from/to dates"),
+        "{}",
+        a.error()
+    );
+    let a = admin.get(&format!("/v1/reports/visit-kpis?customer={}", hengda.id()));
+    assert_eq!(a.status, 400);
+    let a = admin.get("/v1/reports/sales-by-region?from=2026-13-01");
+    assert_eq!(a.status, 400);
+    assert!(
+        a.error().contains("a date written 2026-12-31"),
+        "{}",
+        a.error()
+    );
+    // A manager's region still bounds what they see.
+    let east = rows(
+        w.relay
+            .api(&w.manager)
+            .get("/v1/reports/sales-by-region?region=west"),
+    );
+    assert!(east.is_empty(), "{east:?}");
+}
