@@ -137,7 +137,7 @@ enum AdminCommand {
     Export {
         /// sales-by-salesperson, sales-by-order-taker, sales-by-region, sales-by-product, sales-by-month,
         /// visit-kpis, daily-reports, production, receivables, receivables-aged,
-        /// changed-after-approval
+        /// order-performance, changed-after-approval
         report: String,
     },
 }

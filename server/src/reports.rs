@@ -25,6 +25,7 @@ pub const REPORTS: &[&str] = &[
     "production",
     "receivables",
     "receivables-aged",
+    "order-performance",
     "changed-after-approval",
 ];
 
@@ -633,6 +634,105 @@ pub fn run(
                         row.extend(b.iter().map(|d| money::cents(*d).to_string()));
                         row.push(money::cents(total).to_string());
                         row
+                    })
+                    .collect(),
+            })
+        }
+        "order-performance" => {
+            // [001 第五部分 2.1] per salesperson (the customer's owner):
+            // - on-time delivery rate: of the delivered orders that asked for
+            //   a delivery date, the share delivered (its deliver step's
+            //   business date) on or before it;
+            // - order accuracy rate: of the orders a manager approved, the
+            //   share approved once and never rejected nor changed after
+            //   approval (right the first time).
+            let mut stmt = conn.prepare(
+                "SELECT o.owner, o.region, o.customer_id, o.created_at, o.delivery_date,
+                        o.changed_after_approval,
+                        (SELECT max(e.at) FROM order_events e WHERE e.order_id = o.id
+                           AND e.action = 'Deliver' AND e.superseded = 0),
+                        (SELECT count(*) FROM order_events e WHERE e.order_id = o.id
+                           AND e.action IN ('Approve', 'Reapprove') AND e.superseded = 0),
+                        (SELECT count(*) FROM order_events e WHERE e.order_id = o.id
+                           AND e.action = 'Reject' AND e.superseded = 0)
+                 FROM orders o",
+            )?;
+            #[derive(Default)]
+            struct Counts {
+                delivered: u64,
+                on_time: u64,
+                approved: u64,
+                accurate: u64,
+            }
+            let mut per: BTreeMap<String, Counts> = BTreeMap::new();
+            for row in stmt.query_map([], |r| {
+                Ok((
+                    (r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?),
+                    (r.get::<_, String>(2)?, r.get::<_, String>(3)?),
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, bool>(5)?,
+                    r.get::<_, Option<String>>(6)?,
+                    (r.get::<_, i64>(7)?, r.get::<_, i64>(8)?),
+                ))
+            })? {
+                let (
+                    (owner, reg),
+                    (customer, created_at),
+                    wanted,
+                    changed,
+                    delivered,
+                    (approvals, rejections),
+                ) = row?;
+                let day = business_day(schedule, &created_at);
+                if !in_region(&reg) || !filter.admits(&owner, reg.as_deref(), Some(&customer), day)
+                {
+                    continue;
+                }
+                let c = per.entry(owner).or_default();
+                let wanted = wanted.and_then(|d| d.parse::<chrono::NaiveDate>().ok());
+                let delivered = delivered.and_then(|t| business_day(schedule, &t));
+                if let (Some(wanted), Some(delivered)) = (wanted, delivered) {
+                    c.delivered += 1;
+                    c.on_time += u64::from(delivered <= wanted);
+                }
+                if approvals > 0 {
+                    c.approved += 1;
+                    c.accurate += u64::from(approvals == 1 && rejections == 0 && !changed);
+                }
+            }
+            let rate = |part: u64, whole: u64| {
+                if whole == 0 {
+                    String::new()
+                } else {
+                    (Decimal::from(part * 100) / Decimal::from(whole))
+                        .round_dp(1)
+                        .normalize()
+                        .to_string()
+                }
+            };
+            Ok(Table {
+                columns: vec![
+                    "salesperson",
+                    "delivered_with_a_date",
+                    "delivered_on_time",
+                    "on_time_delivery_percent",
+                    "approved",
+                    "right_first_time",
+                    "order_accuracy_percent",
+                ],
+                rows: per
+                    .into_iter()
+                    .filter(|(_, c)| c.delivered + c.approved > 0)
+                    .map(|(owner, c)| {
+                        vec![
+                            owner,
+                            c.delivered.to_string(),
+                            c.on_time.to_string(),
+                            rate(c.on_time, c.delivered),
+                            c.approved.to_string(),
+                            c.accurate.to_string(),
+                            rate(c.accurate, c.approved),
+                        ]
                     })
                     .collect(),
             })

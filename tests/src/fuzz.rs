@@ -708,7 +708,7 @@ impl Target for OfficeJson {
         let route = pick % 8;
         let which = usize::from(pick / 16);
         let token = &self.tokens[usize::from(pick / 8) % self.tokens.len()];
-        const REPORTS: [&str; 11] = [
+        const REPORTS: [&str; 12] = [
             "sales-by-salesperson",
             "sales-by-order-taker",
             "sales-by-region",
@@ -719,6 +719,7 @@ impl Target for OfficeJson {
             "production",
             "receivables",
             "receivables-aged",
+            "order-performance",
             "changed-after-approval",
         ];
         let text = String::from_utf8_lossy(body);

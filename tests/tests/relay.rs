@@ -1104,3 +1104,87 @@ fn every_report_narrows_by_dates_region_salesperson_and_customer() {
     );
     assert!(east.is_empty(), "{east:?}");
 }
+
+#[test]
+fn on_time_delivery_and_order_accuracy_follow_their_definitions() {
+    let mut w = world();
+    let desk = w.relay.user("desk2", Role::OrderDesk, None);
+    let ctx = w.li.ctx();
+    let mut c = CustomerDoc::create_prospect(&ctx, "Hengda Textiles", "12 Silk Road").unwrap();
+    w.li.store.save(c.document()).unwrap();
+    let hengda = c.read().unwrap();
+    let today = Utc::now().date_naive();
+    // Wanted in five days, wanted yesterday, and one without a date that is
+    // changed after its approval.
+    let wanted = [
+        Some(today + chrono::Days::new(5)),
+        Some(today - chrono::Days::new(1)),
+        None,
+    ];
+    let orders: Vec<DocId> = wanted
+        .iter()
+        .map(|date| {
+            let number = w.li.store.next_order_number(today).unwrap();
+            let mut o = OrderDoc::create(
+                &ctx,
+                &hengda,
+                NewOrder {
+                    number,
+                    channel: Channel::Visit,
+                    reorder_kind: None,
+                    delivery_date: *date,
+                    evidence: "form".into(),
+                },
+            )
+            .unwrap();
+            o.add_line(
+                &ctx,
+                NewLine {
+                    product: "TS-1".into(),
+                    name: "Shirt".into(),
+                    variant: String::new(),
+                    unit: "pcs".into(),
+                    quantity: d("1"),
+                    unit_price: d("10"),
+                    discount_percent: Decimal::ZERO,
+                },
+            )
+            .unwrap();
+            o.submit(&ctx).unwrap();
+            w.li.store.save(o.document()).unwrap();
+            o.read().unwrap().id()
+        })
+        .collect();
+    w.li.sync().unwrap();
+    for o in &orders[..2] {
+        act(&w, &w.manager, *o, "approve", serde_json::json!({}));
+        act(&w, &desk, *o, "confirm", serde_json::json!({}));
+        act(&w, &w.warehouse, *o, "in-stock", serde_json::json!({}));
+        act(
+            &w,
+            &w.finance,
+            *o,
+            "payments",
+            serde_json::json!({"amount": "10.00", "reference": "cash"}),
+        );
+        act(&w, &w.warehouse, *o, "ship", serde_json::json!({}));
+        act(&w, &desk, *o, "deliver", serde_json::json!({}));
+    }
+    act(&w, &w.manager, orders[2], "approve", serde_json::json!({}));
+    w.li.sync().unwrap();
+    let mut o = OrderDoc::from_document(w.li.store.load(orders[2]).unwrap()).unwrap();
+    let line = o.read().unwrap().lines.keys().next().unwrap().clone();
+    o.set_quantity(&w.li.ctx(), &line, d("2")).unwrap();
+    w.li.store.save(o.document()).unwrap();
+    w.li.sync().unwrap();
+    act(&w, &w.manager, orders[2], "approve", serde_json::json!({}));
+    let perf = rows(w.relay.api(&w.admin).get("/v1/reports/order-performance"));
+    assert_eq!(
+        perf,
+        vec![serde_json::json!({
+            "salesperson": "li",
+            "delivered_with_a_date": "2", "delivered_on_time": "1", "on_time_delivery_percent": "50",
+            "approved": "3", "right_first_time": "2", "order_accuracy_percent": "66.7"
+        })]
+    );
+}
