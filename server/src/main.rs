@@ -136,7 +136,7 @@ enum AdminCommand {
     /// Export a report as CSV to standard output.
     Export {
         /// sales-by-salesperson, sales-by-order-taker, sales-by-region, sales-by-product, sales-by-month,
-        /// visit-kpis, daily-reports, production, receivables, receivables-aged,
+        /// visit-kpis, visits-per-day, daily-reports, production, receivables, receivables-aged,
         /// order-performance, changed-after-approval
         report: String,
     },

@@ -21,6 +21,7 @@ pub const REPORTS: &[&str] = &[
     "sales-by-product",
     "sales-by-month",
     "visit-kpis",
+    "visits-per-day",
     "daily-reports",
     "production",
     "receivables",
@@ -359,6 +360,40 @@ pub fn run(
                             k.average_minutes.map(|m| m.to_string()).unwrap_or_default(),
                         ]
                     })
+                    .collect(),
+            })
+        }
+        "visits-per-day" => {
+            // Checked-in visits per salesperson and business day.
+            filter.refuse(name, true, true)?;
+            let mut stmt = conn.prepare(
+                "SELECT owner, region, customer_id, check_in FROM visits
+                 WHERE check_in IS NOT NULL AND status != 'cancelled'",
+            )?;
+            let mut per: BTreeMap<(String, chrono::NaiveDate), u64> = BTreeMap::new();
+            for row in stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })? {
+                let (owner, reg, customer, at) = row?;
+                let Some(day) = business_day(schedule, &at) else {
+                    continue;
+                };
+                if in_region(&reg)
+                    && filter.admits(&owner, reg.as_deref(), Some(&customer), Some(day))
+                {
+                    *per.entry((owner, day)).or_default() += 1;
+                }
+            }
+            Ok(Table {
+                columns: vec!["salesperson", "day", "visits"],
+                rows: per
+                    .into_iter()
+                    .map(|((o, d), n)| vec![o, d.to_string(), n.to_string()])
                     .collect(),
             })
         }

@@ -708,13 +708,14 @@ impl Target for OfficeJson {
         let route = pick % 8;
         let which = usize::from(pick / 16);
         let token = &self.tokens[usize::from(pick / 8) % self.tokens.len()];
-        const REPORTS: [&str; 12] = [
+        const REPORTS: [&str; 13] = [
             "sales-by-salesperson",
             "sales-by-order-taker",
             "sales-by-region",
             "sales-by-product",
             "sales-by-month",
             "visit-kpis",
+            "visits-per-day",
             "daily-reports",
             "production",
             "receivables",

@@ -534,6 +534,14 @@ fn report_figures_match_a_seeded_scenario_exactly() {
             serde_json::json!({"product": "TS-1", "quantity": "10", "amount": "125.00"}),
         ]
     );
+    // Both visits checked in two hours ago: the company's day then.
+    let visit_day = fieldsync_core::BusinessZone::default()
+        .date_at(Utc::now() - chrono::Duration::hours(2))
+        .to_string();
+    assert_eq!(
+        get("visits-per-day"),
+        vec![serde_json::json!({"salesperson": "li", "day": visit_day, "visits": "2"})]
+    );
     let kpi = get("visit-kpis");
     assert_eq!(kpi.len(), 1);
     assert_eq!(kpi[0]["salesperson"], "li");
