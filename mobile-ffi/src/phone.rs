@@ -110,6 +110,21 @@ impl FieldSync {
         Ok(OrderInfo::from(&o.read()?))
     }
 
+    /// Loads a complaint, runs `edit` on it as this phone's user, saves it.
+    fn with_complaint(
+        &self,
+        complaint: &str,
+        edit: impl FnOnce(&mut core::ComplaintDoc, &ChangeCtx) -> Result<(), core::Error>,
+    ) -> R<ComplaintInfo> {
+        let mut store = self.store();
+        let ctx = Self::ctx(&store)?;
+        let (d, _) = Self::view::<core::Complaint>(&store, complaint)?;
+        let mut c = core::ComplaintDoc::from_document(d)?;
+        edit(&mut c, &ctx)?;
+        store.save(c.document())?;
+        Ok(ComplaintInfo::from(&c.read()?))
+    }
+
     fn with_visit(
         &self,
         visit: &str,
@@ -385,6 +400,25 @@ impl FieldSync {
             store.save(vd.document())?;
         }
         Ok(cid.to_string())
+    }
+
+    /// One complaint: where it stands and head office's resolution.
+    pub fn complaint(&self, complaint_id: String) -> R<ComplaintInfo> {
+        let store = self.store();
+        Ok(ComplaintInfo::from(
+            &Self::view::<core::Complaint>(&store, &complaint_id)?.1,
+        ))
+    }
+
+    /// Records that the customer was told how their complaint was resolved
+    /// (closes it).
+    pub fn report_back_complaint(&self, complaint_id: String, note: String) -> R<ComplaintInfo> {
+        self.with_complaint(&complaint_id, |c, ctx| c.report_back(ctx, &note))
+    }
+
+    /// Opens a resolved or closed complaint again, with the reason.
+    pub fn reopen_complaint(&self, complaint_id: String, reason: String) -> R<ComplaintInfo> {
+        self.with_complaint(&complaint_id, |c, ctx| c.reopen(ctx, &reason))
     }
 
     // ---- history ----

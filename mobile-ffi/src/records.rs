@@ -364,6 +364,79 @@ impl From<&core::Order> for OrderInfo {
     }
 }
 
+/// A complaint as the phone shows it: where it stands, head office's
+/// resolution, and every step.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ComplaintInfo {
+    /// Document id.
+    pub id: String,
+    /// The customer's id.
+    pub customer_id: String,
+    /// The customer's name.
+    pub customer_name: String,
+    /// One line.
+    pub subject: String,
+    /// The complaint in the customer's words.
+    pub description: String,
+    /// open, resolved (tell the customer) or closed.
+    pub status: String,
+    /// Head office's latest resolution, once resolved.
+    pub resolution: Option<String>,
+    /// Every step: resolved, reported back, reopened.
+    pub history: Vec<ComplaintStepInfo>,
+}
+
+/// One step in a complaint's life.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ComplaintStepInfo {
+    /// resolve, report_back or reopen.
+    pub action: String,
+    /// Who.
+    pub user: String,
+    /// In which role.
+    pub role: String,
+    /// What was done or said.
+    pub note: String,
+    /// When, epoch milliseconds.
+    pub at_ms: i64,
+}
+
+impl From<&core::Complaint> for ComplaintInfo {
+    fn from(c: &core::Complaint) -> Self {
+        use core::ComplaintAction as A;
+        ComplaintInfo {
+            id: c.id().to_string(),
+            customer_id: c.customer.to_string(),
+            customer_name: c.customer_name.clone(),
+            subject: c.subject.clone(),
+            description: c.description.clone(),
+            status: c.status().in_words().to_string(),
+            resolution: c
+                .events
+                .iter()
+                .rev()
+                .find(|e| e.action == A::Resolve)
+                .map(|e| e.note.clone()),
+            history: c
+                .events
+                .iter()
+                .map(|e| ComplaintStepInfo {
+                    action: match e.action {
+                        A::Resolve => "resolve",
+                        A::ReportBack => "report_back",
+                        A::Reopen => "reopen",
+                    }
+                    .to_string(),
+                    user: e.user.clone(),
+                    role: e.role.clone(),
+                    note: e.note.clone(),
+                    at_ms: e.at.timestamp_millis(),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// One change to one field of a document: the per-field history.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct FieldChangeRecord {

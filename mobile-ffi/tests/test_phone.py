@@ -163,6 +163,16 @@ def main():
         # Head office resolves the complaint; the phone sees nothing refused.
         status, body = relay.api(desk, "POST", f"/v1/complaints/{complaint}/resolve", {"resolution": "replaced"})
         assert status == 200, body
+        # The phone sees the resolution, tells the customer, and can reopen it.
+        li.sync(None, None)
+        k = li.complaint(complaint)
+        assert (k.status, k.resolution) == ("resolved", "replaced"), k
+        k = li.report_back_complaint(complaint, "told Mr Chen: new shirts on Monday")
+        assert k.status == "closed", k
+        k = li.reopen_complaint(complaint, "the new ones fade too")
+        assert k.status == "open" and [h.action for h in k.history] == ["resolve", "report_back", "reopen"], k
+        li.sync(None, None)
+        assert li.pending_count() == 0
 
         # A sync interrupted by killing the relay, then retried: nothing lost.
         ids = []
