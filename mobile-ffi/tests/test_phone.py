@@ -171,8 +171,8 @@ def main():
         assert k.status == "closed", k
         k = li.reopen_complaint(complaint, "the new ones fade too")
         assert k.status == "open" and [h.action for h in k.history] == ["resolve", "report_back", "reopen"], k
-        li.sync(None, None)
-        assert li.pending_count() == 0
+        report = li.sync(None, None)
+        assert report.refused == [] and li.pending_count() == 0, report
 
         # A sync interrupted by killing the relay, then retried: nothing lost.
         ids = []
