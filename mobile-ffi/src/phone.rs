@@ -402,6 +402,24 @@ impl FieldSync {
         Ok(cid.to_string())
     }
 
+    /// Calls a planned visit off, with the reason.
+    pub fn cancel_visit(&self, visit_id: String, reason: String) -> R<VisitInfo> {
+        self.with_visit(&visit_id, |v, ctx| v.cancel(ctx, &reason))
+    }
+
+    /// Adds a follow-up to a visit, due at `due_ms` (epoch milliseconds).
+    pub fn add_follow_up(&self, visit_id: String, text: String, due_ms: i64) -> R<VisitInfo> {
+        let due = instant(due_ms)?;
+        self.with_visit(&visit_id, |v, ctx| {
+            v.add_follow_up(ctx, &text, due).map(drop)
+        })
+    }
+
+    /// Marks a visit's follow-up done.
+    pub fn complete_follow_up(&self, visit_id: String, follow_up_id: String) -> R<VisitInfo> {
+        self.with_visit(&visit_id, |v, ctx| v.complete_follow_up(ctx, &follow_up_id))
+    }
+
     /// One complaint: where it stands and head office's resolution.
     pub fn complaint(&self, complaint_id: String) -> R<ComplaintInfo> {
         let store = self.store();

@@ -479,6 +479,15 @@ pub struct GeoPosition {
     pub longitude: f64,
 }
 
+impl From<core::GeoPoint> for GeoPosition {
+    fn from(p: core::GeoPoint) -> Self {
+        GeoPosition {
+            latitude: p.latitude,
+            longitude: p.longitude,
+        }
+    }
+}
+
 /// Where a visit stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum VisitState {
@@ -527,6 +536,27 @@ pub struct VisitInfo {
     pub next_appointment_ms: Option<i64>,
     /// Follow-ups not done yet.
     pub open_follow_ups: Vec<String>,
+    /// Every follow-up, done or not.
+    pub follow_ups: Vec<FollowUpInfo>,
+    /// Where the phone was at check-in, if it knew.
+    pub check_in_position: Option<GeoPosition>,
+    /// Where the phone was at check-out, if it knew.
+    pub check_out_position: Option<GeoPosition>,
+    /// Why it was called off, if it was.
+    pub cancel_reason: Option<String>,
+}
+
+/// A follow-up of a visit (the thank-you call, or one the salesperson adds).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct FollowUpInfo {
+    /// Its id (to complete it).
+    pub id: String,
+    /// What to do.
+    pub text: String,
+    /// By when, epoch milliseconds.
+    pub due_ms: i64,
+    /// Done yet.
+    pub done: bool,
 }
 
 impl From<&core::Visit> for VisitInfo {
@@ -562,6 +592,27 @@ impl From<&core::Visit> for VisitInfo {
                 .filter(|f| f.done_at.is_none())
                 .map(|f| f.text.clone())
                 .collect(),
+            follow_ups: v
+                .follow_ups
+                .iter()
+                .map(|(id, f)| FollowUpInfo {
+                    id: id.clone(),
+                    text: f.text.clone(),
+                    due_ms: f.due.timestamp_millis(),
+                    done: f.done_at.is_some(),
+                })
+                .collect(),
+            check_in_position: v
+                .check_in
+                .as_ref()
+                .and_then(|s| s.position)
+                .map(GeoPosition::from),
+            check_out_position: v
+                .check_out
+                .as_ref()
+                .and_then(|s| s.position)
+                .map(GeoPosition::from),
+            cancel_reason: v.cancelled.clone(),
         }
     }
 }

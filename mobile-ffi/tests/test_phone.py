@@ -23,6 +23,13 @@ def rss_kb():
     return 0
 
 
+def call_off_a_visit(phone, customer_id):
+    """Plan a visit, then call it off."""
+    v = phone.plan_visit(customer_id, int(time.time() * 1000) + 3_600_000, "samples", False, "")
+    v = phone.cancel_visit(v.id, "the shop is closed for stocktaking")
+    assert v.state == fs.VisitState.CANCELLED and v.cancel_reason == "the shop is closed for stocktaking", v
+
+
 def split_and_merge(phone, customer_id):
     """Split a line off a draft, then merge it back."""
     d = phone.create_order(customer_id, fs.OrderChannel.VISIT, None)
@@ -48,6 +55,13 @@ def day_offline(phone, customer_name):
     v = phone.check_out(v.id, None)
     assert v.state == fs.VisitState.DONE, v.state
     assert len(v.open_follow_ups) == 1, v.open_follow_ups  # the thank-you call
+    assert (v.check_in_position.latitude, v.check_in_position.longitude) == (30.27, 120.15), v
+    assert v.check_out_position is None
+    v = phone.add_follow_up(v.id, "send the blue samples", now + 86_400_000)
+    fid = [f.id for f in v.follow_ups if f.text == "send the blue samples"][0]
+    v = phone.complete_follow_up(v.id, fid)
+    assert [f.done for f in v.follow_ups if f.id == fid] == [True], v.follow_ups
+    assert len(v.open_follow_ups) == 1, v.open_follow_ups
     o = phone.create_order(c.id, fs.OrderChannel.VISIT, "2026-12-15")
     o = phone.add_order_line(o.id, fs.LineInput(product="TS-1", name="Shirt", variant="blue/M", unit="pcs",
                                                 quantity="10", unit_price="12.50", discount_percent=""))
@@ -121,6 +135,7 @@ def main():
         # wang never sees li's documents
         assert [x.title for x in wang.open_orders()] == ["Lakeside Fashion"], wang.open_orders()
         split_and_merge(wang, wang.order(wang.open_orders()[0].id).customer_id)
+        call_off_a_visit(wang, wang.order(wang.open_orders()[0].id).customer_id)
 
         # Head office approves; the phone sees it after its next sync.
         status, body = relay.api(manager, "POST", f"/v1/orders/{order.id}/approve")
