@@ -270,40 +270,87 @@ impl CatalogDoc {
         in_production: Option<Decimal>,
         reserved: Option<Decimal>,
     ) -> Result<()> {
+        let figures = StockFigures {
+            code: code.to_string(),
+            on_hand,
+            in_production,
+            reserved,
+        };
+        match self.publish_stocks(ctx, vec![((), figures)])?.pop() {
+            Some((_, e)) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Publishes the stock figures of many products as one change (a
+    /// warehouse's CSV, a production run's update). Each comes with a key of
+    /// the caller's (a CSV line); if any is wrong, nothing changes and each
+    /// wrong one comes back with its key and why.
+    pub fn publish_stocks<K>(
+        &mut self,
+        ctx: &ChangeCtx,
+        figures: Vec<(K, StockFigures)>,
+    ) -> Result<Vec<(K, Error)>> {
         require_role(
             &ctx.actor,
             &[Role::Warehouse, Role::Production],
             "publish stock figures",
         )?;
-        if ctx.actor.role() == Role::Production && (on_hand.is_some() || reserved.is_some()) {
-            return Err(Error::RoleNotAllowed {
-                role: ctx.actor.role().with_article(),
-                action: "publish warehouse stock (on hand, reserved)",
-            });
-        }
-        if ctx.actor.role() == Role::Warehouse && in_production.is_some() {
-            return Err(Error::RoleNotAllowed {
-                role: ctx.actor.role().with_article(),
-                action: "publish production figures",
-            });
-        }
+        let role = ctx.actor.role();
         let mut c = self.read()?;
-        let p = c
-            .products
-            .get_mut(code)
-            .ok_or_else(|| Error::UnknownProduct(code.to_string()))?;
-        if let Some(v) = on_hand {
-            p.stock.on_hand = check_non_negative("stock on hand", v)?;
+        let mut wrong = Vec::new();
+        for (key, f) in figures {
+            let publish = |c: &mut Catalog| -> Result<()> {
+                if role == Role::Production && (f.on_hand.is_some() || f.reserved.is_some()) {
+                    return Err(Error::RoleNotAllowed {
+                        role: role.with_article(),
+                        action: "publish warehouse stock (on hand, reserved)",
+                    });
+                }
+                if role == Role::Warehouse && f.in_production.is_some() {
+                    return Err(Error::RoleNotAllowed {
+                        role: role.with_article(),
+                        action: "publish production figures",
+                    });
+                }
+                let p = c
+                    .products
+                    .get_mut(&f.code)
+                    .ok_or_else(|| Error::UnknownProduct(f.code.clone()))?;
+                if let Some(v) = f.on_hand {
+                    p.stock.on_hand = check_non_negative("stock on hand", v)?;
+                }
+                if let Some(v) = f.in_production {
+                    p.stock.in_production = check_non_negative("stock in production", v)?;
+                }
+                if let Some(v) = f.reserved {
+                    p.stock.reserved = check_non_negative("reserved stock", v)?;
+                }
+                p.stock.as_of = Some(ctx.at);
+                Ok(())
+            };
+            if let Err(e) = publish(&mut c) {
+                wrong.push((key, e));
+            }
         }
-        if let Some(v) = in_production {
-            p.stock.in_production = check_non_negative("stock in production", v)?;
+        if wrong.is_empty() {
+            self.doc.update(ctx, &c)?;
         }
-        if let Some(v) = reserved {
-            p.stock.reserved = check_non_negative("reserved stock", v)?;
-        }
-        p.stock.as_of = Some(ctx.at);
-        self.doc.update(ctx, &c)
+        Ok(wrong)
     }
+}
+
+/// Stock figures to publish for one product; `None` leaves a figure as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockFigures {
+    /// The product code.
+    pub code: String,
+    /// In the warehouse (the warehouse's).
+    pub on_hand: Option<Decimal>,
+    /// Being produced (production's).
+    pub in_production: Option<Decimal>,
+    /// Promised to orders (the warehouse's).
+    pub reserved: Option<Decimal>,
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@ mod zone;
 
 pub use access::{may_see, may_see_parts};
 pub use actor::{Actor, ChangeCtx, OFFICE_DEVICE, Role};
-pub use catalog::{Catalog, CatalogDoc, PriceList, Product, ProductInput, Stock};
+pub use catalog::{Catalog, CatalogDoc, PriceList, Product, ProductInput, Stock, StockFigures};
 pub use complaint::{
     Complaint, ComplaintAction, ComplaintDoc, ComplaintEvent, ComplaintStatus, NewComplaint,
 };

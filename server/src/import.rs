@@ -11,7 +11,7 @@ use std::io::Read;
 
 use fieldsync_core::{
     CatalogDoc, ChangeCtx, CustomerDoc, DocKind, Document, Grade, NewCustomer, PaymentTerms,
-    ProductInput, Role, money,
+    ProductInput, Role, StockFigures, money,
 };
 use rusqlite::OptionalExtension;
 use rust_decimal::Decimal;
@@ -298,7 +298,7 @@ pub fn import_customers(
     Ok(total)
 }
 
-fn catalog_id(relay: &mut ServerRelay) -> Result<Option<fieldsync_core::DocId>> {
+pub(crate) fn catalog_id(relay: &mut ServerRelay) -> Result<Option<fieldsync_core::DocId>> {
     let id: Option<Vec<u8>> = relay
         .store()
         .connection()
@@ -381,6 +381,74 @@ pub fn import_products(
     }
     if !errors.is_empty() {
         return Err(report_rows(errors, "products"));
+    }
+    relay.commit_edit(&actor, cat.document())?;
+    progress(total, total);
+    Ok(total)
+}
+
+/// Publishes stock figures from CSV with columns `code` and any of
+/// `on_hand`, `reserved` (the warehouse's) and `in_production`
+/// (production's), as `user` (a warehouse or production user): one change
+/// for the whole file, checked all or nothing.
+pub fn import_stock(
+    state: &AppState,
+    input: impl Read,
+    user: &str,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<usize> {
+    let rows = csv_rows(input, &["code"], &["on_hand", "in_production", "reserved"])?;
+    let mut relay = state.relay();
+    let u = accounts::user(relay.store().connection(), user)?;
+    let role: Role = u.role.parse()?;
+    let actor = fieldsync_core::Actor::new(&u.id, role, None, fieldsync_core::OFFICE_DEVICE)?;
+    let ctx = ChangeCtx::now(actor.clone());
+    let Some(id) = catalog_id(&mut relay)? else {
+        return Err(ServerError::BadRequest(
+            "there is no catalog yet: import the products first (admin import-products)".into(),
+        ));
+    };
+    let mut cat = CatalogDoc::from_document(relay.load(id)?)?;
+    let mut errors = Vec::new();
+    let mut figures = Vec::with_capacity(rows.len());
+    for (line, row) in &rows {
+        let row = match row {
+            Ok(r) => r,
+            Err(e) => {
+                errors.push(format!("row {line}: {e}"));
+                continue;
+            }
+        };
+        let figure =
+            |k: &str, what: &'static str| -> std::result::Result<Option<Decimal>, String> {
+                match row.get(k).map(String::as_str).unwrap_or("") {
+                    "" => Ok(None),
+                    v => money::parse_amount(what, v)
+                        .map(Some)
+                        .map_err(|e| e.to_string()),
+                }
+            };
+        let parsed = (|| -> std::result::Result<StockFigures, String> {
+            Ok(StockFigures {
+                code: row.get("code").cloned().unwrap_or_default(),
+                on_hand: figure("on_hand", "on hand")?,
+                in_production: figure("in_production", "in production")?,
+                reserved: figure("reserved", "reserved")?,
+            })
+        })();
+        match parsed {
+            Ok(f) => figures.push((*line, f)),
+            Err(e) => errors.push(format!("row {line}: {e}")),
+        }
+    }
+    let total = figures.len();
+    if errors.is_empty() {
+        for (line, e) in cat.publish_stocks(&ctx, figures)? {
+            errors.push(format!("row {line}: {e}"));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(report_rows(errors, "stock"));
     }
     relay.commit_edit(&actor, cat.document())?;
     progress(total, total);

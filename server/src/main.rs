@@ -133,6 +133,15 @@ enum AdminCommand {
         /// The new file.
         to: PathBuf,
     },
+    /// Publish stock figures from CSV (code and any of on_hand, reserved,
+    /// in_production) as a warehouse or production user.
+    ImportStock {
+        /// The CSV file.
+        file: PathBuf,
+        /// The warehouse or production user publishing them.
+        #[arg(long)]
+        user: String,
+    },
     /// Export a report as CSV to standard output.
     Export {
         /// sales-by-salesperson, sales-by-order-taker, sales-by-region, sales-by-product, sales-by-month,
@@ -328,6 +337,13 @@ fn admin_command(state: &AppState, command: AdminCommand) -> Result<(), ServerEr
         AdminCommand::Backup { to } => {
             admin::backup(state, &to)?;
             println!("Backed up the database to {}.", to.display());
+        }
+        AdminCommand::ImportStock { file, user } => {
+            let f = std::fs::File::open(&file).map_err(|e| {
+                ServerError::BadRequest(format!("cannot open {}: {e}", file.display()))
+            })?;
+            let n = admin::import_stock(state, f, &user, &mut |_, _| {})?;
+            println!("Published the stock of {n} products.");
         }
         AdminCommand::Export { report } => {
             print!("{}", admin::export_report(state, &report)?);

@@ -191,6 +191,71 @@ impl From<&Order> for OrderSummary {
     }
 }
 
+/// Stock figures for one product (`POST /v1/stock`); decimal strings, a
+/// figure left out stays as it is.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StockBody {
+    code: String,
+    on_hand: Option<String>,
+    in_production: Option<String>,
+    reserved: Option<String>,
+}
+
+/// `POST /v1/stock`'s body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StockUpdate {
+    products: Vec<StockBody>,
+}
+
+/// `POST /v1/stock`: the warehouse publishes on hand and reserved,
+/// production in production, for many products in one change; phones show
+/// them as of their next sync.
+pub(crate) async fn publish_stock(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: std::result::Result<Json<StockUpdate>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<serde_json::Value>> {
+    let token = bearer(&headers)?;
+    let Json(update) =
+        body.map_err(|e| ServerError::BadRequest(format!("the request body is not valid: {e}")))?;
+    blocking(&state, move |s| {
+        let mut relay = s.relay();
+        let actor = accounts::authenticate_user(relay.store().connection(), &token)?;
+        let ctx = ChangeCtx::now(actor.clone());
+        let Some(id) = crate::import::catalog_id(&mut relay)? else {
+            return Err(ServerError::NotFound("there is no catalog yet".into()));
+        };
+        let mut cat = fieldsync_core::CatalogDoc::from_document(relay.load(id)?)?;
+        let amount = |what: &'static str, v: &Option<String>| {
+            v.as_deref()
+                .map(|v| money::parse_amount(what, v))
+                .transpose()
+        };
+        let mut figures = Vec::with_capacity(update.products.len());
+        for p in &update.products {
+            figures.push((
+                p.code.clone(),
+                fieldsync_core::StockFigures {
+                    code: p.code.clone(),
+                    on_hand: amount("on hand", &p.on_hand)?,
+                    in_production: amount("in production", &p.in_production)?,
+                    reserved: amount("reserved", &p.reserved)?,
+                },
+            ));
+        }
+        let n = figures.len();
+        if let Some((_, e)) = cat.publish_stocks(&ctx, figures)?.into_iter().next() {
+            return Err(e.into());
+        }
+        relay.commit_edit(&actor, cat.document())?;
+        s.metrics.office_action();
+        Ok(Json(serde_json::json!({ "published": n })))
+    })
+    .await
+}
+
 /// One change to one field of a document, as the API shows it.
 #[derive(Debug, Serialize)]
 pub struct FieldChangeSummary {

@@ -116,3 +116,74 @@ fn a_product_file_is_read_whole_and_nothing_in_it_is_dropped() {
         .collect();
     assert_eq!(rows, vec![("NW-1".to_string(), 1), ("NW-5".to_string(), 0)]);
 }
+
+#[test]
+fn the_warehouse_and_production_publish_stock_that_the_production_summary_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = TestRelay::start(dir.path());
+    let warehouse = relay.user("wu", Role::Warehouse, None);
+    relay.user("ma", Role::Production, None);
+    let admin_token = relay.user("root", Role::Admin, None);
+    products(
+        &relay,
+        "code,name,spec,unit,list_price\nNW-1,Chai,10 boxes,box,18.00\nNW-2,Chang,24 bottles,box,19.00\n",
+    )
+    .unwrap();
+    // The warehouse on the API: on hand and reserved.
+    let a = relay.api(&warehouse).post(
+        "/v1/stock",
+        serde_json::json!({"products": [{"code": "NW-1", "on_hand": "100", "reserved": "30"}]}),
+    );
+    assert_eq!(a.status, 200, "{}", a.error());
+    // Not production's figures, and not a product the catalog lacks.
+    let a = relay.api(&warehouse).post(
+        "/v1/stock",
+        serde_json::json!({"products": [{"code": "NW-1", "in_production": "5"}]}),
+    );
+    assert_eq!(a.status, 403, "{}", a.error());
+    let a = relay.api(&warehouse).post(
+        "/v1/stock",
+        serde_json::json!({"products": [{"code": "NW-99", "on_hand": "5"}]}),
+    );
+    assert_eq!(a.status, 404, "{}", a.error());
+    // Production from a CSV file, all or nothing.
+    let e = admin::import_stock(
+        &relay.state,
+        "code,in_production\nNW-1,500\nNW-2,abc\n".as_bytes(),
+        "ma",
+        &mut |_, _| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("row 3"), "{e}");
+    let e = admin::import_stock(
+        &relay.state,
+        "code,on_hand\nNW-1,1\n".as_bytes(),
+        "ma",
+        &mut |_, _| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("a production planner cannot publish warehouse stock"),
+        "{e}"
+    );
+    assert_eq!(
+        admin::import_stock(
+            &relay.state,
+            "Code;In Production\nNW-1;500\nNW-2;40\n".as_bytes(),
+            "ma",
+            &mut |_, _| {}
+        )
+        .unwrap(),
+        2
+    );
+    let summary = relay.api(&admin_token).get("/v1/reports/production").json();
+    assert_eq!(
+        summary,
+        serde_json::json!([
+            {"product": "NW-1", "ordered": "0", "in_production": "500", "on_hand": "100", "reserved": "30"},
+            {"product": "NW-2", "ordered": "0", "in_production": "40", "on_hand": "0", "reserved": "0"},
+        ])
+    );
+}
