@@ -341,6 +341,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/orders/{id}", get(office::get_order))
         .route("/v1/documents/{id}/history", get(office::document_history))
         .route("/v1/stock", post(office::publish_stock))
+        .route(
+            "/v1/orders/{id}/shipping-notice",
+            get(office::shipping_notice),
+        )
         .route("/v1/orders/{id}/{action}", post(office::order_action))
         .route("/v1/customers/{id}/{action}", post(office::customer_action))
         .route(

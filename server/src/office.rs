@@ -191,6 +191,57 @@ impl From<&Order> for OrderSummary {
     }
 }
 
+/// `GET /v1/orders/{id}/shipping-notice`: what went to the customer when
+/// the order shipped: their own order reference, where and to whom, the
+/// carrier and waybill, the lines, and the notice text.
+pub(crate) async fn shipping_notice(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<serde_json::Value>> {
+    let token = bearer(&headers)?;
+    let id = parse_id(&id)?;
+    blocking(&state, move |s| {
+        let mut relay = s.relay();
+        let actor = accounts::authenticate_user(relay.store().connection(), &token)?;
+        let o: Order = load_visible(&mut relay, &actor, id)?.view()?;
+        let derived = o.derived();
+        let shipped = o
+            .events
+            .iter()
+            .filter(|e| e.action == fieldsync_core::OrderAction::Ship)
+            .filter(|e| !derived.superseded.contains(&e.id))
+            .last()
+            .ok_or_else(|| {
+                ServerError::Core(fieldsync_core::Error::Incomplete(
+                    "the order has not shipped yet, so it has no shipping notice",
+                ))
+            })?;
+        Ok(Json(serde_json::json!({
+            "order": o.number,
+            "customer": o.customer_name,
+            "customer_reference": o.customer_reference,
+            "delivery_address": o.delivery.address,
+            "consignee": o.delivery.consignee,
+            "consignee_phone": o.delivery.phone,
+            "transport": o.delivery.transport,
+            "carrier": o.shipment.carrier,
+            "tracking": o.shipment.tracking,
+            "shipped_at": shipped.at.to_rfc3339(),
+            "shipped_by": shipped.user,
+            "lines": o.lines.values().map(|l| serde_json::json!({
+                "product": l.product,
+                "name": l.name,
+                "variant": l.variant,
+                "quantity": l.quantity.to_string(),
+                "unit": l.unit,
+            })).collect::<Vec<_>>(),
+            "notice": o.shipment.notice,
+        })))
+    })
+    .await
+}
+
 /// Stock figures for one product (`POST /v1/stock`); decimal strings, a
 /// figure left out stays as it is.
 #[derive(Debug, Deserialize)]

@@ -925,6 +925,36 @@ fn an_orders_details_are_read_and_set_on_the_api() {
         (&quantity["new"], &quantity["user"]),
         (&serde_json::json!("10"), &serde_json::json!("li"))
     );
+    // The shipping notice: only once shipped, and carrying the reference.
+    let notice = format!("/v1/orders/{order}/shipping-notice");
+    assert_eq!(api.get(&notice).status, 409);
+    act(&w, &w.manager, order, "approve", serde_json::json!({}));
+    act(&w, &desk, order, "confirm", serde_json::json!({}));
+    act(&w, &w.warehouse, order, "in-stock", serde_json::json!({}));
+    act(
+        &w,
+        &w.finance,
+        order,
+        "payments",
+        serde_json::json!({"amount": "125.00", "reference": "cash"}),
+    );
+    act(
+        &w,
+        &w.warehouse,
+        order,
+        "ship",
+        serde_json::json!({"carrier": "SF Express", "tracking": "SF1234"}),
+    );
+    let n = api.get(&notice).json();
+    assert_eq!(n["customer_reference"], "PO-7731");
+    assert_eq!(n["consignee"], "Mr Chen");
+    assert_eq!(n["delivery_address"], "3 Dock Road, Ningbo");
+    assert_eq!(
+        (n["carrier"].as_str(), n["tracking"].as_str()),
+        (Some("SF Express"), Some("SF1234"))
+    );
+    assert_eq!(n["lines"][0]["quantity"], "10");
+    assert!(n["notice"].as_str().unwrap().contains("PO-7731"), "{n}");
     // A salesperson of another region does not see it.
     w.relay.user("chen", Role::Salesperson, Some("west"));
     let west = w.relay.user("qian2", Role::Manager, Some("west"));
