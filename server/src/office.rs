@@ -209,9 +209,9 @@ pub(crate) async fn shipping_notice(
         let shipped = o
             .events
             .iter()
+            .rev()
             .filter(|e| e.action == fieldsync_core::OrderAction::Ship)
-            .filter(|e| !derived.superseded.contains(&e.id))
-            .last()
+            .find(|e| !derived.superseded.contains(&e.id))
             .ok_or_else(|| {
                 ServerError::Core(fieldsync_core::Error::Incomplete(
                     "the order has not shipped yet, so it has no shipping notice",
