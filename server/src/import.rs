@@ -167,6 +167,18 @@ fn csv_rows(mut input: impl Read, required: &[&str], optional: &[&str]) -> Resul
     Ok(out)
 }
 
+/// A customer's name and address as compared for duplicates: trimmed,
+/// case and inner spacing ignored.
+fn same_customer(name: &str, address: &str) -> (String, String) {
+    let norm = |s: &str| {
+        s.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    };
+    (norm(name), norm(address))
+}
+
 /// A yes/no cell (`yes`, `no`, `true`, `false`, `1`, `0`; empty is `no`).
 fn yes_no(column: &str, value: &str) -> std::result::Result<bool, String> {
     match value.to_lowercase().as_str() {
@@ -201,14 +213,21 @@ pub fn import_customers(
     let actor = admin_actor()?;
     let ctx = ChangeCtx::now(actor.clone());
     let mut relay = state.relay();
-    let (regions, salespeople) = {
+    let (regions, salespeople, mut known) = {
         let conn = relay.store().connection();
         let salespeople: BTreeMap<String, Option<String>> = accounts::users(conn)?
             .into_iter()
             .filter(|u| u.role == Role::Salesperson.as_str())
             .map(|u| (u.id, u.region))
             .collect();
-        (accounts::regions(conn)?, salespeople)
+        // Customers already there, by name and address: importing a file
+        // twice must not make every customer twice.
+        let known: std::collections::HashSet<(String, String)> = conn
+            .prepare("SELECT name, address FROM customers")?
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+            .map(|r| r.map(|(n, a)| same_customer(&n, &a)))
+            .collect::<rusqlite::Result<_>>()?;
+        (accounts::regions(conn)?, salespeople, known)
     };
     let mut errors = Vec::new();
     let mut docs: Vec<Document> = Vec::new();
@@ -245,6 +264,13 @@ pub fn import_customers(
                 "" => Decimal::ZERO,
                 s => money::parse_amount("credit limit", s)?,
             };
+            if !known.insert(same_customer(&get("name"), &get("address"))) {
+                return Err(ServerError::BadRequest(format!(
+                    "customer '{}' at '{}' is already there (imported before, or twice in this file)",
+                    get("name"),
+                    get("address")
+                )));
+            }
             let region = get("region");
             if !regions.contains(&region) {
                 return Err(ServerError::BadRequest(format!(

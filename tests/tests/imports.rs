@@ -55,6 +55,25 @@ fn a_customer_belongs_to_a_region_of_the_company_and_a_salesperson_of_it() {
     )
     .unwrap();
     assert_eq!(n, 1);
+    // The same file again: nothing doubles.
+    let e = customers(
+        &relay,
+        &format!("{HEADER}Alfreds,Obere  Str. 57,east,li,A,credit,5000\nNew Shop,1 Road,east,li,B,cash,\n"),
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("row 2: customer 'Alfreds' at 'Obere  Str. 57' is already there"),
+        "{e}"
+    );
+    let e = customers(
+        &relay,
+        &format!("{HEADER}Twin,1 Road,east,li,B,cash,\nTwin,1 road,east,li,B,cash,\n"),
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("row 3") && e.contains("twice in this file"),
+        "{e}"
+    );
     // A new region is added by the administrator, then used.
     {
         let mut r = relay.state.relay();
