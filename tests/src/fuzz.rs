@@ -708,21 +708,8 @@ impl Target for OfficeJson {
         let route = pick % 8;
         let which = usize::from(pick / 16);
         let token = &self.tokens[usize::from(pick / 8) % self.tokens.len()];
-        const REPORTS: [&str; 13] = [
-            "sales-by-salesperson",
-            "sales-by-order-taker",
-            "sales-by-region",
-            "sales-by-product",
-            "sales-by-month",
-            "visit-kpis",
-            "visits-per-day",
-            "daily-reports",
-            "production",
-            "receivables",
-            "receivables-aged",
-            "order-performance",
-            "changed-after-approval",
-        ];
+        // Every report there is.
+        const REPORTS: &[&str] = fieldsync_server::reports::REPORTS;
         let text = String::from_utf8_lossy(body);
         let (method, path) = match route {
             0 => ("POST", "/v1/enroll".to_string()),
