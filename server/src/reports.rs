@@ -157,6 +157,15 @@ impl Filter {
     }
 }
 
+/// What is still owed on an order of `total` with `paid` received (never
+/// below zero), from the stored decimal strings.
+fn unpaid(total: &str, paid: &str) -> Decimal {
+    dec(total)
+        .checked_sub(dec(paid))
+        .unwrap_or_default()
+        .max(Decimal::ZERO)
+}
+
 /// The business day of a stored time (RFC 3339) in the company's zone.
 fn business_day(schedule: &ReportSchedule, at: &str) -> Option<chrono::NaiveDate> {
     DateTime::parse_from_rfc3339(at)
@@ -516,10 +525,7 @@ pub fn run(
                     Some(s) => s,
                     None => continue,
                 };
-                let unpaid = dec(&total)
-                    .checked_sub(dec(&paid))
-                    .unwrap_or_default()
-                    .max(Decimal::ZERO);
+                let unpaid = unpaid(&total, &paid);
                 orders.push(OpenOrder {
                     order,
                     customer,
@@ -629,10 +635,7 @@ pub fn run(
                 {
                     continue;
                 }
-                let unpaid = dec(&total)
-                    .checked_sub(dec(&paid))
-                    .unwrap_or_default()
-                    .max(Decimal::ZERO);
+                let unpaid = unpaid(&total, &paid);
                 if unpaid.is_zero() {
                     continue;
                 }
