@@ -167,6 +167,28 @@ fn csv_rows(mut input: impl Read, required: &[&str], optional: &[&str]) -> Resul
     Ok(out)
 }
 
+/// Each readable row of `rows` turned into a `T` by `parse`, with its line
+/// number, and every problem (a row that could not be read, or what `parse`
+/// found wrong) as "row N: …".
+fn parse_rows<T, E: std::fmt::Display>(
+    rows: &[CsvRow],
+    mut parse: impl FnMut(&BTreeMap<String, String>) -> std::result::Result<T, E>,
+) -> (Vec<(usize, T)>, Vec<String>) {
+    let mut parsed = Vec::with_capacity(rows.len());
+    let mut errors = Vec::new();
+    for (line, row) in rows {
+        match row
+            .as_ref()
+            .map_err(|e| e.to_string())
+            .and_then(|r| parse(r).map_err(|e| e.to_string()))
+        {
+            Ok(t) => parsed.push((*line, t)),
+            Err(e) => errors.push(format!("row {line}: {e}")),
+        }
+    }
+    (parsed, errors)
+}
+
 /// A customer's name and address as compared for duplicates: trimmed,
 /// case and inner spacing ignored.
 fn same_customer(name: &str, address: &str) -> (String, String) {
@@ -229,18 +251,9 @@ pub fn import_customers(
             .collect::<rusqlite::Result<_>>()?;
         (accounts::regions(conn)?, salespeople, known)
     };
-    let mut errors = Vec::new();
-    let mut docs: Vec<Document> = Vec::new();
-    for (line, row) in &rows {
-        let row = match row {
-            Ok(r) => r,
-            Err(e) => {
-                errors.push(format!("row {line}: {e}"));
-                continue;
-            }
-        };
+    let (parsed, errors) = parse_rows(&rows, |row| -> Result<CustomerDoc> {
         let get = |k: &str| row.get(k).cloned().unwrap_or_default();
-        let parsed = (|| -> Result<CustomerDoc> {
+        {
             let grade = match get("grade").to_uppercase().as_str() {
                 "A" => Grade::A,
                 "B" => Grade::B,
@@ -305,15 +318,15 @@ pub fn import_customers(
                     credit_limit: limit,
                 },
             )?)
-        })();
-        match parsed {
-            Ok(mut c) => docs.push(c.document().fork()),
-            Err(e) => errors.push(format!("row {line}: {e}")),
         }
-    }
+    });
     if !errors.is_empty() {
         return Err(report_rows(errors, "customers"));
     }
+    let mut docs: Vec<Document> = parsed
+        .into_iter()
+        .map(|(_, mut c)| c.document().fork())
+        .collect();
     let total = docs.len();
     for (i, chunk) in docs.chunks_mut(500).enumerate() {
         // Checked above, so a refusal here is not expected; each chunk is one
@@ -370,35 +383,23 @@ pub fn import_products(
     let ctx = ChangeCtx::now(actor.clone());
     let mut relay = state.relay();
     let mut cat = catalog(&mut relay, &ctx)?;
-    let mut errors = Vec::new();
-    let mut products = Vec::with_capacity(rows.len());
     let total = rows.len();
-    for (line, row) in &rows {
-        let row = match row {
-            Ok(r) => r,
-            Err(e) => {
-                errors.push(format!("row {line}: {e}"));
-                continue;
+    let (products, mut errors) =
+        parse_rows(&rows, |row| -> std::result::Result<ProductInput, String> {
+            let get = |k: &str| row.get(k).cloned().unwrap_or_default();
+            {
+                let list_price = money::parse_amount("list price", &get("list_price"))
+                    .map_err(|e| e.to_string())?;
+                Ok(ProductInput {
+                    code: get("code"),
+                    name: get("name"),
+                    spec: get("spec"),
+                    unit: get("unit"),
+                    list_price,
+                    active: !yes_no("discontinued", &get("discontinued"))?,
+                })
             }
-        };
-        let get = |k: &str| row.get(k).cloned().unwrap_or_default();
-        let parsed = (|| -> std::result::Result<ProductInput, String> {
-            let list_price =
-                money::parse_amount("list price", &get("list_price")).map_err(|e| e.to_string())?;
-            Ok(ProductInput {
-                code: get("code"),
-                name: get("name"),
-                spec: get("spec"),
-                unit: get("unit"),
-                list_price,
-                active: !yes_no("discontinued", &get("discontinued"))?,
-            })
-        })();
-        match parsed {
-            Ok(p) => products.push((*line, p)),
-            Err(e) => errors.push(format!("row {line}: {e}")),
-        }
-    }
+        });
     if errors.is_empty() {
         // All or nothing: a wrong row anywhere changes nothing.
         for (line, e) in cat.upsert_products(&ctx, products)? {
@@ -435,38 +436,24 @@ pub fn import_stock(
         ));
     };
     let mut cat = CatalogDoc::from_document(relay.load(id)?)?;
-    let mut errors = Vec::new();
-    let mut figures = Vec::with_capacity(rows.len());
-    for (line, row) in &rows {
-        let row = match row {
-            Ok(r) => r,
-            Err(e) => {
-                errors.push(format!("row {line}: {e}"));
-                continue;
-            }
-        };
-        let figure =
-            |k: &str, what: &'static str| -> std::result::Result<Option<Decimal>, String> {
-                match row.get(k).map(String::as_str).unwrap_or("") {
-                    "" => Ok(None),
-                    v => money::parse_amount(what, v)
-                        .map(Some)
-                        .map_err(|e| e.to_string()),
-                }
-            };
-        let parsed = (|| -> std::result::Result<StockFigures, String> {
+    let (figures, mut errors) =
+        parse_rows(&rows, |row| -> std::result::Result<StockFigures, String> {
+            let figure =
+                |k: &str, what: &'static str| -> std::result::Result<Option<Decimal>, String> {
+                    match row.get(k).map(String::as_str).unwrap_or("") {
+                        "" => Ok(None),
+                        v => money::parse_amount(what, v)
+                            .map(Some)
+                            .map_err(|e| e.to_string()),
+                    }
+                };
             Ok(StockFigures {
                 code: row.get("code").cloned().unwrap_or_default(),
                 on_hand: figure("on_hand", "on hand")?,
                 in_production: figure("in_production", "in production")?,
                 reserved: figure("reserved", "reserved")?,
             })
-        })();
-        match parsed {
-            Ok(f) => figures.push((*line, f)),
-            Err(e) => errors.push(format!("row {line}: {e}")),
-        }
-    }
+        });
     let total = figures.len();
     if errors.is_empty() {
         for (line, e) in cat.publish_stocks(&ctx, figures)? {
