@@ -26,6 +26,7 @@ fn main() -> Result<()> {
             grade: Grade::A,
             payment_terms: PaymentTerms::Credit,
             credit_limit: Decimal::from(1_000_000),
+            ..Default::default()
         },
     )?
     .read()?;

@@ -49,6 +49,9 @@ pub struct Product {
     pub name: String,
     /// Model or specification.
     pub spec: String,
+    /// Category (product line) the catalog groups it under.
+    #[autosurgeon(missing = "Default::default")]
+    pub category: String,
     /// Unit of sale.
     pub unit: String,
     /// List price.
@@ -101,7 +104,7 @@ impl Catalog {
 }
 
 /// What a new or updated product needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ProductInput {
     /// Product code.
     pub code: String,
@@ -109,6 +112,8 @@ pub struct ProductInput {
     pub name: String,
     /// Model or specification.
     pub spec: String,
+    /// Category (product line); may be empty.
+    pub category: String,
     /// Unit of sale.
     pub unit: String,
     /// List price.
@@ -130,6 +135,7 @@ fn product_from(c: &Catalog, input: ProductInput) -> Result<Product> {
         code,
         name: require_text(&input.name, "product name")?,
         spec: input.spec.trim().to_string(),
+        category: input.category.trim().to_string(),
         unit: require_text(&input.unit, "unit")?,
         list_price: check_non_negative("list price", input.list_price)?,
         active: input.active,
@@ -366,6 +372,7 @@ mod tests {
             unit: "pcs".into(),
             list_price: d(price),
             active: true,
+            ..Default::default()
         }
     }
 

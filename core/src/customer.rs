@@ -14,13 +14,14 @@ use crate::ids::{DocId, new_item_id};
 use crate::money::check_non_negative;
 
 /// Customer grade: with equal conditions, A customers ship first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Reconcile, Hydrate)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Reconcile, Hydrate)]
 pub enum Grade {
     /// Most important.
     A,
     /// Normal.
     B,
     /// Small or new.
+    #[default]
     C,
 }
 
@@ -34,9 +35,10 @@ pub enum CustomerStatus {
 }
 
 /// How the customer pays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Reconcile, Hydrate)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Reconcile, Hydrate)]
 pub enum PaymentTerms {
     /// Pays before goods ship.
+    #[default]
     Cash,
     /// Buys on credit within a limit, paying within `credit_days`.
     Credit,
@@ -58,10 +60,20 @@ pub struct Contact {
 pub struct Customer {
     /// Header: id, owner salesperson, region.
     pub meta: Meta,
+    /// Head office's customer code, the business key imports match on;
+    /// empty for a prospect until head office gives it one.
+    #[autosurgeon(missing = "Default::default")]
+    pub code: String,
     /// Company or shop name.
     pub name: String,
     /// Street address.
     pub address: String,
+    /// The shop's own phone number.
+    #[autosurgeon(missing = "Default::default")]
+    pub phone: String,
+    /// Tax registration number (for invoices).
+    #[autosurgeon(missing = "Default::default")]
+    pub tax_number: String,
     /// Contacts, keyed by a stable id.
     pub contacts: BTreeMap<String, Contact>,
     /// Grade A/B/C.
@@ -90,9 +102,12 @@ impl Customer {
     }
 }
 
-/// What is needed to create a customer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What is needed to create a customer, and what head office's master
+/// data says of one ([`CustomerDoc::apply_master_data`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NewCustomer {
+    /// Customer code (head office's business key; may be empty).
+    pub code: String,
     /// Company or shop name.
     pub name: String,
     /// Street address.
@@ -107,6 +122,12 @@ pub struct NewCustomer {
     pub payment_terms: PaymentTerms,
     /// Credit limit.
     pub credit_limit: Decimal,
+    /// The shop's phone number.
+    pub phone: String,
+    /// Tax registration number.
+    pub tax_number: String,
+    /// A contact person, if the master data names one.
+    pub contact: Option<Contact>,
 }
 
 /// A customer document with the edits each role makes.
@@ -132,8 +153,7 @@ impl CustomerDoc {
                 region: region.to_string(),
                 owner: ctx.actor.user().to_string(),
                 grade: Grade::C,
-                payment_terms: PaymentTerms::Cash,
-                credit_limit: Decimal::ZERO,
+                ..NewCustomer::default()
             },
             CustomerStatus::Prospect,
         )
@@ -163,11 +183,19 @@ impl CustomerDoc {
             &require_text(&new.owner, "owner")?,
             Some(&require_text(&new.region, "region")?),
         );
+        let mut contacts = BTreeMap::new();
+        if let Some(c) = new.contact {
+            require_text(&c.name, "contact name")?;
+            contacts.insert(new_item_id(), c);
+        }
         let customer = Customer {
             meta: meta.clone(),
+            code: new.code.trim().to_string(),
             name: require_text(&new.name, "customer name")?,
             address: new.address.trim().to_string(),
-            contacts: BTreeMap::new(),
+            phone: new.phone.trim().to_string(),
+            tax_number: new.tax_number.trim().to_string(),
+            contacts,
             grade: new.grade,
             status,
             payment_terms: new.payment_terms,
@@ -272,6 +300,69 @@ impl CustomerDoc {
         let mut c = self.editable(ctx, &[Role::Finance], "publish receivables")?;
         c.receivables = crate::money::check_amount("receivables", receivables)?;
         c.receivables_as_of = Some(ctx.at);
+        self.doc.update(ctx, &c)
+    }
+
+    /// Brings the customer in line with head office's master data (admin,
+    /// as an import does): code, name, address, phone, tax number, grade,
+    /// payment terms, credit limit, salesperson and region, and the named
+    /// contact (matched by name, added if new). Returns whether anything
+    /// changed; nothing is recorded when nothing did.
+    pub fn apply_master_data(&mut self, ctx: &ChangeCtx, new: &NewCustomer) -> Result<bool> {
+        let mut c = self.editable(ctx, &[Role::Admin], "import customers")?;
+        let before = c.clone();
+        c.code = new.code.trim().to_string();
+        c.name = require_text(&new.name, "customer name")?;
+        c.address = new.address.trim().to_string();
+        c.phone = new.phone.trim().to_string();
+        c.tax_number = new.tax_number.trim().to_string();
+        c.grade = new.grade;
+        if c.payment_terms != new.payment_terms {
+            c.credit_days = match new.payment_terms {
+                PaymentTerms::Credit => 30,
+                PaymentTerms::Cash => 0,
+            };
+        }
+        c.payment_terms = new.payment_terms;
+        c.credit_limit = check_non_negative("credit limit", new.credit_limit)?;
+        c.meta.owner = require_text(&new.owner, "owner")?;
+        c.meta.region = Some(require_text(&new.region, "region")?);
+        if let Some(contact) = &new.contact {
+            require_text(&contact.name, "contact name")?;
+            let same = c
+                .contacts
+                .iter()
+                .find(|(_, k)| k.name.trim().eq_ignore_ascii_case(contact.name.trim()))
+                .map(|(id, _)| id.clone());
+            c.contacts
+                .insert(same.unwrap_or_else(new_item_id), contact.clone());
+        }
+        if c == before {
+            return Ok(false);
+        }
+        self.doc.update(ctx, &c)?;
+        Ok(true)
+    }
+
+    /// Gives the customer head office's code (admin): a prospect found in the
+    /// field gets one when it joins the master data.
+    pub fn set_code(&mut self, ctx: &ChangeCtx, code: &str) -> Result<()> {
+        let mut c = self.editable(ctx, &[Role::Admin], "give customers their codes")?;
+        c.code = require_text(code, "customer code")?;
+        self.doc.update(ctx, &c)
+    }
+
+    /// Sets the shop's phone number and tax number (the editors of its
+    /// details).
+    pub fn set_phone_and_tax_number(
+        &mut self,
+        ctx: &ChangeCtx,
+        phone: &str,
+        tax_number: &str,
+    ) -> Result<()> {
+        let mut c = self.editable(ctx, DETAIL_EDITORS, "edit customer details")?;
+        c.phone = phone.trim().to_string();
+        c.tax_number = tax_number.trim().to_string();
         self.doc.update(ctx, &c)
     }
 

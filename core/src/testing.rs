@@ -61,6 +61,7 @@ pub(crate) fn customer(limit: &str, terms: PaymentTerms) -> CustomerDoc {
             grade: Grade::A,
             payment_terms: terms,
             credit_limit: d(limit),
+            ..Default::default()
         },
     )
     .unwrap()

@@ -219,6 +219,7 @@ fn customer_edits_by_different_roles_merge() {
             grade: Grade::B,
             payment_terms: PaymentTerms::Credit,
             credit_limit: d("1000"),
+            ..Default::default()
         },
     )
     .unwrap();

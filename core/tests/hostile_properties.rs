@@ -242,6 +242,7 @@ impl Run {
                 grade: Grade::A,
                 payment_terms: PaymentTerms::Credit,
                 credit_limit: d("2000"),
+                ..Default::default()
             },
         )
         .unwrap();

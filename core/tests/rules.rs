@@ -108,6 +108,7 @@ fn a_salesperson_cannot_approve_ship_pay_or_raise_credit() {
             grade: Grade::B,
             payment_terms: PaymentTerms::Credit,
             credit_limit: d("1000"),
+            ..Default::default()
         },
     )
     .unwrap();
@@ -123,6 +124,23 @@ fn a_salesperson_cannot_approve_ship_pay_or_raise_credit() {
     assert!(e.contains("cannot change credit limits"), "{e}");
     // Finance may.
     assert!(check(&finance(), &mut before, cust.document()).is_ok());
+
+    // The customer code is head office's key: only an administrator sets
+    // it; the shop's phone and tax number are sales' details.
+    let mut before = cust.document().fork();
+    cust.set_code(&li_claiming(Role::Admin), "HENG-01").unwrap();
+    let e = check(&sales(), &mut before, cust.document()).unwrap_err();
+    assert!(
+        e.contains("a salesperson cannot change customer codes"),
+        "{e}"
+    );
+    assert!(check(&admin(), &mut before, cust.document()).is_ok());
+    let mut before = cust.document().fork();
+    cust.set_phone_and_tax_number(&sales(), "021-5555", "9131")
+        .unwrap();
+    assert!(check(&sales(), &mut before, cust.document()).is_ok());
+    let e = check(&warehouse(), &mut before, cust.document()).unwrap_err();
+    assert!(e.contains("cannot edit customer details"), "{e}");
 }
 
 #[test]
@@ -238,6 +256,7 @@ fn a_salesperson_creates_only_prospects_of_their_own() {
             grade: Grade::A,
             payment_terms: PaymentTerms::Credit,
             credit_limit: d("50000"),
+            ..Default::default()
         },
     )
     .unwrap();

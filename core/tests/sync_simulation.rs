@@ -546,6 +546,7 @@ fn a_device_cannot_write_or_read_documents_it_may_not_see() {
             grade: Grade::C,
             payment_terms: PaymentTerms::Cash,
             credit_limit: d("0"),
+            ..Default::default()
         },
     )
     .unwrap();

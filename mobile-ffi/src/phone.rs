@@ -272,6 +272,7 @@ impl FieldSync {
                 code: p.code.clone(),
                 name: p.name.clone(),
                 spec: p.spec.clone(),
+                category: p.category.clone(),
                 unit: p.unit.clone(),
                 list_price: core::money::cents(p.list_price).to_string(),
                 on_hand: s(p.stock.on_hand),

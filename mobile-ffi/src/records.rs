@@ -27,10 +27,18 @@ pub struct DeviceInfo {
 pub struct CustomerInfo {
     /// Document id.
     pub id: String,
+    /// Head office's customer code (empty for a prospect not yet given one).
+    pub code: String,
     /// Name.
     pub name: String,
     /// Address.
     pub address: String,
+    /// The shop's phone number.
+    pub phone: String,
+    /// Tax registration number.
+    pub tax_number: String,
+    /// People to talk to there.
+    pub contacts: Vec<ContactInfo>,
     /// True for a prospect found in the field, false for an active customer.
     pub prospect: bool,
     /// A, B or C.
@@ -55,8 +63,20 @@ impl CustomerInfo {
     pub(crate) fn new(c: &core::Customer, exposure: &core::CreditExposure) -> Self {
         CustomerInfo {
             id: c.id().to_string(),
+            code: c.code.clone(),
             name: c.name.clone(),
             address: c.address.clone(),
+            phone: c.phone.clone(),
+            tax_number: c.tax_number.clone(),
+            contacts: c
+                .contacts
+                .values()
+                .map(|k| ContactInfo {
+                    name: k.name.clone(),
+                    phone: k.phone.clone(),
+                    title: k.title.clone(),
+                })
+                .collect(),
             prospect: c.status == core::CustomerStatus::Prospect,
             grade: format!("{:?}", c.grade),
             payment_terms: format!("{:?}", c.payment_terms).to_lowercase(),
@@ -69,6 +89,17 @@ impl CustomerInfo {
     }
 }
 
+/// A person to talk to at a customer.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct ContactInfo {
+    /// Name.
+    pub name: String,
+    /// Phone number.
+    pub phone: String,
+    /// Job title or role there.
+    pub title: String,
+}
+
 /// A product with its stock as of the last sync.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct ProductInfo {
@@ -78,6 +109,8 @@ pub struct ProductInfo {
     pub name: String,
     /// Model or specification.
     pub spec: String,
+    /// Category (product line), as the catalog groups products.
+    pub category: String,
     /// Unit.
     pub unit: String,
     /// List price.

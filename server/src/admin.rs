@@ -15,7 +15,7 @@ use crate::accounts;
 use crate::app::AppState;
 use crate::error::{Result, ServerError};
 
-pub use crate::import::{import_customers, import_products, import_stock};
+pub use crate::import::{Imported, import_customers, import_products, import_stock};
 
 /// The administrator acting from the command line.
 pub(crate) fn admin_actor() -> Result<Actor> {
@@ -132,6 +132,7 @@ pub fn demo(state: &AppState) -> Result<Demo> {
                 unit: "pcs".into(),
                 list_price: money::parse_amount("price", price)?,
                 active: true,
+                ..Default::default()
             },
         )?;
     }
@@ -209,6 +210,7 @@ pub fn demo(state: &AppState) -> Result<Demo> {
                 grade,
                 payment_terms: terms,
                 credit_limit: money::parse_amount("limit", limit)?,
+                ..Default::default()
             },
         )?;
         relay.commit_edit(&admin, c.document())?;

@@ -107,6 +107,22 @@ const MIGRATIONS: &[Migration] = &[
                   ORDER BY e.seq LIMIT 1), owner);",
         backfill: None,
     },
+    // 6: the business keys and contact details of customers (code, phone,
+    // tax number, contacts) and products' categories. Documents written
+    // before carry none of them, so the defaults are what they say.
+    Migration {
+        sql: "ALTER TABLE customers ADD COLUMN code TEXT NOT NULL DEFAULT '';
+              ALTER TABLE customers ADD COLUMN phone TEXT NOT NULL DEFAULT '';
+              ALTER TABLE customers ADD COLUMN tax_number TEXT NOT NULL DEFAULT '';
+              CREATE INDEX customers_by_code ON customers(code);
+              CREATE TABLE customer_contacts (
+                  customer_id TEXT NOT NULL, contact_id TEXT NOT NULL, name TEXT NOT NULL,
+                  phone TEXT NOT NULL, title TEXT NOT NULL,
+                  PRIMARY KEY (customer_id, contact_id)
+              );
+              ALTER TABLE products ADD COLUMN category TEXT NOT NULL DEFAULT '';",
+        backfill: None,
+    },
 ];
 
 /// Records refused changes in the `refusals` table.
@@ -159,7 +175,7 @@ impl Projection for HeadOffice {
             Content::Customer(c) => {
                 exec(
                     conn,
-                    "INSERT OR REPLACE INTO customers VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    "INSERT OR REPLACE INTO customers VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                     params![
                         id,
                         c.name,
@@ -171,15 +187,30 @@ impl Projection for HeadOffice {
                         format!("{:?}", c.payment_terms).to_lowercase(),
                         c.credit_days,
                         c.credit_limit.to_string(),
-                        c.receivables.to_string()
+                        c.receivables.to_string(),
+                        c.code,
+                        c.phone,
+                        c.tax_number
                     ],
                 )?;
+                exec(
+                    conn,
+                    "DELETE FROM customer_contacts WHERE customer_id = ?1",
+                    [&id],
+                )?;
+                for (cid, k) in &c.contacts {
+                    exec(
+                        conn,
+                        "INSERT INTO customer_contacts VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![id, cid, k.name, k.phone, k.title],
+                    )?;
+                }
             }
             Content::Catalog(c) => {
                 for p in c.products.values() {
                     exec(
                         conn,
-                        "INSERT OR REPLACE INTO products VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                        "INSERT OR REPLACE INTO products VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                         params![
                             p.code,
                             p.name,
@@ -190,7 +221,8 @@ impl Projection for HeadOffice {
                             p.stock.on_hand.to_string(),
                             p.stock.in_production.to_string(),
                             p.stock.reserved.to_string(),
-                            p.stock.as_of.map(ts)
+                            p.stock.as_of.map(ts),
+                            p.category
                         ],
                     )?;
                 }

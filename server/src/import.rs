@@ -6,11 +6,11 @@
 //! order mark or none. A file in another encoding, a missing column or a
 //! column the import does not take is refused with what to do about it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 
 use fieldsync_core::{
-    CatalogDoc, ChangeCtx, CustomerDoc, DocKind, Document, Grade, NewCustomer, PaymentTerms,
+    CatalogDoc, ChangeCtx, Contact, CustomerDoc, DocKind, Grade, NewCustomer, PaymentTerms,
     ProductInput, Role, StockFigures, money,
 };
 use rusqlite::OptionalExtension;
@@ -210,18 +210,88 @@ fn yes_no(column: &str, value: &str) -> std::result::Result<bool, String> {
     }
 }
 
+/// What an import did with the rows of its file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Imported {
+    /// Rows that made something new.
+    pub created: usize,
+    /// Rows that changed what was there under their key.
+    pub updated: usize,
+    /// Rows that said what was there already.
+    pub unchanged: usize,
+}
+
+impl Imported {
+    /// Every row of the file.
+    pub fn rows(&self) -> usize {
+        self.created + self.updated + self.unchanged
+    }
+}
+
+impl std::fmt::Display for Imported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} new, {} updated, {} unchanged",
+            self.created, self.updated, self.unchanged
+        )
+    }
+}
+
+/// A customer already on the relay, as an import matches rows to it.
+struct KnownCustomer {
+    id: fieldsync_core::DocId,
+    code: String,
+    name: String,
+    address: String,
+}
+
+/// The customers on the relay: by code, and by name and address.
+fn known_customers(conn: &rusqlite::Connection) -> Result<Vec<KnownCustomer>> {
+    let rows = conn
+        .prepare("SELECT id, code, name, address FROM customers")?
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter()
+        .map(|(id, code, name, address)| {
+            Ok(KnownCustomer {
+                id: id
+                    .parse()
+                    .map_err(|_| ServerError::Internal("a stored customer id is damaged".into()))?,
+                code,
+                name,
+                address,
+            })
+        })
+        .collect()
+}
+
 /// Imports customers from CSV with columns
-/// `name,address,region,owner,grade,payment_terms,credit_limit`. The region
-/// is one of the company's regions, and the owner a salesperson of it.
-/// Returns how many were imported.
+/// `code,name,address,region,owner,grade,payment_terms,credit_limit` and,
+/// optionally, `phone,tax_number,contact_name,contact_phone,contact_title`.
+///
+/// The customer code is the key: a row whose code is there updates that
+/// customer (its phones get the change), a new code makes a new customer,
+/// and a row naming a customer without a code (a prospect from the field,
+/// same name and address) gives it the code. Importing a file twice changes
+/// nothing. The region is one of the company's regions, the owner a
+/// salesperson of it.
 pub fn import_customers(
     state: &AppState,
     input: impl Read,
     progress: &mut dyn FnMut(usize, usize),
-) -> Result<usize> {
+) -> Result<Imported> {
     let rows = csv_rows(
         input,
         &[
+            "code",
             "name",
             "address",
             "region",
@@ -230,103 +300,168 @@ pub fn import_customers(
             "payment_terms",
             "credit_limit",
         ],
-        &[],
+        &[
+            "phone",
+            "tax_number",
+            "contact_name",
+            "contact_phone",
+            "contact_title",
+        ],
     )?;
     let actor = admin_actor()?;
     let ctx = ChangeCtx::now(actor.clone());
     let mut relay = state.relay();
-    let (regions, salespeople, mut known) = {
+    let (regions, salespeople, known) = {
         let conn = relay.store().connection();
         let salespeople: BTreeMap<String, Option<String>> = accounts::users(conn)?
             .into_iter()
             .filter(|u| u.role == Role::Salesperson.as_str())
             .map(|u| (u.id, u.region))
             .collect();
-        // Customers already there, by name and address: importing a file
-        // twice must not make every customer twice.
-        let known: std::collections::HashSet<(String, String)> = conn
-            .prepare("SELECT name, address FROM customers")?
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
-            .map(|r| r.map(|(n, a)| same_customer(&n, &a)))
-            .collect::<rusqlite::Result<_>>()?;
-        (accounts::regions(conn)?, salespeople, known)
+        (
+            accounts::regions(conn)?,
+            salespeople,
+            known_customers(conn)?,
+        )
     };
-    let (parsed, errors) = parse_rows(&rows, |row| -> Result<CustomerDoc> {
-        let get = |k: &str| row.get(k).cloned().unwrap_or_default();
-        {
+    let by_code: HashMap<&str, &KnownCustomer> = known
+        .iter()
+        .filter(|k| !k.code.is_empty())
+        .map(|k| (k.code.as_str(), k))
+        .collect();
+    let by_place: HashMap<(String, String), &KnownCustomer> = known
+        .iter()
+        .map(|k| (same_customer(&k.name, &k.address), k))
+        .collect();
+    let mut codes_in_file = HashSet::new();
+    let mut places_in_file = HashSet::new();
+    let (parsed, errors) = parse_rows(
+        &rows,
+        |row| -> Result<(Option<fieldsync_core::DocId>, NewCustomer)> {
+            let get = |k: &str| row.get(k).cloned().unwrap_or_default();
+            let bad = |m: String| Err(ServerError::BadRequest(m));
+            let code = get("code");
+            if code.is_empty() {
+                return bad("the customer code is empty; every customer needs head office's code (it is what a later import matches on)".into());
+            }
             let grade = match get("grade").to_uppercase().as_str() {
                 "A" => Grade::A,
                 "B" => Grade::B,
                 "C" | "" => Grade::C,
-                g => {
-                    return Err(ServerError::BadRequest(format!(
-                        "grade must be A, B or C, not '{g}'"
-                    )));
-                }
+                g => return bad(format!("grade must be A, B or C, not '{g}'")),
             };
-            let terms = match get("payment_terms").to_lowercase().as_str() {
+            let payment_terms = match get("payment_terms").to_lowercase().as_str() {
                 "cash" | "" => PaymentTerms::Cash,
                 "credit" => PaymentTerms::Credit,
-                t => {
-                    return Err(ServerError::BadRequest(format!(
-                        "payment_terms must be cash or credit, not '{t}'"
-                    )));
-                }
+                t => return bad(format!("payment_terms must be cash or credit, not '{t}'")),
             };
-            let limit = match get("credit_limit").as_str() {
+            let credit_limit = match get("credit_limit").as_str() {
                 "" => Decimal::ZERO,
                 s => money::parse_amount("credit limit", s)?,
             };
-            if !known.insert(same_customer(&get("name"), &get("address"))) {
-                return Err(ServerError::BadRequest(format!(
-                    "customer '{}' at '{}' is already there (imported before, or twice in this file)",
-                    get("name"),
-                    get("address")
-                )));
-            }
             let region = get("region");
             if !regions.contains(&region) {
-                return Err(ServerError::BadRequest(format!(
+                return bad(format!(
                     "region '{region}' is not one of the company's regions ({}); add it with admin add-region, or correct the file",
                     regions.join(", ")
-                )));
+                ));
             }
             let owner = get("owner");
             match salespeople.get(&owner) {
                 None => {
-                    return Err(ServerError::BadRequest(format!(
+                    return bad(format!(
                         "owner '{owner}' is not a salesperson; a customer belongs to a salesperson (see admin users)"
-                    )));
+                    ));
                 }
                 Some(r) if r.as_deref() != Some(region.as_str()) => {
-                    return Err(ServerError::BadRequest(format!(
+                    return bad(format!(
                         "owner '{owner}' works in region {}, not {region}; a customer's salesperson works in its region",
                         r.as_deref().unwrap_or("(none)")
-                    )));
+                    ));
                 }
                 Some(_) => {}
             }
-            Ok(CustomerDoc::create(
-                &ctx,
+            if !codes_in_file.insert(code.clone()) {
+                return bad(format!("customer code {code} is in this file twice"));
+            }
+            let place = same_customer(&get("name"), &get("address"));
+            if !places_in_file.insert(place.clone()) {
+                return bad(format!(
+                    "customer '{}' at '{}' is in this file twice (under two codes)",
+                    get("name"),
+                    get("address")
+                ));
+            }
+            let existing = match (by_code.get(code.as_str()), by_place.get(&place)) {
+                (Some(k), _) => Some(k.id),
+                (None, Some(k)) if k.code.is_empty() => Some(k.id),
+                (None, Some(k)) => {
+                    return bad(format!(
+                        "customer '{}' at '{}' is already there under code {}; correct the code, or the name and address",
+                        get("name"),
+                        get("address"),
+                        k.code
+                    ));
+                }
+                (None, None) => None,
+            };
+            let contact_name = get("contact_name");
+            let contact = (!contact_name.is_empty()).then(|| Contact {
+                name: contact_name,
+                phone: get("contact_phone"),
+                title: get("contact_title"),
+            });
+            Ok((
+                existing,
                 NewCustomer {
+                    code,
                     name: get("name"),
                     address: get("address"),
                     region,
                     owner,
                     grade,
-                    payment_terms: terms,
-                    credit_limit: limit,
+                    payment_terms,
+                    credit_limit,
+                    phone: get("phone"),
+                    tax_number: get("tax_number"),
+                    contact,
                 },
-            )?)
-        }
-    });
+            ))
+        },
+    );
     if !errors.is_empty() {
         return Err(report_rows(errors, "customers"));
     }
-    let mut docs: Vec<Document> = parsed
-        .into_iter()
-        .map(|(_, mut c)| c.document().fork())
-        .collect();
+    let mut imported = Imported::default();
+    let mut docs = Vec::new();
+    let mut problems = Vec::new();
+    for (line, (existing, new)) in parsed {
+        let made = match existing {
+            None => CustomerDoc::create(&ctx, new).map(|mut c| {
+                imported.created += 1;
+                Some(c.document().fork())
+            }),
+            Some(id) => relay
+                .load(id)
+                .and_then(CustomerDoc::from_document)
+                .and_then(|mut c| {
+                    Ok(if c.apply_master_data(&ctx, &new)? {
+                        imported.updated += 1;
+                        Some(c.document().fork())
+                    } else {
+                        imported.unchanged += 1;
+                        None
+                    })
+                }),
+        };
+        match made {
+            Ok(doc) => docs.extend(doc),
+            Err(e) => problems.push(format!("row {line}: {e}")),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(report_rows(problems, "customers"));
+    }
     let total = docs.len();
     for (i, chunk) in docs.chunks_mut(500).enumerate() {
         // Checked above, so a refusal here is not expected; each chunk is one
@@ -334,7 +469,7 @@ pub fn import_customers(
         relay.commit_edits(&actor, chunk)?;
         progress((i * 500 + chunk.len()).min(total), total);
     }
-    Ok(total)
+    Ok(imported)
 }
 
 pub(crate) fn catalog_id(relay: &mut ServerRelay) -> Result<Option<fieldsync_core::DocId>> {
@@ -367,39 +502,65 @@ fn catalog(relay: &mut ServerRelay, ctx: &ChangeCtx) -> Result<CatalogDoc> {
 }
 
 /// Imports products from CSV with columns `code,name,spec,unit,list_price`
-/// and, optionally, `discontinued` (yes/no). Every row is checked first;
+/// and, optionally, `category` and `discontinued` (yes/no). The product
+/// code is the key: a code already in the catalog updates that product
+/// (keeping its stock), a new code adds one. Every row is checked first;
 /// they go into the catalog as one change.
 pub fn import_products(
     state: &AppState,
     input: impl Read,
     progress: &mut dyn FnMut(usize, usize),
-) -> Result<usize> {
+) -> Result<Imported> {
     let rows = csv_rows(
         input,
         &["code", "name", "spec", "unit", "list_price"],
-        &["discontinued"],
+        &["category", "discontinued"],
     )?;
     let actor = admin_actor()?;
     let ctx = ChangeCtx::now(actor.clone());
     let mut relay = state.relay();
     let mut cat = catalog(&mut relay, &ctx)?;
+    let before = cat.read()?.products;
     let total = rows.len();
+    let mut codes_in_file = HashSet::new();
     let (products, mut errors) =
         parse_rows(&rows, |row| -> std::result::Result<ProductInput, String> {
             let get = |k: &str| row.get(k).cloned().unwrap_or_default();
-            {
-                let list_price = money::parse_amount("list price", &get("list_price"))
-                    .map_err(|e| e.to_string())?;
-                Ok(ProductInput {
-                    code: get("code"),
-                    name: get("name"),
-                    spec: get("spec"),
-                    unit: get("unit"),
-                    list_price,
-                    active: !yes_no("discontinued", &get("discontinued"))?,
-                })
+            let list_price =
+                money::parse_amount("list price", &get("list_price")).map_err(|e| e.to_string())?;
+            if !codes_in_file.insert(get("code")) {
+                return Err(format!(
+                    "product code {} is in this file twice",
+                    get("code")
+                ));
             }
+            Ok(ProductInput {
+                code: get("code"),
+                name: get("name"),
+                spec: get("spec"),
+                category: get("category"),
+                unit: get("unit"),
+                list_price,
+                active: !yes_no("discontinued", &get("discontinued"))?,
+            })
         });
+    let mut imported = Imported::default();
+    for (_, p) in &products {
+        match before.get(p.code.trim()) {
+            None => imported.created += 1,
+            Some(b)
+                if b.name == p.name.trim()
+                    && b.spec == p.spec.trim()
+                    && b.category == p.category.trim()
+                    && b.unit == p.unit.trim()
+                    && b.list_price == p.list_price
+                    && b.active == p.active =>
+            {
+                imported.unchanged += 1
+            }
+            Some(_) => imported.updated += 1,
+        }
+    }
     if errors.is_empty() {
         // All or nothing: a wrong row anywhere changes nothing.
         for (line, e) in cat.upsert_products(&ctx, products)? {
@@ -409,9 +570,11 @@ pub fn import_products(
     if !errors.is_empty() {
         return Err(report_rows(errors, "products"));
     }
-    relay.commit_edit(&actor, cat.document())?;
+    if imported.rows() > imported.unchanged {
+        relay.commit_edit(&actor, cat.document())?;
+    }
     progress(total, total);
-    Ok(total)
+    Ok(imported)
 }
 
 /// Publishes stock figures from CSV with columns `code` and any of

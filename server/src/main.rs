@@ -315,7 +315,7 @@ fn admin_command(state: &AppState, command: AdminCommand) -> Result<(), ServerEr
             let n = admin::import_customers(state, f, &mut |done, total| {
                 eprintln!("  {done}/{total} customers")
             })?;
-            println!("Imported {n} customers.");
+            println!("Imported {} customers: {n}.", n.rows());
         }
         AdminCommand::ImportProducts { file } => {
             let f = std::fs::File::open(&file).map_err(|e| {
@@ -324,7 +324,7 @@ fn admin_command(state: &AppState, command: AdminCommand) -> Result<(), ServerEr
             let n = admin::import_products(state, f, &mut |done, total| {
                 eprintln!("  {done}/{total} products")
             })?;
-            println!("Imported {n} products.");
+            println!("Imported {} products: {n}.", n.rows());
         }
         AdminCommand::SetTimeZone { zone } => {
             let zone = fieldsync_core::BusinessZone::parse(&zone)?;

@@ -124,11 +124,11 @@ fn admin_commands_and_imports() {
     let bad = dir.path().join("bad.csv");
     std::fs::write(
         &bad,
-        "name,address,region,owner,grade,payment_terms,credit_limit\n\
-         Hengda,1 Road,east,li,A,credit,5000\n\
-         Lakeside,2 Road,east,li,B,credit,5,000\n\
-         Riverside,3 Road,east,li,Z,credit,100\n\
-         Nobody,4 Road,east,ghost,A,cash,0\n",
+        "code,name,address,region,owner,grade,payment_terms,credit_limit\n\
+         C1,Hengda,1 Road,east,li,A,credit,5000\n\
+         C2,Lakeside,2 Road,east,li,B,credit,5,000\n\
+         C3,Riverside,3 Road,east,li,Z,credit,100\n\
+         C4,Nobody,4 Road,east,ghost,A,cash,0\n",
     )
     .unwrap();
     let (ok, _, err) = run(&db, &["admin", "import-customers", bad.to_str().unwrap()]);
@@ -145,13 +145,22 @@ fn admin_commands_and_imports() {
     let good = dir.path().join("good.csv");
     std::fs::write(
         &good,
-        "name,address,region,owner,grade,payment_terms,credit_limit\nHengda,1 Road,east,li,A,credit,5000.50\nLakeside,2 Road,east,li,B,cash,\n",
+        "code,name,address,region,owner,grade,payment_terms,credit_limit\nC1,Hengda,1 Road,east,li,A,credit,5000.50\nC2,Lakeside,2 Road,east,li,B,cash,\n",
     )
     .unwrap();
     let (ok, out, err) = run(&db, &["admin", "import-customers", good.to_str().unwrap()]);
     assert!(ok, "{err}");
-    assert!(out.contains("Imported 2 customers"), "{out}");
+    assert!(
+        out.contains("Imported 2 customers: 2 new, 0 updated, 0 unchanged"),
+        "{out}"
+    );
     assert!(err.contains("2/2"), "progress is shown: {err}");
+    let (ok, out, err) = run(&db, &["admin", "import-customers", good.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("Imported 2 customers: 0 new, 0 updated, 2 unchanged"),
+        "the same file twice doubles nothing: {out}"
+    );
     let (_, out, _) = run(&db, &["admin", "export", "receivables"]);
     assert!(
         out.contains("Hengda,east,credit,5000.50,0.00,0.00,0.00,5000.50,0"),

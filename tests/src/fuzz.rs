@@ -807,7 +807,7 @@ impl Target for CsvImport {
 
     fn seeds(&mut self) -> Vec<Vec<u8>> {
         [
-            "\0name,address,region,owner,grade,payment_terms,credit_limit\nHengda,12 Silk Road,east,li,a,credit,50000\nXinhua,3 Long St,east,li,b,cash,\n",
+            "\0code,name,address,region,owner,grade,payment_terms,credit_limit\nC1,Hengda,12 Silk Road,east,li,a,credit,50000\nC2,Xinhua,3 Long St,east,li,b,cash,\n",
             "\x01code,name,spec,unit,list_price\nTS-1,Cotton shirt,M,pcs,12.50\nTS-2,\"Wool, knitted\",L,pcs,99.9\n",
         ]
         .iter()
@@ -825,7 +825,7 @@ impl Target for CsvImport {
             admin::import_products(&self.state, csv, &mut |_, _| {})
         };
         match result {
-            Ok(n) => Ok(format!("imported {}", n.min(3))),
+            Ok(n) => Ok(format!("imported {}", n.rows().min(3))),
             Err(e) if e.status().is_server_error() => Err(format!("the import failed inside: {e}")),
             Err(e) => Ok(shape(&e.to_string())),
         }

@@ -9,14 +9,20 @@ use fieldsync_server::admin;
 use fieldsync_tests::*;
 
 fn customers(relay: &TestRelay, csv: &str) -> Result<usize, String> {
+    imported_customers(relay, csv).map(|i| i.rows())
+}
+
+fn imported_customers(relay: &TestRelay, csv: &str) -> Result<admin::Imported, String> {
     admin::import_customers(&relay.state, csv.as_bytes(), &mut |_, _| {}).map_err(|e| e.to_string())
 }
 
 fn products(relay: &TestRelay, csv: &str) -> Result<usize, String> {
-    admin::import_products(&relay.state, csv.as_bytes(), &mut |_, _| {}).map_err(|e| e.to_string())
+    admin::import_products(&relay.state, csv.as_bytes(), &mut |_, _| {})
+        .map(|i| i.rows())
+        .map_err(|e| e.to_string())
 }
 
-const HEADER: &str = "name,address,region,owner,grade,payment_terms,credit_limit\n";
+const HEADER: &str = "code,name,address,region,owner,grade,payment_terms,credit_limit\n";
 
 #[test]
 fn a_customer_belongs_to_a_region_of_the_company_and_a_salesperson_of_it() {
@@ -28,7 +34,7 @@ fn a_customer_belongs_to_a_region_of_the_company_and_a_salesperson_of_it() {
     relay.user("zhao", Role::Manager, Some("east"));
     let e = customers(
         &relay,
-        &format!("{HEADER}Alfreds,Obere Str. 57,North America,li,A,credit,5000\n"),
+        &format!("{HEADER}ALFKI,Alfreds,Obere Str. 57,North America,li,A,credit,5000\n"),
     )
     .unwrap_err();
     assert!(
@@ -43,7 +49,7 @@ fn a_customer_belongs_to_a_region_of_the_company_and_a_salesperson_of_it() {
     ] {
         let e = customers(
             &relay,
-            &format!("{HEADER}Alfreds,Obere Str. 57,east,{owner},A,credit,5000\n"),
+            &format!("{HEADER}ALFKI,Alfreds,Obere Str. 57,east,{owner},A,credit,5000\n"),
         )
         .unwrap_err();
         assert!(e.contains(needle), "{e}");
@@ -51,29 +57,41 @@ fn a_customer_belongs_to_a_region_of_the_company_and_a_salesperson_of_it() {
     // A spreadsheet's own dialect: semicolons, capitalised headers.
     let n = customers(
         &relay,
-        "Name;Address;Region;Owner;Grade;Payment Terms;Credit Limit\nAlfreds;Obere Str. 57;east;li;a;Credit;5000\n",
+        "Code;Name;Address;Region;Owner;Grade;Payment Terms;Credit Limit\nALFKI;Alfreds;Obere Str. 57;east;li;a;Credit;5000\n",
     )
     .unwrap();
     assert_eq!(n, 1);
-    // The same file again: nothing doubles.
+    // The same place under another code is not a second customer.
     let e = customers(
         &relay,
-        &format!("{HEADER}Alfreds,Obere  Str. 57,east,li,A,credit,5000\nNew Shop,1 Road,east,li,B,cash,\n"),
+        &format!("{HEADER}ALF-2,Alfreds,Obere  Str. 57,east,li,A,credit,5000\nNEWSH,New Shop,1 Road,east,li,B,cash,\n"),
     )
     .unwrap_err();
     assert!(
-        e.contains("row 2: customer 'Alfreds' at 'Obere  Str. 57' is already there"),
+        e.contains(
+            "row 2: customer 'Alfreds' at 'Obere  Str. 57' is already there under code ALFKI"
+        ),
         "{e}"
     );
     let e = customers(
         &relay,
-        &format!("{HEADER}Twin,1 Road,east,li,B,cash,\nTwin,1 road,east,li,B,cash,\n"),
+        &format!("{HEADER}T1,Twin,1 Road,east,li,B,cash,\nT2,Twin,1 road,east,li,B,cash,\nT1,Other,2 Road,east,li,B,cash,\n"),
     )
     .unwrap_err();
     assert!(
-        e.contains("row 3") && e.contains("twice in this file"),
+        e.contains("row 3") && e.contains("in this file twice (under two codes)"),
         "{e}"
     );
+    assert!(
+        e.contains("row 4: customer code T1 is in this file twice"),
+        "{e}"
+    );
+    let e = customers(
+        &relay,
+        &format!("{HEADER},Nameless,1 Road,east,li,B,cash,\n"),
+    )
+    .unwrap_err();
+    assert!(e.contains("row 2: the customer code is empty"), "{e}");
     // A new region is added by the administrator, then used.
     {
         let mut r = relay.state.relay();
@@ -83,7 +101,7 @@ fn a_customer_belongs_to_a_region_of_the_company_and_a_salesperson_of_it() {
     assert_eq!(
         customers(
             &relay,
-            &format!("{HEADER}Ana Trujillo,Avda. 2222,north,ana,B,cash,\n")
+            &format!("{HEADER}ANATR,Ana Trujillo,Avda. 2222,north,ana,B,cash,\n")
         )
         .unwrap(),
         1
@@ -97,10 +115,10 @@ fn a_product_file_is_read_whole_and_nothing_in_it_is_dropped() {
     // Extra columns the import does not take are refused, naming them.
     let e = products(
         &relay,
-        "code,name,spec,unit,list_price,category\nNW-1,Chai,10 boxes,box,18.00,Beverages\n",
+        "code,name,spec,unit,list_price,supplier\nNW-1,Chai,10 boxes,box,18.00,Exotic Liquids\n",
     )
     .unwrap_err();
-    assert!(e.contains("does not take: category"), "{e}");
+    assert!(e.contains("does not take: supplier"), "{e}");
     // Windows-1252 ("é" as the byte E9).
     let e = admin::import_products(
         &relay.state,
@@ -120,20 +138,167 @@ fn a_product_file_is_read_whole_and_nothing_in_it_is_dropped() {
     // Discontinued products come in as written.
     let n = products(
         &relay,
-        "Code,Name,Spec,Unit,List Price,Discontinued\nNW-1,Chai,10 boxes,box,18.00,no\nNW-5,Chef Anton's Gumbo Mix,36 boxes,box,21.35,yes\n",
+        "Code,Name,Spec,Category,Unit,List Price,Discontinued\nNW-1,Chai,10 boxes,Beverages,box,18.00,no\nNW-5,Chef Anton's Gumbo Mix,36 boxes,Condiments,box,21.35,yes\n",
     )
     .unwrap();
     assert_eq!(n, 2);
+    let rows = |relay: &TestRelay| -> Vec<(String, String, String, i64)> {
+        let mut r = relay.state.relay();
+        let conn = r.store().connection();
+        conn.prepare("SELECT code, category, list_price, active FROM products ORDER BY code")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let row = |c: &str, cat: &str, p: &str, a| (c.to_string(), cat.to_string(), p.to_string(), a);
+    assert_eq!(
+        rows(&relay),
+        vec![
+            row("NW-1", "Beverages", "18", 1),
+            row("NW-5", "Condiments", "21.35", 0)
+        ]
+    );
+    // The code is the key: a second file updates by it, never doubles.
+    let again = admin::import_products(
+        &relay.state,
+        "code,name,spec,category,unit,list_price\nNW-1,Chai,10 boxes,Beverages,box,19.50\nNW-5,Chef Anton's Gumbo Mix,36 boxes,Condiments,box,21.35\nNW-6,Grandma's Boysenberry Spread,12 jars,Condiments,jar,25.00\n".as_bytes(),
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(
+        again,
+        admin::Imported {
+            created: 1,
+            updated: 2,
+            unchanged: 0
+        },
+        "NW-1's price and NW-5's discontinued change"
+    );
+    assert_eq!(
+        rows(&relay),
+        vec![
+            row("NW-1", "Beverages", "19.5", 1),
+            row("NW-5", "Condiments", "21.35", 1),
+            row("NW-6", "Condiments", "25", 1)
+        ]
+    );
+    let e = products(
+        &relay,
+        "code,name,spec,unit,list_price\nNW-7,A,1,box,1\nNW-7,B,1,box,1\n",
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("row 3: product code NW-7 is in this file twice"),
+        "{e}"
+    );
+}
+
+#[test]
+fn customers_are_imported_by_code_and_a_second_import_updates_them_on_the_phones_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = TestRelay::start(dir.path());
+    relay.user("li", Role::Salesperson, Some("east"));
+    relay.user("wang", Role::Salesperson, Some("east"));
+    let mut phone = Phone::enroll(&relay.url(), dir.path(), "li-phone", &relay.code("li"));
+    // A prospect li found in the field, before head office has a code for it.
+    let ctx = phone.ctx();
+    let mut p = CustomerDoc::create_prospect(&ctx, "Ernst Handel", "Kirchgasse 6").unwrap();
+    phone.store.save(p.document()).unwrap();
+    phone.sync().unwrap();
+    let header = "code,name,address,region,owner,grade,payment_terms,credit_limit,phone,tax_number,contact_name,contact_phone,contact_title\n";
+    let file = format!(
+        "{header}ALFKI,Alfreds Futterkiste,Obere Str. 57,east,li,A,credit,5000,030-0074321,DE123456789,Maria Anders,030-0074322,Sales Representative\n\
+         ERNSH,Ernst Handel,Kirchgasse  6,east,li,B,credit,8000,7675-3425,,Roland Mendel,7675-3426,Sales Manager\n"
+    );
+    assert_eq!(
+        imported_customers(&relay, &file).unwrap(),
+        admin::Imported {
+            created: 1,
+            updated: 1,
+            unchanged: 0
+        },
+        "the prospect is given its code, not made twice"
+    );
+    // The same file again changes nothing and makes no change to sync.
+    assert_eq!(
+        imported_customers(&relay, &file).unwrap(),
+        admin::Imported {
+            created: 0,
+            updated: 0,
+            unchanged: 2
+        }
+    );
+    // A later file from the ERP: new terms for one, a new contact.
+    let later = format!(
+        "{header}ALFKI,Alfreds Futterkiste,Obere Str. 57,east,li,A,credit,9000,030-0074321,DE123456789,Maria Anders,030-0074399,Owner\n"
+    );
+    assert_eq!(
+        imported_customers(&relay, &later).unwrap(),
+        admin::Imported {
+            created: 0,
+            updated: 1,
+            unchanged: 0
+        }
+    );
+    phone.sync().unwrap();
+    let on_phone: Vec<Customer> = phone
+        .store
+        .list_kind(DocKind::Customer)
+        .unwrap()
+        .into_iter()
+        .map(|e| phone.store.load(e.id).unwrap().view().unwrap())
+        .collect();
+    assert_eq!(
+        on_phone.len(),
+        2,
+        "no customer twice on the phone: {on_phone:?}"
+    );
+    let alfki = on_phone.iter().find(|c| c.code == "ALFKI").unwrap();
+    assert_eq!(alfki.credit_limit, "9000".parse().unwrap());
+    assert_eq!(alfki.tax_number, "DE123456789");
+    let contacts: Vec<_> = alfki.contacts.values().collect();
+    assert_eq!(
+        contacts.len(),
+        1,
+        "the contact is matched by name: {contacts:?}"
+    );
+    assert_eq!(
+        (contacts[0].phone.as_str(), contacts[0].title.as_str()),
+        ("030-0074399", "Owner")
+    );
+    let ernst = on_phone.iter().find(|c| c.code == "ERNSH").unwrap();
+    assert_eq!(
+        ernst.id(),
+        p.read().unwrap().id(),
+        "the prospect itself got the code"
+    );
+    assert_eq!(
+        ernst.status,
+        CustomerStatus::Prospect,
+        "an import does not activate"
+    );
+    assert_eq!(ernst.phone, "7675-3425");
+    // Head office's table carries the keys.
     let mut r = relay.state.relay();
     let conn = r.store().connection();
-    let rows: Vec<(String, i64)> = conn
-        .prepare("SELECT code, active FROM products ORDER BY code")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    assert_eq!(rows, vec![("NW-1".to_string(), 1), ("NW-5".to_string(), 0)]);
+    let n: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM customers WHERE code IN ('ALFKI', 'ERNSH')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 2);
+    let contact: String = conn
+        .query_row(
+            "SELECT k.phone FROM customer_contacts k JOIN customers c ON c.id = k.customer_id WHERE c.code = 'ALFKI'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(contact, "030-0074399");
 }
 
 #[test]

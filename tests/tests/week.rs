@@ -121,10 +121,10 @@ fn a_sales_departments_week() {
     let customers_csv = dir.path().join("customers.csv");
     std::fs::write(
         &customers_csv,
-        "name,address,region,owner,grade,payment_terms,credit_limit\n\
-         Hengda Textiles,1 Silk Road,east,li,A,credit,1000\n\
-         Lakeside Fashion,2 Lake Road,east,wang,B,credit,5000\n\
-         Mountain Outfitters,3 Hill Road,west,chen,A,credit,2000\n",
+        "code,name,address,region,owner,grade,payment_terms,credit_limit\n\
+         E-001,Hengda Textiles,1 Silk Road,east,li,A,credit,1000\n\
+         E-002,Lakeside Fashion,2 Lake Road,east,wang,B,credit,5000\n\
+         W-001,Mountain Outfitters,3 Hill Road,west,chen,A,credit,2000\n",
     )
     .unwrap();
     relay.admin(&["import-customers", customers_csv.to_str().unwrap()]);

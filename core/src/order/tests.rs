@@ -896,6 +896,7 @@ fn documents_created_with_the_current_time_load_back() {
             grade: Grade::B,
             payment_terms: PaymentTerms::Cash,
             credit_limit: Decimal::ZERO,
+            ..Default::default()
         },
     )
     .unwrap();

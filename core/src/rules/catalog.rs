@@ -22,6 +22,7 @@ impl KindRules for Catalog {
             let field = |f: &str| format!("product {code}: {f}");
             short_text(&field("name"), &p.name)?;
             short_text(&field("specification"), &p.spec)?;
+            short_text(&field("category"), &p.category)?;
             short_text(&field("unit"), &p.unit)?;
             amount(&field("list price"), p.list_price)?;
             amount(&field("stock on hand"), p.stock.on_hand)?;

@@ -16,6 +16,9 @@ impl KindRules for Customer {
         }
         short_text("the customer's name", &self.name)?;
         text("the customer's address", &self.address)?;
+        short_text("the customer's code", &self.code)?;
+        short_text("the customer's phone", &self.phone)?;
+        short_text("the customer's tax number", &self.tax_number)?;
         count("the customer's contacts", self.contacts.len(), MAX_ITEMS)?;
         for (id, c) in &self.contacts {
             item_id("a contact", id)?;
@@ -39,6 +42,7 @@ impl KindRules for Customer {
                 Role::Admin | Role::Manager => Ok(()),
                 Role::Salesperson
                     if after.status == CustomerStatus::Prospect
+                        && after.code.is_empty()
                         && after.credit_limit.is_zero()
                         && after.receivables.is_zero()
                         && after.meta.owner == actor.user()
@@ -47,7 +51,7 @@ impl KindRules for Customer {
                     Ok(())
                 }
                 Role::Salesperson => Err(
-                    "a salesperson can only create prospects (no credit, owned by themself, in their region)"
+                    "a salesperson can only create prospects (no credit, no customer code, owned by themself, in their region)"
                         .into(),
                 ),
                 _ => Err(format!(
@@ -56,7 +60,18 @@ impl KindRules for Customer {
                 )),
             };
         };
-        let details = |c: &Customer| (c.name.clone(), c.address.clone(), c.contacts.clone());
+        let details = |c: &Customer| {
+            (
+                c.name.clone(),
+                c.address.clone(),
+                c.phone.clone(),
+                c.tax_number.clone(),
+                c.contacts.clone(),
+            )
+        };
+        if before.code != after.code {
+            role_may(actor, &[Role::Admin], "change customer codes")?;
+        }
         let credit = |c: &Customer| (c.payment_terms, c.credit_days, c.credit_limit);
         let standing = |c: &Customer| (c.grade, c.status);
         let receivables = |c: &Customer| (c.receivables, c.receivables_as_of);

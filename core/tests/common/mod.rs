@@ -52,6 +52,7 @@ pub fn customer() -> Customer {
             grade: Grade::A,
             payment_terms: PaymentTerms::Credit,
             credit_limit: d("1000000"),
+            ..Default::default()
         },
     )
     .unwrap()
