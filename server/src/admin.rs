@@ -15,7 +15,7 @@ use crate::accounts;
 use crate::app::AppState;
 use crate::error::{Result, ServerError};
 
-pub use crate::import::{Imported, import_customers, import_products, import_stock};
+pub use crate::import::{Imported, import_customers, import_orders, import_products, import_stock};
 
 /// The administrator acting from the command line.
 pub(crate) fn admin_actor() -> Result<Actor> {

@@ -133,6 +133,15 @@ enum AdminCommand {
         /// The new file.
         to: PathBuf,
     },
+    /// Import past orders from CSV, one row per order line: number,
+    /// customer_code, order_date, status, product, quantity and, optionally,
+    /// unit_price, discount_percent, approved_on, shipped_on, delivered_on,
+    /// paid_on, cancelled_on, delivery_date, customer_reference, taken_by.
+    /// Dates are business dates (2025-03-31) up to today.
+    ImportOrders {
+        /// The CSV file.
+        file: PathBuf,
+    },
     /// Publish stock figures from CSV (code and any of on_hand, reserved,
     /// in_production) as a warehouse or production user.
     ImportStock {
@@ -337,6 +346,20 @@ fn admin_command(state: &AppState, command: AdminCommand) -> Result<(), ServerEr
         AdminCommand::Backup { to } => {
             admin::backup(state, &to)?;
             println!("Backed up the database to {}.", to.display());
+        }
+        AdminCommand::ImportOrders { file } => {
+            let f = std::fs::File::open(&file).map_err(|e| {
+                ServerError::BadRequest(format!("cannot open {}: {e}", file.display()))
+            })?;
+            let n = admin::import_orders(state, f, &mut |done, total| {
+                eprintln!("  {done}/{total} orders")
+            })?;
+            println!(
+                "Imported {} past orders: {} new, {} there already.",
+                n.rows(),
+                n.created,
+                n.unchanged
+            );
         }
         AdminCommand::ImportStock { file, user } => {
             let f = std::fs::File::open(&file).map_err(|e| {

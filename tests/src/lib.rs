@@ -300,6 +300,53 @@ impl Phone {
     }
 }
 
+/// An order taken on phone `p` at `at` (by the phone's clock) for
+/// `customer`, numbered by the phone's business date, with `lines` of
+/// (product code, quantity, unit price), handed in and saved; returns its id
+/// and number.
+pub fn submitted_order(
+    p: &mut Phone,
+    customer: &fieldsync_core::Customer,
+    at: chrono::DateTime<chrono::Utc>,
+    lines: &[(&str, &str, &str)],
+) -> (fieldsync_core::DocId, String) {
+    use fieldsync_core::{Channel, NewLine, NewOrder, OrderDoc};
+    let ctx = ChangeCtx::new(p.actor.clone(), at);
+    let day = p.store.business_date(at).unwrap();
+    let number = p.store.next_order_number(day).unwrap();
+    let mut o = OrderDoc::create(
+        &ctx,
+        customer,
+        NewOrder {
+            number,
+            channel: Channel::Visit,
+            reorder_kind: None,
+            delivery_date: None,
+            evidence: "signed order form".into(),
+        },
+    )
+    .unwrap();
+    for (product, quantity, price) in lines {
+        o.add_line(
+            &ctx,
+            NewLine {
+                product: (*product).into(),
+                name: (*product).into(),
+                variant: String::new(),
+                unit: "pcs".into(),
+                quantity: quantity.parse().unwrap(),
+                unit_price: price.parse().unwrap(),
+                discount_percent: rust_decimal::Decimal::ZERO,
+            },
+        )
+        .unwrap();
+    }
+    o.submit(&ctx).unwrap();
+    p.store.save(o.document()).unwrap();
+    let order = o.read().unwrap();
+    (order.id(), order.number)
+}
+
 /// The relay as its own process (`fieldsync-server serve`), for tests that
 /// kill it.
 pub struct RelayProcess {

@@ -371,3 +371,75 @@ fn the_warehouse_and_production_publish_stock_that_the_production_summary_shows(
         ])
     );
 }
+
+#[test]
+fn past_orders_are_checked_row_by_row_and_dated_within_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = TestRelay::start(dir.path());
+    relay.user("li", Role::Salesperson, Some("east"));
+    relay.user("zhao", Role::Manager, Some("east"));
+    products(
+        &relay,
+        "code,name,spec,unit,list_price\nNW-1,Chai,10 boxes,box,18.00\n",
+    )
+    .unwrap();
+    customers(
+        &relay,
+        &format!("{HEADER}ALFKI,Alfreds,Obere Str. 57,east,li,A,credit,5000\n"),
+    )
+    .unwrap();
+    let orders = |csv: &str| {
+        admin::import_orders(&relay.state, csv.as_bytes(), &mut |_, _| {})
+            .map_err(|e| e.to_string())
+    };
+    let header = "number,customer_code,order_date,status,product,quantity,shipped_on\n";
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(2)).date_naive();
+    let e = orders(&format!(
+        "{header}1,ALFKI,2025-01-10,approved,NW-1,2,\n\
+         1,ALFKI,2025-01-11,approved,NW-1,3,\n\
+         2,NOBODY,2025-01-10,approved,NW-1,1,\n\
+         3,ALFKI,{tomorrow},submitted,NW-1,1,\n\
+         4,ALFKI,1999-05-01,submitted,NW-1,1,\n\
+         5,ALFKI,2025-01-10,shipped,NW-1,1,\n\
+         6,ALFKI,2025-01-10,approved,NW-99,1,\n\
+         7,ALFKI,2025-01-10,lost,NW-1,1,\n"
+    ))
+    .unwrap_err();
+    for needle in [
+        "row 3: order 1 says other things than its first row (2)",
+        "row 4: order 2: customer code NOBODY is not a customer",
+        "row 5: order_date",
+        "is in the future",
+        "row 6: order_date 1999-05-01 is before 2000",
+        "row 7: a shipped order needs its shipped_on date",
+        "row 8: order 6: product NW-99 is not in the catalog",
+        "row 9: status 'lost' is not one a past order can have",
+    ] {
+        assert!(e.contains(needle), "{needle}: {e}");
+    }
+    // Without an order desk nobody can have confirmed it.
+    let e = orders(&format!(
+        "{header}8,ALFKI,2025-01-10,shipped,NW-1,1,2025-01-12\n"
+    ))
+    .unwrap_err();
+    assert!(
+        e.contains("there is no order desk clerk to record the step in the order's history; create one first (admin create-user --role order_desk)"),
+        "{e}"
+    );
+    let n = orders(&format!("{header}9,ALFKI,2025-01-10,approved,NW-1,4,\n")).unwrap();
+    assert_eq!(n.created, 1);
+    let mut r = relay.state.relay();
+    let (number, status, created_at): (String, String, String) = r
+        .store()
+        .connection()
+        .query_row("SELECT number, status, created_at FROM orders", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .unwrap();
+    assert_eq!(number, "HIST-20250110-009");
+    assert_eq!(status, "approved");
+    assert_eq!(
+        created_at, "2025-01-10T02:00:00.000Z",
+        "10:00 in Shanghai on the order date"
+    );
+}

@@ -1,10 +1,15 @@
-//! CSV imports (`admin import-customers`, `admin import-products`): every row
-//! is checked first and nothing is imported unless every row is good.
+//! CSV imports (`admin import-customers`, `import-products`, `import-stock`,
+//! `import-orders`): every row is checked first and nothing is imported
+//! unless every row is good.
 //!
 //! Files are read the way spreadsheets write them: comma, semicolon or tab
 //! separated (whichever the header uses), headers in any case, a UTF-8 byte
 //! order mark or none. A file in another encoding, a missing column or a
 //! column the import does not take is refused with what to do about it.
+
+mod orders;
+
+pub use orders::import_orders;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
