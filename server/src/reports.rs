@@ -363,7 +363,7 @@ pub fn run(
                             k.visits.to_string(),
                             fieldsync_core::MONTHLY_VISIT_TARGET.to_string(),
                             k.new_customer_visits.to_string(),
-                            k.new_customer_share().to_string(),
+                            k.new_customer_share().normalize().to_string(),
                             k.meets_visit_target().to_string(),
                             k.meets_new_customer_target().to_string(),
                             k.average_minutes.map(|m| m.to_string()).unwrap_or_default(),

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use chrono::{Days, NaiveDate, NaiveTime, Utc};
+use chrono::{Datelike, Days, NaiveDate, NaiveTime, Utc};
 use fieldsync_core::{BusinessZone, Customer, DocKind};
 use fieldsync_tests::*;
 
@@ -338,14 +338,75 @@ fn a_year_of_history_and_new_orders_across_midnight_give_every_report_figure_rig
             .post(&format!("/v1/orders/{id}/approve"), serde_json::json!({}));
         assert_eq!(a.status, 200, "{}", a.error());
     }
+    // After its approval the shop wants one more scarf: changed after
+    // approval, waiting for the manager again.
+    li.sync().unwrap();
+    let mut o = fieldsync_core::OrderDoc::from_document(li.store.load(early).unwrap()).unwrap();
+    let scarf = o
+        .read()
+        .unwrap()
+        .lines
+        .iter()
+        .find(|(_, l)| l.product == "SC-100")
+        .map(|(id, _)| id.clone())
+        .unwrap();
+    o.set_quantity(&li.ctx(), &scarf, "6".parse().unwrap())
+        .unwrap();
+    li.store.save(o.document()).unwrap();
+
+    // Three visits either side of the same midnight, and two daily reports:
+    // today's (due tomorrow 09:00) and the one for two days ago, handed in
+    // only now.
+    let visits = [
+        (0usize, local(evening, 23, 50), 30i64),
+        (1, local(evening + Days::new(1), 0, 30), 45),
+        (0, local(evening + Days::new(1), 10, 0), 20),
+    ];
+    for (c, start, minutes) in visits {
+        let shop: Customer = li
+            .store
+            .list_kind(DocKind::Customer)
+            .unwrap()
+            .into_iter()
+            .map(|e| li.store.load(e.id).unwrap().view::<Customer>().unwrap())
+            .find(|x| x.code == CUSTOMERS[c].0)
+            .unwrap();
+        let at = |m: i64| {
+            fieldsync_core::ChangeCtx::new(li.actor.clone(), start + chrono::Duration::minutes(m))
+        };
+        let mut v = fieldsync_core::VisitDoc::plan(
+            &at(0),
+            &shop,
+            fieldsync_core::VisitPlan {
+                planned_start: start,
+                purpose: "autumn collection".into(),
+                priority: fieldsync_core::Priority::Normal,
+                materials: String::new(),
+            },
+        )
+        .unwrap();
+        v.check_in(&at(0), None).unwrap();
+        v.check_out(&at(minutes), None).unwrap();
+        li.store.save(v.document()).unwrap();
+    }
+    for d in [today, evening] {
+        let mut r = fieldsync_core::DailyReportDoc::create(&li.ctx(), d).unwrap();
+        r.write(&li.ctx(), "three visits", "", "follow up Hengda")
+            .unwrap();
+        r.submit(&li.ctx()).unwrap();
+        li.store.save(r.document()).unwrap();
+    }
+    li.sync().unwrap();
+
     // The phone orders join the data the test sums on its own.
     let mut all = history.clone();
-    for (d, lines, rejected) in [
-        (evening, vec![(0, 3, 12_950, 0)], true),
+    for (d, lines, rejected, status) in [
+        (evening, vec![(0, 3, 12_950, 0)], true, "approved"),
         (
             evening + Days::new(1),
-            vec![(3, 2, 34_900, 0), (5, 5, 4_550, 0)],
+            vec![(3, 2, 34_900, 0), (5, 6, 4_550, 0)],
             false,
+            "changed_after_approval",
         ),
     ] {
         all.push(Past {
@@ -354,7 +415,7 @@ fn a_year_of_history_and_new_orders_across_midnight_give_every_report_figure_rig
             customer: 0,
             taken_by: None,
             order_date: d,
-            status: "approved",
+            status,
             approved: Some(today),
             shipped: None,
             delivered: None,
@@ -464,10 +525,12 @@ fn a_year_of_history_and_new_orders_across_midnight_give_every_report_figure_rig
 
     // What production has to make: approved and in production, not yet shipped.
     let mut ordered: BTreeMap<&str, i64> = PRODUCTS.iter().map(|p| (p.0, 0)).collect();
-    for o in all
-        .iter()
-        .filter(|o| matches!(o.status, "approved" | "in_production"))
-    {
+    for o in all.iter().filter(|o| {
+        matches!(
+            o.status,
+            "approved" | "changed_after_approval" | "in_production"
+        )
+    }) {
         for l in &o.lines {
             *ordered.get_mut(PRODUCTS[l.0].0).unwrap() += l.1;
         }
@@ -498,7 +561,11 @@ fn a_year_of_history_and_new_orders_across_midnight_give_every_report_figure_rig
             .filter(|o| {
                 matches!(
                     o.status,
-                    "approved" | "in_production" | "shipped" | "delivered"
+                    "approved"
+                        | "changed_after_approval"
+                        | "in_production"
+                        | "shipped"
+                        | "delivered"
                 )
             })
             .map(Past::total_cents)
@@ -566,7 +633,7 @@ fn a_year_of_history_and_new_orders_across_midnight_give_every_report_figure_rig
         }
         if o.approved.is_some() {
             p[2] += 1;
-            p[3] += u64::from(!o.rejected);
+            p[3] += u64::from(!o.rejected && o.status != "changed_after_approval");
         }
     }
     // Percent to one decimal, half up, as tenths in integers.
@@ -587,6 +654,106 @@ fn a_year_of_history_and_new_orders_across_midnight_give_every_report_figure_rig
                 ("approved", p[2].to_string()),
                 ("right_first_time", p[3].to_string()),
                 ("order_accuracy_percent", rate(p[3], p[2])),
+            ]))
+            .collect::<Vec<_>>()
+    );
+
+    // Changed after approval: the one order, waiting for its manager.
+    assert_eq!(
+        report(&relay, &admin, "changed-after-approval"),
+        vec![row(&[
+            ("order", early_number.clone()),
+            ("customer", "Hengda Textiles".into()),
+            ("salesperson", "li".into()),
+            ("region", "east".into()),
+            ("status", "changed_after_approval".into()),
+            ("total", money(2 * 34_900 + 6 * 4_550)),
+        ])]
+    );
+
+    // Visits per business day and the month's KPIs: a customer's first
+    // visit ever is a visit to a new customer in that month.
+    let mut per_day: BTreeMap<NaiveDate, u64> = BTreeMap::new();
+    let mut months: BTreeMap<String, (u64, u64, i64)> = BTreeMap::new();
+    let mut seen = std::collections::HashSet::new();
+    for (c, start, minutes) in visits {
+        let d = zone.date_at(start);
+        *per_day.entry(d).or_default() += 1;
+        let m = months.entry(d.format("%Y-%m").to_string()).or_default();
+        m.0 += 1;
+        m.1 += u64::from(seen.insert(c));
+        m.2 += minutes;
+    }
+    assert_eq!(
+        report(&relay, &admin, "visits-per-day"),
+        per_day
+            .iter()
+            .map(|(d, n)| row(&[
+                ("salesperson", "li".into()),
+                ("day", d.to_string()),
+                ("visits", n.to_string())
+            ]))
+            .collect::<Vec<_>>()
+    );
+    // n/d to `places` decimals, half up, trailing zeros dropped.
+    let ratio = |n: i64, d: i64, places: u32| {
+        let scale = 10i64.pow(places);
+        let v = (n * scale * 2 + d) / (2 * d);
+        let s = format!(
+            "{}.{:0width$}",
+            v / scale,
+            v % scale,
+            width = places as usize
+        );
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    };
+    assert_eq!(
+        report(&relay, &admin, "visit-kpis"),
+        months
+            .iter()
+            .map(|(m, (n, new, minutes))| row(&[
+                ("salesperson", "li".into()),
+                ("month", m.clone()),
+                ("visits", n.to_string()),
+                ("target", "120".into()),
+                ("new_customer_visits", new.to_string()),
+                ("new_customer_share", ratio(*new as i64, *n as i64, 4)),
+                ("meets_visit_target", (*n >= 120).to_string()),
+                ("meets_new_customer_target", (new * 3 >= *n).to_string()),
+                ("average_minutes", ratio(*minutes, *n as i64, 1)),
+            ]))
+            .collect::<Vec<_>>()
+    );
+
+    // Daily reports: due 09:00 on the next working day (Monday to Friday)
+    // in Shanghai, judged by when the relay received them (just now).
+    let due = |d: NaiveDate| {
+        let mut next = d + Days::new(1);
+        while matches!(next.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun) {
+            next = next + Days::new(1);
+        }
+        local(next, 9, 0)
+    };
+    let received = Utc::now();
+    let mut reports: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for d in [today, evening] {
+        let r = reports.entry(d.format("%Y-%m").to_string()).or_default();
+        if due(d) >= received {
+            r.0 += 1;
+        } else {
+            r.1 += 1;
+        }
+    }
+    assert_eq!(
+        report(&relay, &admin, "daily-reports"),
+        reports
+            .iter()
+            .map(|(m, (on_time, late))| row(&[
+                ("salesperson", "li".into()),
+                ("month", m.clone()),
+                ("on_time", on_time.to_string()),
+                ("late", late.to_string()),
+                ("not_submitted", "0".into()),
             ]))
             .collect::<Vec<_>>()
     );
