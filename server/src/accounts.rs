@@ -63,7 +63,42 @@ const MIGRATIONS: &[Migration] = &[
               INSERT OR IGNORE INTO regions SELECT DISTINCT region FROM users WHERE region IS NOT NULL;",
         backfill: None,
     },
+    // 5: the last order number head office gave out each business day
+    // (orders split off at head office are numbered HQ-<day>-<n>).
+    Migration {
+        sql: "CREATE TABLE office_order_numbers (day TEXT PRIMARY KEY, last INTEGER NOT NULL);",
+        backfill: None,
+    },
 ];
+
+/// The prefix of order numbers head office gives out (devices get S01, S02…).
+pub const OFFICE_ORDER_PREFIX: &str = "HQ";
+
+/// The next order number head office gives out on business day `day`:
+/// `HQ-<day>-<n>`, counted per day, never given out twice (a number whose
+/// order was not committed is skipped, not reused).
+pub fn next_office_order_number(
+    conn: &Connection,
+    day: chrono::NaiveDate,
+) -> Result<fieldsync_core::OrderNumber> {
+    let last: i64 = conn.query_row(
+        "INSERT INTO office_order_numbers (day, last) VALUES (?1, 1)
+         ON CONFLICT (day) DO UPDATE SET last = last + 1
+         RETURNING last",
+        [day.to_string()],
+        |r| r.get(0),
+    )?;
+    let sequence = u32::try_from(last).map_err(|_| {
+        ServerError::BadRequest(format!(
+            "head office has given out every order number for {day}"
+        ))
+    })?;
+    Ok(fieldsync_core::OrderNumber::new(
+        fieldsync_core::OrderPrefix::new(OFFICE_ORDER_PREFIX)?,
+        day,
+        sequence,
+    )?)
+}
 
 /// The company's regions, in order.
 pub fn regions(conn: &Connection) -> Result<Vec<String>> {

@@ -411,6 +411,10 @@ pub struct ActionBody {
     pub resolution: Option<String>,
     /// An order's details (the details action).
     pub details: Option<DetailsBody>,
+    /// The ids of the lines to split off (split).
+    pub lines: Option<Vec<String>>,
+    /// The id of the order to merge into this one (merge).
+    pub from: Option<String>,
 }
 
 fn json_body(
@@ -451,6 +455,9 @@ pub(crate) async fn order_action(
     body: std::result::Result<Json<ActionBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<OrderSummary>> {
     let b = json_body(body)?;
+    if matches!(action.as_str(), "split" | "merge") {
+        return split_or_merge(&state, &headers, &id, action, b).await;
+    }
     let what = action.clone();
     act(&state, &headers, &id, what, move |relay, ctx, o: &mut OrderDoc| {
         let current = o.read()?;
@@ -499,11 +506,57 @@ pub(crate) async fn order_action(
             }
             other => {
                 return Err(ServerError::NotFound(format!(
-                    "unknown order action {other}; use approve, reject, confirm, start-production, production, in-stock, ship, deliver, payments, settle, archive, cancel or details"
+                    "unknown order action {other}; use approve, reject, confirm, start-production, production, in-stock, ship, deliver, payments, settle, archive, cancel, details, split or merge"
                 )));
             }
         }
         Ok(Json(OrderSummary::from(&o.read()?)))
+    })
+    .await
+}
+
+/// Splits lines off order `id` into a new order numbered by head office
+/// (`{"lines": [line ids]}`), or merges order `from` into it
+/// (`{"from": "<order id>"}`): both orders committed together or neither.
+/// Answers with the new order (split) or the merged one (merge).
+async fn split_or_merge(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    id: &str,
+    action: String,
+    b: ActionBody,
+) -> Result<Json<OrderSummary>> {
+    let token = bearer(headers)?;
+    let id = parse_id(id)?;
+    blocking(state, move |s| {
+        let mut relay = s.relay();
+        let actor = accounts::authenticate_user(relay.store().connection(), &token)?;
+        let ctx = ChangeCtx::now(actor.clone());
+        let mut order = OrderDoc::from_document(load_visible(&mut relay, &actor, id)?)?;
+        let mut answer = if action == "split" {
+            let lines = b.lines.as_ref().ok_or_else(|| {
+                ServerError::BadRequest(
+                    "lines is required: the ids of the lines to split off, e.g. {\"lines\": [\"<line id>\"]}".into(),
+                )
+            })?;
+            let day = s.schedule.local_date(ctx.at);
+            let number = accounts::next_office_order_number(relay.store().connection(), day)?;
+            order.split(&ctx, lines, number)?
+        } else {
+            let from = parse_id(need(&b.from, "from (the id of the order to merge into this one)")?)?;
+            let mut other = OrderDoc::from_document(load_visible(&mut relay, &actor, from)?)?;
+            order.merge_from(&ctx, &mut other)?;
+            let merged = OrderDoc::from_document(order.document().fork())?;
+            order = other;
+            merged
+        };
+        relay.commit_edits(
+            &actor,
+            &mut [order.document().fork(), answer.document().fork()],
+        )?;
+        s.metrics.office_action();
+        tracing::info!(user = actor.user(), document = %id, action = %action, "head-office action");
+        Ok(Json(OrderSummary::from(&answer.read()?)))
     })
     .await
 }

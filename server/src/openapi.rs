@@ -15,7 +15,9 @@ pub const SPEC: &str = r##"{
         "amount": {"type": "string", "description": "exact decimal, e.g. 1250.50"},
         "reference": {"type": "string"}, "payment_terms": {"type": "string", "enum": ["cash", "credit"]},
         "credit_days": {"type": "integer"}, "grade": {"type": "string", "enum": ["A", "B", "C"]},
-        "resolution": {"type": "string"}}}
+        "resolution": {"type": "string"}, "details": {"type": "object"},
+        "lines": {"type": "array", "items": {"type": "string"}, "description": "split: the ids of the lines to split off"},
+        "from": {"type": "string", "description": "merge: the id of the order merged into this one"}}}
     }
   },
   "paths": {
@@ -37,7 +39,7 @@ pub const SPEC: &str = r##"{
     "/v1/orders/{id}": {"get": {"summary": "An order", "security": [{"bearer": []}],
       "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
       "responses": {"200": {"description": "the order"}, "404": {"description": "unknown"}}}},
-    "/v1/orders/{id}/{action}": {"post": {"summary": "approve, reject, confirm, start-production, production, in-stock, ship, deliver, payments, settle, archive, cancel",
+    "/v1/orders/{id}/{action}": {"post": {"summary": "approve, reject, confirm, start-production, production, in-stock, ship, deliver, payments, settle, archive, cancel, details, split (lines: the ids to split off, into an order numbered HQ-<day>-<n>), merge (from: the order merged into this one)",
       "security": [{"bearer": []}],
       "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}},
                      {"name": "action", "in": "path", "required": true, "schema": {"type": "string"}}],

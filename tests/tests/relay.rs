@@ -1226,3 +1226,89 @@ fn on_time_delivery_and_order_accuracy_follow_their_definitions() {
         })]
     );
 }
+
+#[test]
+fn head_office_splits_an_order_into_its_own_number_and_merges_it_back() {
+    let mut w = world();
+    let (customer, order) = offline_order(&mut w.li);
+    // A second line, so one can go to a later delivery.
+    let mut o = OrderDoc::from_document(w.li.store.load(order).unwrap()).unwrap();
+    let ctx = w.li.ctx();
+    let jacket = o
+        .add_line(
+            &ctx,
+            NewLine {
+                product: "JK-1".into(),
+                name: "Jacket".into(),
+                variant: String::new(),
+                unit: "pcs".into(),
+                quantity: d("2"),
+                unit_price: d("100"),
+                discount_percent: Decimal::ZERO,
+            },
+        )
+        .unwrap();
+    w.li.store.save(o.document()).unwrap();
+    w.li.sync().unwrap();
+    let desk = w.relay.user("desk2", Role::OrderDesk, None);
+    let api = w.relay.api(&desk);
+    let a = api.post(&format!("/v1/orders/{order}/split"), serde_json::json!({}));
+    assert_eq!(a.status, 400, "{}", a.error());
+    assert!(a.error().contains("lines is required"), "{}", a.error());
+    let a = api.post(
+        &format!("/v1/orders/{order}/split"),
+        serde_json::json!({"lines": [jacket]}),
+    );
+    assert_eq!(a.status, 200, "{}", a.error());
+    let part = a.json();
+    let today = fieldsync_core::BusinessZone::default()
+        .date_at(Utc::now())
+        .format("%Y%m%d")
+        .to_string();
+    assert_eq!(part["number"], format!("HQ-{today}-001"), "{part}");
+    assert_eq!(
+        part["status"], "submitted",
+        "the order desk hands the part in"
+    );
+    assert_eq!(part["total"], "200.00");
+    let part_id = part["id"].as_str().unwrap().to_string();
+    let original = api.get(&format!("/v1/orders/{order}")).json();
+    assert_eq!(original["total"], "125.00", "{original}");
+    // A line the order does not have is refused.
+    let a = api.post(
+        &format!("/v1/orders/{order}/split"),
+        serde_json::json!({"lines": ["no-such-line"]}),
+    );
+    assert_eq!(a.status / 100, 4, "{}", a.error());
+    // The phone sees both orders after its sync.
+    w.li.sync().unwrap();
+    let on_phone: Vec<Order> =
+        w.li.store
+            .list_kind(DocKind::Order)
+            .unwrap()
+            .into_iter()
+            .map(|e| w.li.store.load(e.id).unwrap().view().unwrap())
+            .collect();
+    assert_eq!(on_phone.len(), 2);
+    assert!(on_phone.iter().all(|o| o.customer == customer.id()));
+    // Merged back: one order again, the part cancelled into it.
+    let a = api.post(
+        &format!("/v1/orders/{order}/merge"),
+        serde_json::json!({"from": part_id}),
+    );
+    assert_eq!(a.status, 200, "{}", a.error());
+    assert_eq!(a.json()["total"], "325.00");
+    let part = api.get(&format!("/v1/orders/{part_id}")).json();
+    assert_eq!(part["status"], "cancelled", "{part}");
+    let a = api.post(
+        &format!("/v1/orders/{order}/merge"),
+        serde_json::json!({"from": order.to_string()}),
+    );
+    assert_eq!(a.status / 100, 4, "{}", a.error());
+    // A warehouse clerk does not change what was ordered.
+    let a = w.relay.api(&w.warehouse).post(
+        &format!("/v1/orders/{order}/split"),
+        serde_json::json!({"lines": [jacket]}),
+    );
+    assert_eq!(a.status, 403, "{}", a.error());
+}
