@@ -344,6 +344,27 @@ impl Document {
         self.change(ctx, |doc| Ok(autosurgeon::reconcile(doc, root)?))
     }
 
+    /// Files the document under another salesperson and region (an
+    /// administrator, when a customer is reassigned: the customer and every
+    /// document of it move together). One change, to the header only.
+    pub fn move_to(&mut self, ctx: &ChangeCtx, owner: &str, region: Option<&str>) -> Result<()> {
+        crate::access::require_role(
+            &ctx.actor,
+            &[crate::actor::Role::Admin],
+            "move documents to another salesperson",
+        )?;
+        let mut meta = self.meta().clone();
+        meta.owner = crate::access::require_text(owner, "owner")?;
+        meta.region = region.map(str::to_string);
+        if meta == *self.meta() {
+            return Ok(());
+        }
+        self.change(ctx, |doc| {
+            Ok(autosurgeon::reconcile_prop(doc, ROOT, "meta", &meta)?)
+        })?;
+        self.refresh_meta()
+    }
+
     /// Who changed which field, when, on which device: one entry per field
     /// touched by each change, oldest change first.
     pub fn history(&mut self) -> Vec<FieldChange> {

@@ -834,6 +834,7 @@ impl FieldSync {
         Ok(SyncReport {
             sent: s.sent as u32,
             received: s.received as u32,
+            departed: s.departed as u32,
             refused,
             round_trips: s.round_trips,
             bytes_up: s.bytes_up as u64,

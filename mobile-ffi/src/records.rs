@@ -699,6 +699,10 @@ pub struct SyncReport {
     pub sent: u32,
     /// Documents received.
     pub received: u32,
+    /// Documents removed from the phone because they are no longer this
+    /// user's (their customer went to another salesperson); anything the
+    /// phone had not sent of them was delivered first.
+    pub departed: u32,
     /// Documents refused, with reasons.
     pub refused: Vec<RefusedItem>,
     /// Round trips made.

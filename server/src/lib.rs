@@ -25,6 +25,7 @@ pub mod metrics;
 mod office;
 mod openapi;
 pub mod readers;
+pub mod reassign;
 pub mod reports;
 
 pub use app::{AppState, Limits, router};

@@ -415,6 +415,8 @@ pub struct ActionBody {
     pub lines: Option<Vec<String>>,
     /// The id of the order to merge into this one (merge).
     pub from: Option<String>,
+    /// The salesperson a customer is reassigned to (reassign).
+    pub owner: Option<String>,
 }
 
 fn json_body(
@@ -568,6 +570,21 @@ pub(crate) async fn customer_action(
     body: std::result::Result<Json<ActionBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<serde_json::Value>> {
     let b = json_body(body)?;
+    if action == "reassign" {
+        let token = bearer(&headers)?;
+        let id = parse_id(&id)?;
+        return blocking(&state, move |s| {
+            let mut relay = s.relay();
+            let actor = accounts::authenticate_user(relay.store().connection(), &token)?;
+            load_visible(&mut relay, &actor, id)?;
+            let owner = need(&b.owner, "owner (the salesperson the customer goes to)")?;
+            let moved = crate::reassign::reassign_customer(&mut relay, &actor, id, owner)?;
+            s.metrics.office_action();
+            tracing::info!(user = actor.user(), document = %id, owner, moved, "customer reassigned");
+            Ok(Json(serde_json::json!({"customer": id.to_string(), "owner": owner, "documents_moved": moved})))
+        })
+        .await;
+    }
     let what = action.clone();
     act(&state, &headers, &id, what, move |relay, ctx, c: &mut CustomerDoc| {
         match action.as_str() {
@@ -604,7 +621,7 @@ pub(crate) async fn customer_action(
             "activate" => c.activate(ctx)?,
             other => {
                 return Err(ServerError::NotFound(format!(
-                    "unknown customer action {other}; use credit, receivables, grade or activate"
+                    "unknown customer action {other}; use credit, receivables, grade, activate or reassign"
                 )));
             }
         }

@@ -17,7 +17,8 @@ pub const SPEC: &str = r##"{
         "credit_days": {"type": "integer"}, "grade": {"type": "string", "enum": ["A", "B", "C"]},
         "resolution": {"type": "string"}, "details": {"type": "object"},
         "lines": {"type": "array", "items": {"type": "string"}, "description": "split: the ids of the lines to split off"},
-        "from": {"type": "string", "description": "merge: the id of the order merged into this one"}}}
+        "from": {"type": "string", "description": "merge: the id of the order merged into this one"},
+        "owner": {"type": "string", "description": "reassign: the salesperson the customer goes to"}}}
     }
   },
   "paths": {
@@ -46,7 +47,7 @@ pub const SPEC: &str = r##"{
       "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Action"}}}},
       "responses": {"200": {"description": "the order after the action"}, "403": {"description": "not your role or region"},
                     "409": {"description": "not possible in the order's status, or credit hold"}}}},
-    "/v1/customers/{id}/{action}": {"post": {"summary": "credit, receivables, grade, activate", "security": [{"bearer": []}],
+    "/v1/customers/{id}/{action}": {"post": {"summary": "credit, receivables, grade, activate, reassign (owner: the salesperson the customer and its orders, visits and complaints go to; admin)", "security": [{"bearer": []}],
       "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}},
                      {"name": "action", "in": "path", "required": true, "schema": {"type": "string"}}],
       "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Action"}}}},

@@ -106,6 +106,18 @@ macro_rules! kinds {
 
 kinds!(Customer, Catalog, Order, Visit, Complaint, DailyReport);
 
+/// Every value of `content` within its documented limits.
+pub(crate) fn validate(content: &Content) -> Verdict {
+    match content {
+        Content::Customer(c) => c.validate(),
+        Content::Catalog(c) => c.validate(),
+        Content::Order(o) => o.validate(),
+        Content::Visit(v) => v.validate(),
+        Content::Complaint(c) => c.validate(),
+        Content::DailyReport(r) => r.validate(),
+    }
+}
+
 fn kind_changed() -> String {
     "a document's kind cannot change".into()
 }

@@ -83,6 +83,13 @@ const MIGRATIONS: &[Migration] = &[
         ",
         backfill: None,
     },
+    // 4: documents the relay said are no longer this device's (their
+    // customer went to another salesperson), kept until nothing of this
+    // device's own in them is waiting to be sent.
+    Migration {
+        sql: "ALTER TABLE sync_state ADD COLUMN departed INTEGER NOT NULL DEFAULT 0;",
+        backfill: None,
+    },
 ];
 
 /// Version 1 stores had no sync bookkeeping: index every document and treat it
@@ -628,6 +635,26 @@ impl SyncTx<'_> {
             params![id_bytes(id), reason],
         )?;
         Ok(())
+    }
+
+    /// The relay says document `id` is no longer this device's.
+    pub(crate) fn mark_departed(&self, id: DocId) -> Result<()> {
+        self.tx.execute(
+            "UPDATE sync_state SET departed = 1 WHERE id = ?1",
+            [id_bytes(id)],
+        )?;
+        Ok(())
+    }
+
+    /// Removes the documents that are no longer this device's and have
+    /// nothing of its own waiting to be sent (refused changes stay, for the
+    /// user to see); returns how many.
+    pub(crate) fn remove_departed(&self) -> Result<usize> {
+        Ok(self.tx.execute(
+            "DELETE FROM documents WHERE id IN
+               (SELECT id FROM sync_state WHERE departed = 1 AND pending = 0 AND refused IS NULL)",
+            [],
+        )?)
     }
 
     /// Forgets what the relay is known to hold (the relay was restored).

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use automerge::ChangeHash;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::schema::{self, Migration};
@@ -82,6 +82,18 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         sql: "CREATE TABLE relay_products (code TEXT PRIMARY KEY);",
         backfill: Some(backfill_products),
+    },
+    // 7: documents filed under another salesperson or region (a customer
+    // reassigned, with its orders, visits and complaints): the log entry
+    // that moved each one and where it was, so the devices it left are told.
+    Migration {
+        sql: "CREATE TABLE relay_departures (
+                  seq INTEGER NOT NULL, doc BLOB NOT NULL,
+                  owner TEXT NOT NULL, region TEXT, at_ms INTEGER NOT NULL
+              );
+              CREATE INDEX relay_departures_by_seq ON relay_departures(seq);
+              CREATE INDEX relay_departures_by_doc ON relay_departures(doc, owner);",
+        backfill: None,
     },
 ];
 
@@ -358,10 +370,11 @@ impl RelayStore for SqliteRelayStore {
             let key = doc.id().as_uuid().as_bytes().to_vec();
             let meta = doc.meta().clone();
             let heads = encode_heads(&doc.heads());
-            let chunks: Option<i64> = tx
-                .prepare_cached("SELECT chunks FROM relay_documents WHERE id = ?1")?
-                .query_row([&key], |r| r.get(0))
+            let stored: Option<(i64, String, Option<String>)> = tx
+                .prepare_cached("SELECT chunks, owner, region FROM relay_documents WHERE id = ?1")?
+                .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .optional()?;
+            let chunks = stored.as_ref().map(|s| s.0);
             let log = |tx: &rusqlite::Transaction<'_>| -> Result<i64> {
                 tx.prepare_cached(
                     "INSERT INTO relay_log (doc, origin, changes, heads, at_ms, signatures)
@@ -406,6 +419,14 @@ impl RelayStore for SqliteRelayStore {
                     seq
                 }
             };
+            if let Some((_, owner, region)) = &stored
+                && (*owner != meta.owner || *region != meta.region)
+            {
+                tx.prepare_cached(
+                    "INSERT INTO relay_departures (seq, doc, owner, region, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![seq, key, owner, region, now])?;
+            }
             match content {
                 Content::Order(o) => write_order_credit(&tx, o)?,
                 Content::Catalog(c) => write_products(&tx, c)?,
@@ -445,6 +466,48 @@ impl RelayStore for SqliteRelayStore {
                     r.get(0)
                 })?;
         Ok(u64::try_from(seq).unwrap_or_default())
+    }
+
+    fn departures_after(&mut self, cursor: u64, upto: u64, scope: &Scope) -> Result<Vec<DocId>> {
+        let (filter, value) = match scope {
+            Scope::All => return Ok(Vec::new()),
+            Scope::Owner(o) => ("m.owner = ?3 AND d.owner != ?3", o),
+            Scope::Region(r) => (
+                "m.region = ?3 AND d.region IS NOT NULL AND d.region != ?3",
+                r,
+            ),
+        };
+        let sql = format!(
+            "SELECT DISTINCT m.doc FROM relay_departures m JOIN relay_documents d ON d.id = m.doc
+             WHERE m.seq > ?1 AND m.seq <= ?2 AND {filter}"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(
+            params![
+                i64::try_from(cursor).unwrap_or(i64::MAX),
+                i64::try_from(upto).unwrap_or(i64::MAX),
+                value
+            ],
+            |r| r.get::<_, Vec<u8>>(0),
+        )?;
+        rows.map(|b| id_from(&b?)).collect()
+    }
+
+    fn moved_away_at(&mut self, id: DocId, from: &Scope) -> Result<Option<DateTime<Utc>>> {
+        let (column, value) = match from {
+            Scope::All => return Ok(None),
+            Scope::Owner(o) => ("owner", o),
+            Scope::Region(r) => ("region", r),
+        };
+        let at: Option<i64> = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT max(at_ms) FROM relay_departures WHERE doc = ?1 AND {column} = ?2"
+            ))?
+            .query_row(params![id.as_uuid().as_bytes().to_vec(), value], |r| {
+                r.get(0)
+            })?;
+        Ok(at.and_then(DateTime::from_timestamp_millis))
     }
 
     fn log_after(&mut self, cursor: u64, limit: usize, scope: &Scope) -> Result<Vec<LogEntry>> {

@@ -37,6 +37,9 @@ pub struct SyncSummary {
     pub sent: usize,
     /// Documents updated from the relay.
     pub received: usize,
+    /// Documents removed because they are no longer this device's (their
+    /// customer went to another salesperson or region).
+    pub departed: usize,
     /// Documents the relay refused, with its reasons.
     pub refused: Vec<(DocId, String)>,
     /// Round trips made.
@@ -305,6 +308,10 @@ impl SyncSession {
                 tx.record_relay_holds(*id, &merged(&tx, *id, &holds)?)?;
             }
         }
+        for doc in &resp.departed {
+            tx.mark_departed(DocId::from(uuid::Uuid::from_bytes(*doc)))?;
+        }
+        self.summary.departed += tx.remove_departed()?;
         tx.set_cursor(resp.cursor)?;
         tx.set_relay_mark(&resp.mark)?;
         tx.commit()?;

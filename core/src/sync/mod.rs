@@ -14,5 +14,6 @@ pub mod wire;
 pub use authorship::{NoOtherSigners, Signers};
 pub use device::{SyncSession, SyncSummary};
 pub use relay::{
-    Accepted, LogEntry, Policy, Relay, RelayLimits, RelayStore, Scope, Sender, VisibilityOnly,
+    Accepted, LogEntry, MOVED_DOCUMENT_GRACE, Policy, Relay, RelayLimits, RelayStore, Scope,
+    Sender, VisibilityOnly,
 };

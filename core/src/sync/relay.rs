@@ -17,6 +17,7 @@
 use std::collections::{HashMap, HashSet};
 
 use automerge::{AutoCommit, ChangeHash, sync::SyncDoc};
+use chrono::{DateTime, Utc};
 
 use super::authorship::{OtherSigners, Proof, Signers, not_signed, proven_authorship};
 use super::wire::{self, DocMessage, LogMark, Outcome, SyncRequest, SyncResponse, Update};
@@ -84,6 +85,13 @@ pub trait RelayStore {
     fn commit(&mut self, accepted: &mut [Accepted]) -> Result<Vec<u64>>;
     /// The highest sequence number in the log (0 when empty).
     fn last_seq(&mut self) -> Result<u64>;
+    /// The documents that left `scope` (filed under another salesperson or
+    /// region) by a log entry after `cursor` and at most `upto`, and are not
+    /// back in it.
+    fn departures_after(&mut self, cursor: u64, upto: u64, scope: &Scope) -> Result<Vec<DocId>>;
+    /// When document `id` last left `from` (was filed under another
+    /// salesperson or region), if it ever did.
+    fn moved_away_at(&mut self, id: DocId, from: &Scope) -> Result<Option<DateTime<Utc>>>;
     /// Up to `limit` log entries after `cursor`, in order, of documents within
     /// `scope` (a store may return more; the relay filters again).
     fn log_after(&mut self, cursor: u64, limit: usize, scope: &Scope) -> Result<Vec<LogEntry>>;
@@ -200,6 +208,10 @@ fn check_references<S: RelayStore, P: Policy>(
         Err(reason) => Outcome::Refused(reason),
     })
 }
+
+/// How long after a document moved to another salesperson or region the
+/// devices it left may still deliver the changes they made to it offline.
+pub const MOVED_DOCUMENT_GRACE: chrono::TimeDelta = chrono::TimeDelta::days(30);
 
 /// Which documents a device may receive, as a store can filter them: shared
 /// documents (the catalog) always, plus these.
@@ -431,8 +443,13 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
             // not held to the size a device may send in one sync.
             let mut checker = self.checker(&office);
             checker.limits.max_change_bytes = OFFICE_MAX_CHANGE_BYTES;
-            let (mut outcome, acc) =
-                checker.decide(actor, id, before, after.automerge().clone(), None, proof);
+            let (mut outcome, acc) = checker.decide(
+                actor,
+                id,
+                before,
+                after.automerge().clone(),
+                Arrival::edit(proof),
+            );
             if let Some(acc) = acc {
                 outcome =
                     check_references(&self.policy, &mut self.store, &mut overlay, actor, &acc)?;
@@ -599,8 +616,8 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
                     continue;
                 }
                 outcomes.push(None);
-                match self.store.load(id) {
-                    Ok(before) => pushes.push(PushToDecide {
+                match self.load_for(sender, id) {
+                    Ok((before, moved_away)) => pushes.push(PushToDecide {
                         request: r,
                         slot,
                         sender,
@@ -608,6 +625,7 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
                         changes: &push.changes,
                         signatures: &push.signatures,
                         before,
+                        moved_away,
                     }),
                     Err(e) => {
                         loaded = Err(e);
@@ -689,6 +707,23 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
             .collect()
     }
 
+    /// The relay's copy of a pushed document, and whether it recently left
+    /// the sender's scope (its customer was reassigned): changes the sender
+    /// made before it heard of the move are then judged as it last saw the
+    /// document, so nothing it did offline is lost.
+    fn load_for(&mut self, sender: &Sender, id: DocId) -> Result<(Option<Document>, bool)> {
+        let before = self.store.load(id)?;
+        let moved_away = match before.as_ref().map(Document::meta) {
+            Some(m) if !may_see_parts(&sender.actor, &m.kind, &m.owner, m.region.as_deref()) => {
+                self.store
+                    .moved_away_at(id, &Scope::of(&sender.actor))?
+                    .is_some_and(|at| chrono::Utc::now() - at < MOVED_DOCUMENT_GRACE)
+            }
+            _ => false,
+        };
+        Ok((before, moved_away))
+    }
+
     /// Does the device's `mark` name a place in this database's log, as it
     /// is (`last` being the log's newest entry)? A device that never synced
     /// has no mark; otherwise the database must be the same one, and its
@@ -726,7 +761,14 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
     /// The answer to a prepared request, once its changes are committed.
     fn finish(&mut self, actor: &Actor, p: Prepared, own: &HashSet<u64>) -> Result<SyncResponse> {
         let (updates, new_cursor, more) = self.updates_after(actor, p.cursor, own)?;
+        let departed = self
+            .store
+            .departures_after(p.cursor, new_cursor, &Scope::of(actor))?
+            .into_iter()
+            .map(|id| *id.as_uuid().as_bytes())
+            .collect();
         Ok(SyncResponse {
+            departed,
             cursor: new_cursor,
             mark: self.newest_mark()?,
             more,
@@ -789,7 +831,7 @@ impl<S: RelayStore, P: Policy> Relay<S, P> {
             let office = self.office_key.public();
             let (mut outcome, acc) =
                 self.checker(&office)
-                    .decide(actor, id, before, work.clone(), None, proof);
+                    .decide(actor, id, before, work.clone(), Arrival::edit(proof));
             if let Some(acc) = acc {
                 outcome = check_references(&self.policy, &mut self.store, overlay, actor, &acc)?;
                 if outcome == Outcome::Accepted {
@@ -875,6 +917,29 @@ struct PushToDecide<'a> {
     changes: &'a [u8],
     signatures: &'a [ChangeSignature],
     before: Option<Document>,
+    /// The document left the sender's scope within [`MOVED_DOCUMENT_GRACE`].
+    moved_away: bool,
+}
+
+/// How new changes to a document arrived.
+struct Arrival<'a> {
+    /// For a new document pushed whole: the bytes as pushed.
+    pushed: Option<&'a [u8]>,
+    /// Who made them.
+    proof: Proof<'a>,
+    /// The document left the sender's scope recently ([`MOVED_DOCUMENT_GRACE`]).
+    moved_away: bool,
+}
+
+impl<'a> Arrival<'a> {
+    /// Changes made on the relay's side or reconciled: nothing else known.
+    fn edit(proof: Proof<'a>) -> Self {
+        Arrival {
+            pushed: None,
+            proof,
+            moved_away: false,
+        }
+    }
 }
 
 /// What every incoming document is checked against: visibility, limits and
@@ -898,6 +963,7 @@ impl<P: Policy> Checker<'_, P> {
         mut before: Option<Document>,
         changes: &[u8],
         signatures: &[ChangeSignature],
+        moved_away: bool,
     ) -> (Outcome, Option<Accepted>) {
         let mut work = match before.as_mut() {
             Some(d) => d.automerge().fork(),
@@ -915,7 +981,12 @@ impl<P: Policy> Checker<'_, P> {
             key: sender.key.as_ref(),
             signatures,
         };
-        self.decide(&sender.actor, id, before, work, pushed, proof)
+        let how = Arrival {
+            pushed,
+            proof,
+            moved_away,
+        };
+        self.decide(&sender.actor, id, before, work, how)
     }
 
     /// Checks a document with new changes against visibility, the limits and
@@ -926,9 +997,13 @@ impl<P: Policy> Checker<'_, P> {
         id: DocId,
         mut before: Option<Document>,
         work: AutoCommit,
-        pushed: Option<&[u8]>,
-        proof: Proof<'_>,
+        how: Arrival<'_>,
     ) -> (Outcome, Option<Accepted>) {
+        let Arrival {
+            pushed,
+            proof,
+            moved_away,
+        } = how;
         let mut after = match Document::from_automerge(work) {
             Ok(d) => d,
             Err(e) => return refused(e.to_string()),
@@ -944,10 +1019,13 @@ impl<P: Policy> Checker<'_, P> {
         {
             return refused("a document's id and kind cannot change".into());
         }
-        for meta in before.iter().map(Document::meta).chain([after.meta()]) {
-            if !may_see_parts(actor, &meta.kind, &meta.owner, meta.region.as_deref()) {
-                return refused(not_yours(id));
-            }
+        let visible = before
+            .iter()
+            .map(Document::meta)
+            .chain([after.meta()])
+            .all(|m| may_see_parts(actor, &m.kind, &m.owner, m.region.as_deref()));
+        if !visible && !moved_away {
+            return refused(not_yours(id));
         }
         let before_heads = before.as_mut().map(Document::heads).unwrap_or_default();
         let changes = match pushed {
@@ -994,6 +1072,11 @@ impl<P: Policy> Checker<'_, P> {
             Err(reason) => return refused(reason),
         };
         let verdict = match &authorship.runs {
+            _ if !visible => match authorship.runs {
+                // Only the sender's own offline changes follow a move.
+                Some(_) => Err(not_yours(id)),
+                None => self.judge_as_last_seen(actor, id, &mut after, &before_heads, &content),
+            },
             None => self.policy.check(actor, before_content.as_ref(), &content),
             Some(runs) => {
                 self.check_each_author(id, &mut after, before_content.as_ref(), &content, runs)
@@ -1016,6 +1099,41 @@ impl<P: Policy> Checker<'_, P> {
 }
 
 impl<P: Policy> Checker<'_, P> {
+    /// The policy applied to changes a device made to a document before it
+    /// heard the document had moved to another salesperson or region: as
+    /// the device saw it (at the relay's changes its own build on), where it
+    /// was still the device's to change. The merged document must still be
+    /// within every limit; it stays where it was moved to.
+    fn judge_as_last_seen(
+        &self,
+        actor: &Actor,
+        id: DocId,
+        after: &mut Document,
+        before_heads: &[ChangeHash],
+        merged: &Content,
+    ) -> Result<(), String> {
+        let changes = after.automerge().get_changes_meta(before_heads);
+        let new: HashSet<ChangeHash> = changes.iter().map(|c| c.hash).collect();
+        let deps: HashSet<ChangeHash> = changes.iter().flat_map(|c| c.deps.clone()).collect();
+        let base: Vec<ChangeHash> = deps.difference(&new).copied().collect();
+        let own: Vec<ChangeHash> = new.difference(&deps).copied().collect();
+        let unreadable = |e: Error| format!("document {id} cannot be read as it was: {e}");
+        let seen = after
+            .at(&base)
+            .and_then(|d| d.content())
+            .map_err(unreadable)?;
+        let meta = seen.meta();
+        if !may_see_parts(actor, &meta.kind, &meta.owner, meta.region.as_deref()) {
+            return Err(not_yours(id));
+        }
+        let theirs = after
+            .at(&own)
+            .and_then(|d| d.content())
+            .map_err(unreadable)?;
+        self.policy.check(actor, Some(&seen), &theirs)?;
+        crate::rules::validate(merged)
+    }
+
     /// The policy applied to new changes by several authors, one author's
     /// run of changes at a time, in causal order, as that author: each run
     /// turns the document as it was after the previous run into the document
@@ -1117,7 +1235,14 @@ fn decide_in_parallel<'a, P: Policy>(
         let at = (p.request, p.slot);
         let sender = p.sender;
         let decision = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            checker.decide_push(p.sender, p.id, p.before, p.changes, p.signatures)
+            checker.decide_push(
+                p.sender,
+                p.id,
+                p.before,
+                p.changes,
+                p.signatures,
+                p.moved_away,
+            )
         }))
         .unwrap_or_else(|_| refused(could_not_process()));
         ((at, decision), Some(sender))

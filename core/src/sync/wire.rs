@@ -17,7 +17,9 @@ const MAGIC: &[u8; 4] = b"FSYN";
 /// The protocol version this build speaks. Version 2: changes travel with
 /// their authors' signatures. Version 3: requests and answers carry a
 /// [`LogMark`], so a device notices a relay restored from a backup.
-pub const PROTOCOL_VERSION: u8 = 3;
+/// Version 4: answers name the documents that left the device's scope
+/// ([`SyncResponse::departed`]).
+pub const PROTOCOL_VERSION: u8 = 4;
 
 const KIND_REQUEST: u8 = 1;
 const KIND_RESPONSE: u8 = 2;
@@ -127,6 +129,10 @@ pub struct SyncResponse {
     pub reconcile_outcomes: Vec<Outcome>,
     /// The relay's Automerge sync messages in reply.
     pub reconcile: Vec<DocMessage>,
+    /// Documents no longer the device's (its customer was reassigned to
+    /// another salesperson or region): the device removes each once nothing
+    /// of its own in it is waiting to be sent.
+    pub departed: Vec<WireDocId>,
 }
 
 /// Encodes a request.

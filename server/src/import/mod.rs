@@ -278,6 +278,33 @@ fn known_customers(conn: &rusqlite::Connection) -> Result<Vec<KnownCustomer>> {
         .collect()
 }
 
+/// Customer `id` brought in line with `new`: nothing if it already is;
+/// otherwise the customer and, if it now belongs to another salesperson or
+/// region, its orders, visits and complaints too (see [`crate::reassign`]).
+fn update_customer(
+    relay: &mut ServerRelay,
+    ctx: &ChangeCtx,
+    id: fieldsync_core::DocId,
+    new: &NewCustomer,
+) -> Result<Vec<fieldsync_core::Document>> {
+    let mut c = CustomerDoc::from_document(relay.load(id)?)?;
+    let before = c.document().meta().clone();
+    if !c.apply_master_data(ctx, new)? {
+        return Ok(Vec::new());
+    }
+    let mut docs = vec![c.document().fork()];
+    if before.owner != new.owner || before.region.as_deref() != Some(new.region.as_str()) {
+        docs.extend(crate::reassign::follow_customer(
+            relay,
+            ctx,
+            id,
+            &new.owner,
+            &new.region,
+        )?);
+    }
+    Ok(docs)
+}
+
 /// Imports customers from CSV with columns
 /// `code,name,address,region,owner,grade,payment_terms,credit_limit` and,
 /// optionally, `phone,tax_number,contact_name,contact_phone,contact_title`.
@@ -442,25 +469,22 @@ pub fn import_customers(
     let mut problems = Vec::new();
     for (line, (existing, new)) in parsed {
         let made = match existing {
-            None => CustomerDoc::create(&ctx, new).map(|mut c| {
-                imported.created += 1;
-                Some(c.document().fork())
+            None => CustomerDoc::create(&ctx, new)
+                .map(|mut c| {
+                    imported.created += 1;
+                    vec![c.document().fork()]
+                })
+                .map_err(ServerError::from),
+            Some(id) => update_customer(&mut relay, &ctx, id, &new).inspect(|docs| {
+                if docs.is_empty() {
+                    imported.unchanged += 1;
+                } else {
+                    imported.updated += 1;
+                }
             }),
-            Some(id) => relay
-                .load(id)
-                .and_then(CustomerDoc::from_document)
-                .and_then(|mut c| {
-                    Ok(if c.apply_master_data(&ctx, &new)? {
-                        imported.updated += 1;
-                        Some(c.document().fork())
-                    } else {
-                        imported.unchanged += 1;
-                        None
-                    })
-                }),
         };
         match made {
-            Ok(doc) => docs.extend(doc),
+            Ok(made) => docs.extend(made),
             Err(e) => problems.push(format!("row {line}: {e}")),
         }
     }
