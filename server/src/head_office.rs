@@ -3,7 +3,9 @@
 //! tools and the ERP read SQL rather than CRDT bytes.
 //!
 //! Money and quantities are TEXT holding exact decimals (`CAST(total AS REAL)`
-//! in ad-hoc SQL is fine; reports sum them exactly). Times are RFC 3339 UTC.
+//! in ad-hoc SQL is fine; reports sum them exactly). Times are RFC 3339 UTC;
+//! those a phone's clock gives (an order's creation, its steps, visit
+//! check-ins) are recorded no later than when the relay first received them.
 
 use fieldsync_core::store::{Migration, Projection, migrate};
 use fieldsync_core::{Content, ReportSchedule};
@@ -167,6 +169,28 @@ fn ts(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// A time a device's clock gave (`claimed`), as head office records it:
+/// never later than the relay's clock when it first heard of it, so a
+/// phone whose clock runs ahead cannot date sales or visits into the
+/// future. `recorded` is what an earlier projection stored (kept if
+/// earlier); something new is bounded by now.
+fn bounded(claimed: chrono::DateTime<chrono::Utc>, recorded: Option<&str>) -> String {
+    let limit = recorded
+        .and_then(|r| chrono::DateTime::parse_from_rfc3339(r).ok())
+        .map(|r| r.with_timezone(&chrono::Utc))
+        .unwrap_or_else(chrono::Utc::now);
+    ts(claimed.min(limit))
+}
+
+/// One stored time of a row, if the row is there.
+fn stored_time(conn: &Connection, sql: &str, id: &str) -> rusqlite::Result<Option<String>> {
+    Ok(conn
+        .prepare_cached(sql)?
+        .query_row([id], |r| r.get::<_, Option<String>>(0))
+        .optional()?
+        .flatten())
+}
+
 impl Projection for HeadOffice {
     fn project(&self, conn: &Connection, content: &Content) -> fieldsync_core::Result<()> {
         let m = content.meta();
@@ -229,6 +253,12 @@ impl Projection for HeadOffice {
             }
             Content::Order(o) => {
                 let derived = o.derived();
+                let created =
+                    stored_time(conn, "SELECT created_at FROM orders WHERE id = ?1", &id)?;
+                let step_times: std::collections::HashMap<String, String> = conn
+                    .prepare_cached("SELECT event_id, at FROM order_events WHERE order_id = ?1")?
+                    .query_map([&id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
                 exec(
                     conn,
                     "INSERT OR REPLACE INTO orders VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
@@ -245,7 +275,7 @@ impl Projection for HeadOffice {
                         cents(o.total()),
                         cents(o.paid()),
                         o.delivery_date.map(|d| d.to_string()),
-                        ts(m.created_at),
+                        bounded(m.created_at, created.as_deref()),
                         o.split_from,
                         o.merged_into,
                         derived.outcome.as_str(),
@@ -291,7 +321,7 @@ impl Projection for HeadOffice {
                             e.user,
                             e.role,
                             e.device,
-                            ts(e.at),
+                            bounded(e.at, step_times.get(&e.id).map(String::as_str)),
                             e.reason,
                             e.credit_override,
                             derived.superseded.contains(&e.id)
@@ -315,6 +345,10 @@ impl Projection for HeadOffice {
             }
             Content::Visit(v) => {
                 let status = format!("{:?}", v.status()).to_lowercase();
+                let checked_in =
+                    stored_time(conn, "SELECT check_in FROM visits WHERE id = ?1", &id)?;
+                let checked_out =
+                    stored_time(conn, "SELECT check_out FROM visits WHERE id = ?1", &id)?;
                 exec(
                     conn,
                     "INSERT OR REPLACE INTO visits VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
@@ -325,8 +359,12 @@ impl Projection for HeadOffice {
                         m.owner,
                         m.region,
                         ts(v.plan.planned_start),
-                        v.check_in.as_ref().map(|s| ts(s.at)),
-                        v.check_out.as_ref().map(|s| ts(s.at)),
+                        v.check_in
+                            .as_ref()
+                            .map(|s| bounded(s.at, checked_in.as_deref())),
+                        v.check_out
+                            .as_ref()
+                            .map(|s| bounded(s.at, checked_out.as_deref())),
                         v.length_minutes(),
                         status,
                         v.contact,

@@ -1312,3 +1312,64 @@ fn head_office_splits_an_order_into_its_own_number_and_merges_it_back() {
     );
     assert_eq!(a.status, 403, "{}", a.error());
 }
+
+#[test]
+fn a_phone_whose_clock_runs_ahead_does_not_date_sales_into_the_future() {
+    let mut w = world();
+    let zone = fieldsync_core::BusinessZone::default();
+    let ahead = Utc::now() + chrono::Duration::days(3);
+    let ctx = ChangeCtx::new(w.li.actor.clone(), ahead);
+    let mut c = CustomerDoc::create_prospect(&ctx, "Future shop", "").unwrap();
+    w.li.store.save(c.document()).unwrap();
+    let customer = c.read().unwrap();
+    let (order, number) = submitted_order(&mut w.li, &customer, ahead, &[("TS-1", "2", "10")]);
+    assert!(
+        number.contains(&zone.date_at(ahead).format("%Y%m%d").to_string()),
+        "the phone numbers by its own clock: {number}"
+    );
+    w.li.sync().unwrap();
+    act(&w, &w.manager, order, "approve", serde_json::json!({}));
+    let today = zone.date_at(Utc::now());
+    let future = zone.date_at(ahead);
+    let sales = |from: chrono::NaiveDate| {
+        rows(w.relay.api(&w.admin).get(&format!(
+            "/v1/reports/sales-by-salesperson?from={from}&to={from}"
+        )))
+    };
+    assert_eq!(
+        sales(future),
+        Vec::<serde_json::Value>::new(),
+        "not in the future"
+    );
+    assert_eq!(
+        sales(today).len(),
+        1,
+        "dated when the relay first heard of it"
+    );
+    // A later change does not move it either.
+    act(
+        &w,
+        &w.manager,
+        order,
+        "cancel",
+        serde_json::json!({"reason": "check"}),
+    );
+    let (created, steps): (String, Vec<String>) = {
+        let mut r = w.relay.state.relay();
+        let conn = r.store().connection();
+        (
+            conn.query_row("SELECT created_at FROM orders", [], |r| r.get(0))
+                .unwrap(),
+            conn.prepare("SELECT at FROM order_events ORDER BY seq")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect(),
+        )
+    };
+    let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    assert!(created <= now, "{created} after {now}");
+    assert_eq!(steps.len(), 3, "submit, approve, cancel");
+    assert!(steps.iter().all(|at| *at <= now), "{steps:?} after {now}");
+}
