@@ -171,12 +171,16 @@ fn parse_row(
     Ok((order, line))
 }
 
+/// Did an order that ended in `status` go through `step` (cancelled
+/// orders went through none of the later ones)?
+fn reached(status: OrderStatus, step: OrderStatus) -> bool {
+    let at = |s: OrderStatus| STATUSES.iter().position(|x| *x == s);
+    status != OrderStatus::Cancelled && at(status) >= at(step)
+}
+
 /// The dates the status needs are there, and the steps happen in order.
 fn check_dates(o: &HistoricOrder) -> std::result::Result<(), String> {
-    let reached = |s: OrderStatus| {
-        o.status != OrderStatus::Cancelled
-            && STATUSES.iter().position(|x| *x == o.status) >= STATUSES.iter().position(|x| *x == s)
-    };
+    let reached = |s| reached(o.status, s);
     if reached(OrderStatus::Shipped) && o.shipped_on.is_none() {
         return Err(format!(
             "a {} order needs its shipped_on date",
@@ -342,11 +346,7 @@ fn replay(
     doc.submit(&created).map_err(e)?;
     let approved = order.approved_on.unwrap_or(order.order_date);
     let shipped = order.shipped_on.unwrap_or(approved);
-    let reached = |s: OrderStatus| {
-        order.status != OrderStatus::Cancelled
-            && STATUSES.iter().position(|x| *x == order.status)
-                >= STATUSES.iter().position(|x| *x == s)
-    };
+    let reached = |s| reached(order.status, s);
     if order.status == OrderStatus::Cancelled {
         let manager = takers.of_role(Role::Manager, region)?;
         doc.cancel(
@@ -412,12 +412,12 @@ fn replay(
     {
         pay(&mut doc, p)?;
     }
+    // Settled (and filed) once both paid and delivered.
+    let settled = order.paid_on.unwrap_or(delivered).max(delivered);
     if reached(OrderStatus::Settled) {
-        let settled = order.paid_on.unwrap_or(delivered).max(delivered);
         doc.settle(&ctx(&finance()?, settled)).map_err(e)?;
     }
     if reached(OrderStatus::Archived) {
-        let settled = order.paid_on.unwrap_or(delivered).max(delivered);
         doc.archive(&ctx(&finance()?, settled)).map_err(e)?;
     }
     Ok(doc)
