@@ -69,7 +69,23 @@ const MIGRATIONS: &[Migration] = &[
         sql: "CREATE TABLE office_order_numbers (day TEXT PRIMARY KEY, last INTEGER NOT NULL);",
         backfill: None,
     },
+    // 6: when each device last synced (written at most once a minute per
+    // device), for the administrator's device list.
+    Migration {
+        sql: "ALTER TABLE devices ADD COLUMN last_sync_at TEXT;",
+        backfill: None,
+    },
 ];
+
+/// Records that devices synced at `at`.
+pub fn record_syncs(conn: &Connection, devices: &[String], at: DateTime<Utc>) -> Result<()> {
+    let at = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let mut stmt = conn.prepare_cached("UPDATE devices SET last_sync_at = ?2 WHERE id = ?1")?;
+    for d in devices {
+        stmt.execute(params![d, at])?;
+    }
+    Ok(())
+}
 
 /// The prefix of order numbers head office gives out (devices get S01, S02…).
 pub const OFFICE_ORDER_PREFIX: &str = "HQ";

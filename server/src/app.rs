@@ -96,7 +96,13 @@ pub struct AppState {
     writer: Mutex<Option<std::sync::mpsc::Sender<SyncJob>>>,
     /// The writer thread is running.
     writer_running: Arc<std::sync::atomic::AtomicBool>,
+    /// When each device's last sync was written to `devices.last_sync_at`.
+    sync_written: Mutex<std::collections::HashMap<String, Instant>>,
 }
+
+/// How often a device's last sync time is written (it is shown to the
+/// minute; writing it on every sync would cost a commit each).
+const SYNC_TIME_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A decoded, authenticated sync request waiting for the writer, and where to
 /// send its answer.
@@ -124,6 +130,7 @@ fn writer_loop(state: std::sync::Weak<AppState>, jobs: std::sync::mpsc::Receiver
         let (requests, replies): (Vec<_>, Vec<_>) =
             batch.into_iter().map(|(a, r, tx)| ((a, r), tx)).unzip();
         let answers = answer_batch(&requests, &mut |batch| state.relay().handle_batch(batch));
+        state.note_syncs(requests.iter().map(|(s, _)| s.actor.device()));
         for (reply, answer) in replies.into_iter().zip(answers) {
             let _ = reply.send(answer);
         }
@@ -164,6 +171,38 @@ fn answer_batch(requests: &Batch, handle: &mut dyn FnMut(&Batch) -> Answers) -> 
 }
 
 impl AppState {
+    /// Writes the devices' last sync time, for those not written within
+    /// [`SYNC_TIME_EVERY`]. A failure is logged: it costs a stale "last sync"
+    /// on the device list, never a sync.
+    fn note_syncs<'a>(&self, devices: impl Iterator<Item = &'a str>) {
+        let now = Instant::now();
+        let due: Vec<String> = {
+            let mut written = self
+                .sync_written
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut due = Vec::new();
+            for d in devices {
+                if written
+                    .get(d)
+                    .is_none_or(|t| now.duration_since(*t) >= SYNC_TIME_EVERY)
+                {
+                    written.insert(d.to_string(), now);
+                    due.push(d.to_string());
+                }
+            }
+            due
+        };
+        if due.is_empty() {
+            return;
+        }
+        let mut relay = self.relay();
+        if let Err(e) = accounts::record_syncs(relay.store().connection(), &due, chrono::Utc::now())
+        {
+            tracing::warn!(error = %e, "could not record the devices' last sync");
+        }
+    }
+
     /// Opens (or creates) the database at `path` and brings every table up to date.
     pub fn open(path: &Path, limits: Limits) -> Result<Self> {
         let mut store = SqliteRelayStore::open(path)?;
@@ -189,6 +228,7 @@ impl AppState {
             auth_failures: Mutex::new(std::collections::HashMap::new()),
             writer: Mutex::new(None),
             writer_running: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            sync_written: Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -338,6 +378,12 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/sync",
             post(sync).layer(DefaultBodyLimit::max(limits.max_sync_bytes)),
         )
+        .route("/v1/orders", get(list_orders))
+        .route("/v1/customers", get(list_customers))
+        .route("/v1/visits", get(list_visits))
+        .route("/v1/complaints", get(list_complaints))
+        .route("/v1/daily-reports", get(list_daily_reports))
+        .route("/v1/devices", get(list_devices))
         .route("/v1/orders/{id}", get(office::get_order))
         .route("/v1/documents/{id}/history", get(office::document_history))
         .route("/v1/stock", post(office::publish_stock))
@@ -664,6 +710,40 @@ async fn report(
         ))),
     }
 }
+
+/// `GET /v1/{list}`: a page of a list ([`crate::lists`]).
+pub(crate) async fn list(
+    state: Arc<AppState>,
+    headers: HeaderMap,
+    name: &'static str,
+    params: std::collections::BTreeMap<String, String>,
+) -> Result<Json<crate::lists::Page>> {
+    let token = bearer(&headers)?;
+    blocking(&state, move |s| {
+        let conn = s.reader()?;
+        let actor = accounts::authenticate_user(&conn, &token)?;
+        crate::lists::page(&conn, &actor, name, &s.schedule, &params).map(Json)
+    })
+    .await
+}
+
+macro_rules! list_route {
+    ($fn:ident, $name:literal) => {
+        async fn $fn(
+            State(state): State<Arc<AppState>>,
+            headers: HeaderMap,
+            Query(params): Query<std::collections::BTreeMap<String, String>>,
+        ) -> Result<Json<crate::lists::Page>> {
+            list(state, headers, $name, params).await
+        }
+    };
+}
+list_route!(list_orders, "orders");
+list_route!(list_customers, "customers");
+list_route!(list_visits, "visits");
+list_route!(list_complaints, "complaints");
+list_route!(list_daily_reports, "daily-reports");
+list_route!(list_devices, "devices");
 
 #[cfg(test)]
 mod tests {

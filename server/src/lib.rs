@@ -21,6 +21,7 @@ pub mod error;
 pub mod head_office;
 pub mod import;
 pub mod listener;
+pub mod lists;
 pub mod metrics;
 mod office;
 mod openapi;

@@ -15,6 +15,7 @@ use fieldsync_core::{
     Actor, ChangeCtx, ComplaintDoc, Customer, CustomerDoc, DocId, Document, Grade, OpenOrder,
     Order, OrderDetails, OrderDoc, PaymentTerms, ProductionInfo, Shipment, may_see, money,
 };
+use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
 
 use crate::accounts;
@@ -332,20 +333,7 @@ pub(crate) async fn document_history(
         let mut relay = s.relay();
         let actor = accounts::authenticate_user(relay.store().connection(), &token)?;
         let mut doc = load_visible(&mut relay, &actor, id)?;
-        Ok(Json(
-            doc.history()
-                .into_iter()
-                .map(|h| FieldChangeSummary {
-                    field: h.path,
-                    old: h.old,
-                    new: h.value,
-                    user: h.actor.as_ref().map(|a| a.user().to_string()),
-                    role: h.actor.as_ref().map(|a| a.role().as_str().to_string()),
-                    device: h.actor.as_ref().map(|a| a.device().to_string()),
-                    at: h.at.to_rfc3339(),
-                })
-                .collect(),
-        ))
+        Ok(Json(field_history(&mut doc)))
     })
     .await
 }
@@ -365,18 +353,133 @@ fn load_visible(
     Ok(doc)
 }
 
+/// An order with everything head office reads on its page: lines and
+/// details, production, shipment, payments, every step and every field's
+/// history.
+#[derive(Debug, Serialize)]
+pub struct OrderPage {
+    #[serde(flatten)]
+    summary: OrderSummary,
+    region: Option<String>,
+    salesperson: String,
+    taken_by: String,
+    created_at: String,
+    delivery_date: Option<String>,
+    split_from: Option<String>,
+    merged_into: Option<String>,
+    production: serde_json::Value,
+    shipment: serde_json::Value,
+    payments: Vec<serde_json::Value>,
+    /// Every step, in the order they take effect, with who, where, when and why.
+    events: Vec<serde_json::Value>,
+    /// Every change to every field, oldest first.
+    history: Vec<FieldChangeSummary>,
+}
+
+fn field_history(doc: &mut Document) -> Vec<FieldChangeSummary> {
+    doc.history()
+        .into_iter()
+        .map(|h| FieldChangeSummary {
+            field: h.path,
+            old: h.old,
+            new: h.value,
+            user: h.actor.as_ref().map(|a| a.user().to_string()),
+            role: h.actor.as_ref().map(|a| a.role().as_str().to_string()),
+            device: h.actor.as_ref().map(|a| a.device().to_string()),
+            at: h.at.to_rfc3339(),
+        })
+        .collect()
+}
+
+impl OrderPage {
+    fn of(doc: &mut Document) -> Result<Self> {
+        let o = doc.view::<Order>()?;
+        let superseded = o.derived().superseded;
+        Ok(OrderPage {
+            summary: OrderSummary::from(&o),
+            region: o.meta.region.clone(),
+            salesperson: o.meta.owner.clone(),
+            taken_by: o.meta.created_by.clone(),
+            created_at: o.meta.created_at.to_rfc3339(),
+            delivery_date: o.delivery_date.map(|d| d.to_string()),
+            split_from: o.split_from.clone(),
+            merged_into: o.merged_into.clone(),
+            production: serde_json::json!({
+                "expected_finish": o.production.expected_finish.map(|d| d.to_string()),
+                "note": o.production.note,
+            }),
+            shipment: serde_json::json!({
+                "carrier": o.shipment.carrier,
+                "tracking": o.shipment.tracking,
+                "notice": o.shipment.notice,
+            }),
+            payments: o
+                .payments
+                .iter()
+                .map(|(id, p)| {
+                    serde_json::json!({
+                        "id": id,
+                        "amount": money::cents(p.amount).to_string(),
+                        "received_at": p.received_at.to_rfc3339(),
+                        "reference": p.reference,
+                        "recorded_by": p.recorded_by,
+                    })
+                })
+                .collect(),
+            events: o
+                .events
+                .iter()
+                .map(|e| {
+                    serde_json::json!({
+                        "id": e.id,
+                        "action": format!("{:?}", e.action),
+                        "from": e.from.as_str(),
+                        "to": e.to.as_str(),
+                        "user": e.user,
+                        "role": e.role,
+                        "device": e.device,
+                        "at": e.at.to_rfc3339(),
+                        "reason": e.reason,
+                        "credit_override": e.credit_override,
+                        "took_effect": !superseded.contains(&e.id),
+                    })
+                })
+                .collect(),
+            history: field_history(doc),
+        })
+    }
+}
+
+/// An order's id from what the caller gave: its id, or its number
+/// (`S01-20261202-001`, as reports and shipping notices show it).
+fn order_id(conn: &rusqlite::Connection, id_or_number: &str) -> Result<DocId> {
+    if let Ok(id) = id_or_number.parse() {
+        return Ok(id);
+    }
+    let id: Option<String> = conn
+        .query_row(
+            "SELECT id FROM orders WHERE number = ?1",
+            [id_or_number],
+            |r| r.get(0),
+        )
+        .optional()?;
+    id.and_then(|i| i.parse().ok())
+        .ok_or_else(|| ServerError::NotFound(format!("there is no order {id_or_number}")))
+}
+
+/// `GET /v1/orders/{id or number}`: the order's page.
 pub(crate) async fn get_order(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     UrlPath(id): UrlPath<String>,
-) -> Result<Json<OrderSummary>> {
+) -> Result<Json<OrderPage>> {
     let token = bearer(&headers)?;
-    let id = parse_id(&id)?;
     blocking(&state, move |s| {
         let mut relay = s.relay();
         let actor = accounts::authenticate_user(relay.store().connection(), &token)?;
-        let doc = load_visible(&mut relay, &actor, id)?;
-        Ok(Json(OrderSummary::from(&doc.view::<Order>()?)))
+        let id = order_id(relay.store().connection(), &id)?;
+        let mut doc = load_visible(&mut relay, &actor, id)?;
+        Ok(Json(OrderPage::of(&mut doc)?))
     })
     .await
 }
