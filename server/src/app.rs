@@ -9,7 +9,6 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
 use fieldsync_core::rules::RolePolicy;
@@ -368,36 +367,33 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Result<String> {
 /// The router with every route and limit.
 pub fn router(state: Arc<AppState>) -> Router {
     let limits = state.limits;
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi))
-        .route("/v1/enroll", post(enroll))
-        .route("/v1/device-key", post(device_key))
-        .route(
-            "/v1/sync",
-            post(sync).layer(DefaultBodyLimit::max(limits.max_sync_bytes)),
-        )
-        .route("/v1/orders", get(list_orders))
-        .route("/v1/customers", get(list_customers))
-        .route("/v1/visits", get(list_visits))
-        .route("/v1/complaints", get(list_complaints))
-        .route("/v1/daily-reports", get(list_daily_reports))
-        .route("/v1/devices", get(list_devices))
-        .route("/v1/orders/{id}", get(office::get_order))
-        .route("/v1/documents/{id}/history", get(office::document_history))
-        .route("/v1/stock", post(office::publish_stock))
-        .route(
-            "/v1/orders/{id}/shipping-notice",
-            get(office::shipping_notice),
-        )
-        .route("/v1/orders/{id}/{action}", post(office::order_action))
-        .route("/v1/customers/{id}/{action}", post(office::customer_action))
-        .route(
-            "/v1/complaints/{id}/resolve",
-            post(office::resolve_complaint),
-        )
-        .route("/v1/reports/{name}", get(report))
+    use utoipa::OpenApi;
+    use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+    use utoipa_axum::routes;
+    let (routes, spec) = OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi))
+        .routes(routes!(enroll))
+        .routes(routes!(device_key))
+        .routes(routes!(sync).layer(DefaultBodyLimit::max(limits.max_sync_bytes)))
+        .routes(routes!(list_orders))
+        .routes(routes!(list_customers))
+        .routes(routes!(list_visits))
+        .routes(routes!(list_complaints))
+        .routes(routes!(list_daily_reports))
+        .routes(routes!(list_devices))
+        .routes(routes!(office::get_order))
+        .routes(routes!(office::document_history))
+        .routes(routes!(office::publish_stock))
+        .routes(routes!(office::shipping_notice))
+        .routes(routes!(office::order_action))
+        .routes(routes!(office::customer_action))
+        .routes(routes!(office::resolve_complaint))
+        .routes(routes!(report))
+        .split_for_parts();
+    crate::openapi::publish(&spec);
+    routes
         .layer(DefaultBodyLimit::max(limits.max_json_bytes))
         // Phones gzip large sync requests: the sync handler decompresses
         // them itself, bounded, once the device's token is checked.
@@ -421,6 +417,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "relay", responses((status = 200, description = "Prometheus text format")))]
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -428,10 +425,11 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     )
 }
 
+#[utoipa::path(get, path = "/openapi.json", tag = "relay", responses((status = 200, description = "this description")))]
 async fn openapi() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        crate::openapi::SPEC,
+        crate::openapi::spec(),
     )
 }
 
@@ -484,6 +482,7 @@ fn gunzip_bounded(compressed: &[u8], max: usize) -> Result<Vec<u8>> {
 
 /// `ok`, or 503 once the sync writer has stopped (for a load balancer or
 /// supervisor; the next sync starts it again).
+#[utoipa::path(get, path = "/healthz", tag = "relay", responses((status = 200, description = "ok"), (status = 503, description = "the sync writer has stopped")))]
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     if state.healthy() {
         "ok".into_response()
@@ -503,6 +502,7 @@ struct EnrollRequest {
     public_key: Option<String>,
 }
 
+#[utoipa::path(post, path = "/v1/enroll", tag = "devices", request_body = crate::openapi::EnrollBody, responses((status = 200, description = "the device's token, user, role, region, order prefix and time zone"), (status = 400, description = "malformed or breaks a rule", body = crate::openapi::ErrorBody), (status = 401, description = "no or unknown token", body = crate::openapi::ErrorBody)))]
 async fn enroll(
     State(state): State<Arc<AppState>>,
     body: std::result::Result<Json<EnrollRequest>, axum::extract::rejection::JsonRejection>,
@@ -536,6 +536,7 @@ struct DeviceKeyRequest {
 
 /// An app updated from before changes were signed registers its device's
 /// key (once; authenticated by the device token).
+#[utoipa::path(post, path = "/v1/device-key", tag = "devices", security(("bearer" = [])), request_body = crate::openapi::DeviceKeyBody, responses((status = 200, description = "registered"), (status = 400, description = "malformed or breaks a rule", body = crate::openapi::ErrorBody), (status = 401, description = "no or unknown token", body = crate::openapi::ErrorBody)))]
 async fn device_key(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -554,6 +555,7 @@ async fn device_key(
     Ok(Json(serde_json::json!({ "registered": true })))
 }
 
+#[utoipa::path(post, path = "/v1/sync", tag = "devices", security(("bearer" = [])), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "a binary sync request (FSYN, protocol 4), optionally gzip'd"), responses((status = 200, description = "the binary answer"), (status = 400, description = "malformed or breaks a rule", body = crate::openapi::ErrorBody), (status = 401, description = "no or unknown token", body = crate::openapi::ErrorBody), (status = 413, description = "too large"), (status = 429, description = "too many syncs"), (status = 503, description = "the relay's disk is full; retry later")))]
 async fn sync(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -684,6 +686,7 @@ impl ReportQuery {
     }
 }
 
+#[utoipa::path(get, path = "/v1/reports/{name}", tag = "reports", security(("bearer" = [])), params(("name" = String, Path, description = "one of crate::reports::REPORTS"), crate::openapi::ReportParams), responses((status = 200, description = "the report's rows (JSON, or CSV with format=csv)"), (status = 400, description = "malformed or breaks a rule", body = crate::openapi::ErrorBody), (status = 401, description = "no or unknown token", body = crate::openapi::ErrorBody), (status = 404, description = "no such report", body = crate::openapi::ErrorBody)))]
 async fn report(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -729,6 +732,12 @@ pub(crate) async fn list(
 
 macro_rules! list_route {
     ($fn:ident, $name:literal) => {
+        #[utoipa::path(get, path = concat!("/v1/", $name), tag = "lists", security(("bearer" = [])),
+            params(crate::openapi::ListParams),
+            description = "A page of the list, newest first unless sorted otherwise; filters as in crate::lists.",
+            responses((status = 200, description = "a page", body = crate::lists::Page),
+                (status = 400, description = "a filter, sort, limit or cursor it does not take", body = crate::openapi::ErrorBody),
+                (status = 401, description = "no or unknown token", body = crate::openapi::ErrorBody)))]
         async fn $fn(
             State(state): State<Arc<AppState>>,
             headers: HeaderMap,

@@ -35,9 +35,10 @@ pub const LISTS: &[&str] = &[
 ];
 
 /// One page of a list.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct Page {
     /// The rows, each an object keyed by column.
+    #[schema(value_type = Vec<Object>)]
     pub items: Vec<serde_json::Value>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,

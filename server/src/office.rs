@@ -74,7 +74,7 @@ fn parse_id(id: &str) -> Result<DocId> {
 }
 
 /// An order as the head-office API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OrderSummary {
     id: String,
     number: String,
@@ -90,7 +90,7 @@ pub struct OrderSummary {
 
 /// An order's details: what `GET` shows, and what the `details` action
 /// takes (fields left out stay as they are).
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DetailsBody {
     delivery_address: Option<String>,
@@ -152,7 +152,7 @@ impl DetailsBody {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct LineSummary {
     id: String,
     product: String,
@@ -195,6 +195,7 @@ impl From<&Order> for OrderSummary {
 /// `GET /v1/orders/{id}/shipping-notice`: what went to the customer when
 /// the order shipped: their own order reference, where and to whom, the
 /// carrier and waybill, the lines, and the notice text.
+#[utoipa::path(get, path = "/v1/orders/{id}/shipping-notice", tag = "orders", security(("bearer" = [])), params(("id" = String, Path, description = "the document id")), responses((status = 200, description = "the shipping notice of the latest shipment"), (status = 400, description = "malformed or breaks a rule", body = crate::openapi::ErrorBody), (status = 401, description = "no or unknown token", body = crate::openapi::ErrorBody), (status = 404, description = "unknown, or not shipped", body = crate::openapi::ErrorBody)))]
 pub(crate) async fn shipping_notice(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -245,7 +246,7 @@ pub(crate) async fn shipping_notice(
 
 /// Stock figures for one product (`POST /v1/stock`); decimal strings, a
 /// figure left out stays as it is.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StockBody {
     code: String,
@@ -255,7 +256,7 @@ pub struct StockBody {
 }
 
 /// `POST /v1/stock`'s body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StockUpdate {
     products: Vec<StockBody>,
@@ -264,6 +265,7 @@ pub struct StockUpdate {
 /// `POST /v1/stock`: the warehouse publishes on hand and reserved,
 /// production in production, for many products in one change; phones show
 /// them as of their next sync.
+#[utoipa::path(post, path = "/v1/stock", tag = "stock", security(("bearer" = [])), request_body = StockUpdate, responses((status = 200, description = "published"), (status = 400, description = "malformed or breaks a rule", body = crate::openapi::ErrorBody), (status = 401, description = "no or unknown token", body = crate::openapi::ErrorBody), (status = 403, description = "not the warehouse's or production's figure", body = crate::openapi::ErrorBody)))]
 pub(crate) async fn publish_stock(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -309,7 +311,7 @@ pub(crate) async fn publish_stock(
 }
 
 /// One change to one field of a document, as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FieldChangeSummary {
     field: String,
     old: Option<String>,
@@ -322,6 +324,7 @@ pub struct FieldChangeSummary {
 
 /// `GET /v1/documents/{id}/history`: every change to every field of a
 /// document the user may see, oldest first.
+#[utoipa::path(get, path = "/v1/documents/{id}/history", tag = "documents", security(("bearer" = [])), params(("id" = String, Path, description = "the document id")), responses((status = 200, description = "every change to every field, oldest first", body = Vec<FieldChangeSummary>), (status = 400, description = "malformed or breaks a rule", body = crate::openapi::ErrorBody), (status = 401, description = "no or unknown token", body = crate::openapi::ErrorBody), (status = 404, description = "unknown", body = crate::openapi::ErrorBody)))]
 pub(crate) async fn document_history(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -356,7 +359,7 @@ fn load_visible(
 /// An order with everything head office reads on its page: lines and
 /// details, production, shipment, payments, every step and every field's
 /// history.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OrderPage {
     #[serde(flatten)]
     summary: OrderSummary,
@@ -367,10 +370,14 @@ pub struct OrderPage {
     delivery_date: Option<String>,
     split_from: Option<String>,
     merged_into: Option<String>,
+    #[schema(value_type = Object)]
     production: serde_json::Value,
+    #[schema(value_type = Object)]
     shipment: serde_json::Value,
+    #[schema(value_type = Vec<Object>)]
     payments: Vec<serde_json::Value>,
     /// Every step, in the order they take effect, with who, where, when and why.
+    #[schema(value_type = Vec<Object>)]
     events: Vec<serde_json::Value>,
     /// Every change to every field, oldest first.
     history: Vec<FieldChangeSummary>,
@@ -468,6 +475,7 @@ fn order_id(conn: &rusqlite::Connection, id_or_number: &str) -> Result<DocId> {
 }
 
 /// `GET /v1/orders/{id or number}`: the order's page.
+#[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders", security(("bearer" = [])), params(("id" = String, Path, description = "the order's id or number")), responses((status = 200, description = "the order with lines, details, production, shipment, payments, steps and field history", body = OrderPage), (status = 400, description = "malformed or breaks a rule", body = crate::openapi::ErrorBody), (status = 401, description = "no or unknown token", body = crate::openapi::ErrorBody), (status = 404, description = "unknown", body = crate::openapi::ErrorBody)))]
 pub(crate) async fn get_order(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -485,7 +493,7 @@ pub(crate) async fn get_order(
 }
 
 /// The body of a head-office action; each action reads the fields it needs.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActionBody {
     /// Why (reject, cancel).
@@ -553,6 +561,7 @@ fn credit_of(relay: &mut ServerRelay, o: &Order) -> Result<(Customer, Vec<OpenOr
     Ok((customer, orders))
 }
 
+#[utoipa::path(post, path = "/v1/orders/{id}/{action}", tag = "orders", security(("bearer" = [])), params(("id" = String, Path, description = "the document id"), ("action" = String, Path, description = "approve, reject, confirm, start-production, production, in-stock, ship, deliver, payments, settle, archive, cancel, details, split (lines: the ids to split off, into an order numbered HQ-<day>-<n>), merge (from: the order merged into this one)")), request_body = ActionBody, responses((status = 200, description = "the order after the step", body = OrderSummary), (status = 400, description = "malformed or breaks a rule", body = crate::openapi::ErrorBody), (status = 401, description = "no or unknown token", body = crate::openapi::ErrorBody), (status = 403, description = "not this role's step", body = crate::openapi::ErrorBody), (status = 409, description = "not possible in the order's status, or over credit", body = crate::openapi::ErrorBody)))]
 pub(crate) async fn order_action(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -666,6 +675,7 @@ async fn split_or_merge(
     .await
 }
 
+#[utoipa::path(post, path = "/v1/customers/{id}/{action}", tag = "customers", security(("bearer" = [])), params(("id" = String, Path, description = "the document id"), ("action" = String, Path, description = "credit, receivables, grade, activate, reassign (owner: the salesperson the customer and its orders, visits and complaints go to; admin)")), request_body = ActionBody, responses((status = 200, description = "the customer with its credit exposure"), (status = 400, description = "malformed or breaks a rule", body = crate::openapi::ErrorBody), (status = 401, description = "no or unknown token", body = crate::openapi::ErrorBody), (status = 403, description = "not this role's change", body = crate::openapi::ErrorBody)))]
 pub(crate) async fn customer_action(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -741,6 +751,7 @@ pub(crate) async fn customer_action(
     .await
 }
 
+#[utoipa::path(post, path = "/v1/complaints/{id}/resolve", tag = "complaints", security(("bearer" = [])), params(("id" = String, Path, description = "the document id")), request_body = ActionBody, responses((status = 200, description = "resolved"), (status = 400, description = "malformed or breaks a rule", body = crate::openapi::ErrorBody), (status = 401, description = "no or unknown token", body = crate::openapi::ErrorBody)))]
 pub(crate) async fn resolve_complaint(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,

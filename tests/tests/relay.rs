@@ -406,6 +406,63 @@ fn health_metrics_and_openapi() {
     assert!(spec["paths"]["/v1/sync"].is_object());
 }
 
+#[test]
+fn the_openapi_description_is_the_routers_own() {
+    let w = world();
+    let spec = w.relay.api(&w.admin).get("/openapi.json").json();
+    let paths = spec["paths"].as_object().unwrap();
+    // Every path the description names is served (a request reaches its
+    // handler, not the fallback), with the methods it names.
+    let mut checked = 0;
+    for (path, item) in paths {
+        let concrete = path
+            .replace("{id}", "0190e7d4-0000-7000-8000-000000000000")
+            .replace("{action}", "approve")
+            .replace("{name}", "sales-by-region");
+        for method in item.as_object().unwrap().keys() {
+            let url = format!("{}{concrete}", w.relay.url());
+            let answer = match method.as_str() {
+                "get" => w.relay.api(&w.admin).get(&concrete),
+                "post" => post_bytes(&url, Some(&w.admin), b"{}"),
+                other => panic!("{path}: unexpected method {other}"),
+            };
+            let (status, body) = (
+                answer.status,
+                String::from_utf8_lossy(&answer.body).into_owned(),
+            );
+            assert!(
+                !body.contains("no such endpoint") && status != 405,
+                "{method} {path} is described but not served: {status} {body}"
+            );
+            checked += 1;
+        }
+    }
+    // And what the relay serves is described: the head-office API and the
+    // devices' endpoints.
+    for path in [
+        "/v1/sync",
+        "/v1/enroll",
+        "/v1/orders",
+        "/v1/orders/{id}",
+        "/v1/orders/{id}/{action}",
+        "/v1/customers",
+        "/v1/visits",
+        "/v1/complaints",
+        "/v1/daily-reports",
+        "/v1/devices",
+        "/v1/reports/{name}",
+        "/v1/stock",
+    ] {
+        assert!(paths.contains_key(path), "{path} is not described");
+    }
+    assert!(checked >= 19, "{checked}");
+    // The check above can tell: a path not served says so.
+    let missing = w.relay.api(&w.admin).get("/v1/nothing-here");
+    assert!(String::from_utf8_lossy(&missing.body).contains("no such endpoint"));
+    assert!(spec["components"]["securitySchemes"]["bearer"].is_object());
+    assert!(spec["components"]["schemas"]["ActionBody"].is_object());
+}
+
 fn order_for(p: &mut Phone, customer: &Customer, product: &str, qty: &str, price: &str) -> DocId {
     let ctx = p.ctx();
     let number = p.store.next_order_number(Utc::now().date_naive()).unwrap();
