@@ -75,7 +75,140 @@ const MIGRATIONS: &[Migration] = &[
         sql: "ALTER TABLE devices ADD COLUMN last_sync_at TEXT;",
         backfill: None,
     },
+    // 7: the web console: users' passwords (argon2id, PHC strings) and
+    // sign-in sessions (the cookie's SHA-256 only).
+    Migration {
+        sql: "ALTER TABLE users ADD COLUMN password_hash TEXT;
+              CREATE TABLE console_sessions (
+                  token_hash BLOB PRIMARY KEY,
+                  user_id TEXT NOT NULL REFERENCES users(id),
+                  created_at TEXT NOT NULL,
+                  last_seen_at TEXT NOT NULL
+              );",
+        backfill: None,
+    },
 ];
+
+/// The shortest password the console takes.
+pub const MIN_PASSWORD_CHARS: usize = 10;
+
+/// Sets (or resets) `user`'s console password, hashed with argon2id.
+/// Signs them out of every session they had.
+pub fn set_password(conn: &Connection, user_id: &str, password: &str) -> Result<()> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    user(conn, user_id)?;
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(ServerError::BadRequest(format!(
+            "a password needs at least {MIN_PASSWORD_CHARS} characters"
+        )));
+    }
+    let salt = SaltString::encode_b64(&random_bytes::<16>()?)
+        .map_err(|e| ServerError::Internal(format!("could not make a salt: {e}")))?;
+    let phc = argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| ServerError::Internal(format!("could not hash the password: {e}")))?
+        .to_string();
+    conn.execute(
+        "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+        params![user_id, phc],
+    )?;
+    conn.execute("DELETE FROM console_sessions WHERE user_id = ?1", [user_id])?;
+    Ok(())
+}
+
+/// The user `user_id` if `password` is theirs. Unknown users, users without
+/// a password and wrong passwords get the same answer, after the same work.
+pub fn check_password(conn: &Connection, user_id: &str, password: &str) -> Result<Actor> {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    // Verified against when there is no hash, so an unknown user costs the same.
+    const STAND_IN: &str = "$argon2id$v=19$m=19456,t=2,p=1$c3RhbmQtaW4tc2FsdA$2cSVZxs3yDeqSt/O1CS2OmnJPzYtFg9C0GLuG8Cr5AU";
+    let stored: Option<(Option<String>, User)> = conn
+        .query_row(
+            "SELECT password_hash, id, name, role, region FROM users WHERE id = ?1",
+            [user_id],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    User {
+                        id: r.get(1)?,
+                        name: r.get(2)?,
+                        role: r.get(3)?,
+                        region: r.get(4)?,
+                    },
+                ))
+            },
+        )
+        .optional()?;
+    let phc = stored
+        .as_ref()
+        .and_then(|(h, _)| h.clone())
+        .unwrap_or_else(|| STAND_IN.to_string());
+    let verified = PasswordHash::new(&phc)
+        .map(|h| {
+            argon2::Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false);
+    match stored {
+        Some((Some(_), u)) if verified => actor_of(&u, OFFICE_DEVICE),
+        _ => Err(ServerError::Unauthorized(
+            "the user id or the password is wrong".into(),
+        )),
+    }
+}
+
+/// Opens a console session for `user_id`; returns the cookie's secret.
+pub fn open_session(conn: &Connection, user_id: &str) -> Result<String> {
+    let t = token("fss")?;
+    let now = Utc::now().to_rfc3339();
+    conn.execute(
+        "INSERT INTO console_sessions (token_hash, user_id, created_at, last_seen_at) VALUES (?1, ?2, ?3, ?3)",
+        params![hash(&t), user_id, now],
+    )?;
+    Ok(t)
+}
+
+/// The user of session `secret`, if it exists and was used within `idle`;
+/// its last use is moved on (written at most once a minute). An idle
+/// session is closed.
+pub fn session_user(conn: &Connection, secret: &str, idle: Duration) -> Result<Option<Actor>> {
+    let now = Utc::now();
+    let row: Option<(String, String)> = conn
+        .query_row(
+            "SELECT user_id, last_seen_at FROM console_sessions WHERE token_hash = ?1",
+            [hash(secret)],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((user_id, seen)) = row else {
+        return Ok(None);
+    };
+    let seen = DateTime::parse_from_rfc3339(&seen)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or(DateTime::UNIX_EPOCH);
+    if now - seen > idle {
+        close_session(conn, secret)?;
+        return Ok(None);
+    }
+    if now - seen > Duration::minutes(1) {
+        conn.execute(
+            "UPDATE console_sessions SET last_seen_at = ?2 WHERE token_hash = ?1",
+            params![hash(secret), now.to_rfc3339()],
+        )?;
+    }
+    let u = user(conn, &user_id)?;
+    Ok(Some(actor_of(&u, OFFICE_DEVICE)?))
+}
+
+/// Closes session `secret` (signing out).
+pub fn close_session(conn: &Connection, secret: &str) -> Result<()> {
+    conn.execute(
+        "DELETE FROM console_sessions WHERE token_hash = ?1",
+        [hash(secret)],
+    )?;
+    Ok(())
+}
 
 /// Records that devices synced at `at`.
 pub fn record_syncs(conn: &Connection, devices: &[String], at: DateTime<Utc>) -> Result<()> {
@@ -562,6 +695,67 @@ mod tests {
         let mut c = Connection::open_in_memory().unwrap();
         migrate_accounts(&mut c).unwrap();
         c
+    }
+
+    #[test]
+    fn console_passwords_are_argon2_and_sessions_expire_when_idle() {
+        use argon2::password_hash::PasswordHash;
+        let c = db();
+        create_user(&c, "zhao", "Zhao", Role::Manager, Some("east")).unwrap();
+        let e = check_password(&c, "zhao", "anything at all").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("the user id or the password is wrong")
+        );
+        let e = set_password(&c, "zhao", "short").unwrap_err().to_string();
+        assert!(e.contains("at least 10 characters"), "{e}");
+        set_password(&c, "zhao", "correct horse battery").unwrap();
+        let stored: String = c
+            .query_row(
+                "SELECT password_hash FROM users WHERE id = 'zhao'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(stored.starts_with("$argon2id$"), "{stored}");
+        assert!(!stored.contains("correct horse"));
+        assert_eq!(
+            check_password(&c, "zhao", "correct horse battery")
+                .unwrap()
+                .user(),
+            "zhao"
+        );
+        let wrong = check_password(&c, "zhao", "correct horse batterY").unwrap_err();
+        let unknown = check_password(&c, "nobody", "correct horse battery").unwrap_err();
+        assert_eq!(wrong.to_string(), unknown.to_string(), "no telling which");
+        // The stand-in hash unknown users are checked against is a real one.
+        let probe = "$argon2id$v=19$m=19456,t=2,p=1$c3RhbmQtaW4tc2FsdA$2cSVZxs3yDeqSt/O1CS2OmnJPzYtFg9C0GLuG8Cr5AU";
+        assert!(PasswordHash::new(probe).is_ok());
+
+        let secret = open_session(&c, "zhao").unwrap();
+        let stored: Vec<u8> = c
+            .query_row("SELECT token_hash FROM console_sessions", [], |r| r.get(0))
+            .unwrap();
+        assert_ne!(stored, secret.as_bytes(), "the cookie is stored hashed");
+        let idle = Duration::minutes(30);
+        assert_eq!(
+            session_user(&c, &secret, idle).unwrap().unwrap().user(),
+            "zhao"
+        );
+        assert!(session_user(&c, "fss_forged", idle).unwrap().is_none());
+        c.execute(
+            "UPDATE console_sessions SET last_seen_at = ?1",
+            [(Utc::now() - Duration::minutes(31)).to_rfc3339()],
+        )
+        .unwrap();
+        assert!(
+            session_user(&c, &secret, idle).unwrap().is_none(),
+            "idle too long"
+        );
+        let again = open_session(&c, "zhao").unwrap();
+        // A new password signs every session out.
+        set_password(&c, "zhao", "another long password").unwrap();
+        assert!(session_user(&c, &again, idle).unwrap().is_none());
     }
 
     #[test]

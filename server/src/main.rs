@@ -82,6 +82,16 @@ enum AdminCommand {
         /// Region (salespeople and managers).
         #[arg(long)]
         region: Option<String>,
+        /// Also ask for a password for the web console (head-office users).
+        #[arg(long)]
+        password: bool,
+    },
+    /// Set or reset a user's password for the web console (asked for, or
+    /// read from the first line of standard input when it is not a terminal).
+    SetPassword {
+        /// The user.
+        #[arg(long)]
+        user: String,
     },
     /// List users.
     Users,
@@ -253,6 +263,29 @@ fn print_demo(d: &admin::Demo, db: &std::path::Path) {
     println!("\nEnrollment code for salesperson li's phone: {}\n", d.code);
 }
 
+/// A new password for `user`: asked for twice on a terminal (not shown),
+/// else the first line of standard input.
+fn read_password(user: &str) -> Result<String, ServerError> {
+    use std::io::IsTerminal;
+    let failed =
+        |e: std::io::Error| ServerError::BadRequest(format!("could not read the password: {e}"));
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(format!("New console password for {user}: "))
+            .map_err(failed)?;
+        let again = rpassword::prompt_password("Again: ").map_err(failed)?;
+        if first != again {
+            return Err(ServerError::BadRequest(
+                "the two passwords differ; nothing was changed".into(),
+            ));
+        }
+        Ok(first)
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map_err(failed)?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_string())
+    }
+}
+
 fn admin_command(state: &AppState, command: AdminCommand) -> Result<(), ServerError> {
     match command {
         AdminCommand::CreateUser {
@@ -260,6 +293,7 @@ fn admin_command(state: &AppState, command: AdminCommand) -> Result<(), ServerEr
             name,
             role,
             region,
+            password,
         } => {
             let role: Role = role.parse()?;
             let mut relay = state.relay();
@@ -272,6 +306,17 @@ fn admin_command(state: &AppState, command: AdminCommand) -> Result<(), ServerEr
             )?;
             println!("Created {} user {id}.", role.in_words());
             println!("API token (shown once, keep it safe): {token}");
+            if password {
+                let p = read_password(&id)?;
+                accounts::set_password(relay.store().connection(), &id, &p)?;
+                println!("{id} can sign in to the web console.");
+            }
+        }
+        AdminCommand::SetPassword { user } => {
+            let p = read_password(&user)?;
+            let mut relay = state.relay();
+            accounts::set_password(relay.store().connection(), &user, &p)?;
+            println!("{user}'s console password is set; their other sessions are signed out.");
         }
         AdminCommand::Users => {
             let mut relay = state.relay();

@@ -90,7 +90,7 @@ pub struct OrderSummary {
 
 /// An order's details: what `GET` shows, and what the `details` action
 /// takes (fields left out stay as they are).
-#[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DetailsBody {
     delivery_address: Option<String>,
@@ -459,7 +459,7 @@ impl OrderPage {
 
 /// An order's id from what the caller gave: its id, or its number
 /// (`S01-20261202-001`, as reports and shipping notices show it).
-fn order_id(conn: &rusqlite::Connection, id_or_number: &str) -> Result<DocId> {
+pub(crate) fn order_id(conn: &rusqlite::Connection, id_or_number: &str) -> Result<DocId> {
     if let Ok(id) = id_or_number.parse() {
         return Ok(id);
     }
@@ -493,7 +493,7 @@ pub(crate) async fn get_order(
 }
 
 /// The body of a head-office action; each action reads the fields it needs.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActionBody {
     /// Why (reject, cancel).
@@ -569,110 +569,147 @@ pub(crate) async fn order_action(
     body: std::result::Result<Json<ActionBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<OrderSummary>> {
     let b = json_body(body)?;
-    if matches!(action.as_str(), "split" | "merge") {
-        return split_or_merge(&state, &headers, &id, action, b).await;
-    }
-    let what = action.clone();
-    act(&state, &headers, &id, what, move |relay, ctx, o: &mut OrderDoc| {
-        let current = o.read()?;
-        let over = b.credit_override_reason.as_deref();
-        match action.as_str() {
-            "approve" => {
-                let (customer, orders) = credit_of(relay, &current)?;
-                o.approve(ctx, (&customer, &orders[..]), over)?
-            }
-            "reject" => o.reject(ctx, need(&b.reason, "reason")?)?,
-            "confirm" => o.confirm(ctx)?,
-            "start-production" => o.start_production(ctx, b.expected_finish)?,
-            "production" => o.update_production(
-                ctx,
-                ProductionInfo { expected_finish: b.expected_finish, note: b.note.clone().unwrap_or_default() },
-            )?,
-            "in-stock" => o.mark_in_stock(ctx)?,
-            "ship" => {
-                let (customer, orders) = credit_of(relay, &current)?;
-                o.ship(
-                    ctx,
-                    (&customer, &orders[..]),
-                    Shipment {
-                        carrier: b.carrier.clone().unwrap_or_default(),
-                        tracking: b.tracking.clone().unwrap_or_default(),
-                        notice: String::new(),
-                    },
-                    over,
-                )?
-            }
-            "deliver" => o.mark_delivered(ctx)?,
-            "payments" => {
-                let amount = money::parse_amount("payment amount", need(&b.amount, "amount")?)?;
-                o.record_payment(ctx, amount, b.reference.as_deref().unwrap_or(""))?;
-            }
-            "settle" => o.settle(ctx)?,
-            "archive" => o.archive(ctx)?,
-            "cancel" => o.cancel(ctx, need(&b.reason, "reason")?)?,
-            "details" => {
-                let details = b.details.as_ref().ok_or_else(|| {
-                    ServerError::BadRequest(
-                        "details is required, e.g. {\"details\": {\"evidence\": \"signed order form\", \"customer_reference\": \"PO-7731\"}}".into(),
-                    )
-                })?;
-                o.set_details(ctx, details.apply_to(&current)?)?
-            }
-            other => {
-                return Err(ServerError::NotFound(format!(
-                    "unknown order action {other}; use approve, reject, confirm, start-production, production, in-stock, ship, deliver, payments, settle, archive, cancel, details, split or merge"
-                )));
-            }
-        }
-        Ok(Json(OrderSummary::from(&o.read()?)))
+    let token = bearer(&headers)?;
+    blocking(&state, move |s| {
+        let mut relay = s.relay();
+        let actor = accounts::authenticate_user(relay.store().connection(), &token)?;
+        let id = order_id(relay.store().connection(), &id)?;
+        run_order_action(s, &mut relay, &actor, id, &action, &b).map(Json)
     })
     .await
+}
+
+/// Takes step `action` on order `id` as `actor`, with what `b` gives,
+/// through the relay's checks; answers the order as it is after. The one
+/// path for the JSON API and the console.
+pub(crate) fn run_order_action(
+    s: &AppState,
+    relay: &mut ServerRelay,
+    actor: &Actor,
+    id: DocId,
+    action: &str,
+    b: &ActionBody,
+) -> Result<OrderSummary> {
+    if matches!(action, "split" | "merge") {
+        return split_or_merge(s, relay, actor, id, action, b);
+    }
+    let ctx = ChangeCtx::now(actor.clone());
+    let mut o = OrderDoc::from_document(load_visible(relay, actor, id)?)?;
+    order_step(relay, &ctx, &mut o, action, b)?;
+    relay.commit_edit(actor, o.document())?;
+    s.metrics.office_action();
+    tracing::info!(user = actor.user(), document = %id, action, "head-office action");
+    Ok(OrderSummary::from(&o.read()?))
+}
+
+/// Applies step `action` to `o` (not committed).
+fn order_step(
+    relay: &mut ServerRelay,
+    ctx: &ChangeCtx,
+    o: &mut OrderDoc,
+    action: &str,
+    b: &ActionBody,
+) -> Result<()> {
+    let current = o.read()?;
+    let over = b
+        .credit_override_reason
+        .as_deref()
+        .filter(|r| !r.trim().is_empty());
+    match action {
+        "approve" => {
+            let (customer, orders) = credit_of(relay, &current)?;
+            o.approve(ctx, (&customer, &orders[..]), over)?
+        }
+        "reject" => o.reject(ctx, need(&b.reason, "reason")?)?,
+        "confirm" => o.confirm(ctx)?,
+        "start-production" => o.start_production(ctx, b.expected_finish)?,
+        "production" => o.update_production(
+            ctx,
+            ProductionInfo {
+                expected_finish: b.expected_finish,
+                note: b.note.clone().unwrap_or_default(),
+            },
+        )?,
+        "in-stock" => o.mark_in_stock(ctx)?,
+        "ship" => {
+            let (customer, orders) = credit_of(relay, &current)?;
+            o.ship(
+                ctx,
+                (&customer, &orders[..]),
+                Shipment {
+                    carrier: b.carrier.clone().unwrap_or_default(),
+                    tracking: b.tracking.clone().unwrap_or_default(),
+                    notice: String::new(),
+                },
+                over,
+            )?
+        }
+        "deliver" => o.mark_delivered(ctx)?,
+        "payments" => {
+            let amount = money::parse_amount("payment amount", need(&b.amount, "amount")?)?;
+            o.record_payment(ctx, amount, b.reference.as_deref().unwrap_or(""))?;
+        }
+        "settle" => o.settle(ctx)?,
+        "archive" => o.archive(ctx)?,
+        "cancel" => o.cancel(ctx, need(&b.reason, "reason")?)?,
+        "details" => {
+            let details = b.details.as_ref().ok_or_else(|| {
+                ServerError::BadRequest(
+                    "details is required, e.g. {\"details\": {\"evidence\": \"signed order form\", \"customer_reference\": \"PO-7731\"}}".into(),
+                )
+            })?;
+            o.set_details(ctx, details.apply_to(&current)?)?
+        }
+        other => {
+            return Err(ServerError::NotFound(format!(
+                "unknown order action {other}; use approve, reject, confirm, start-production, production, in-stock, ship, deliver, payments, settle, archive, cancel, details, split or merge"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Splits lines off order `id` into a new order numbered by head office
 /// (`{"lines": [line ids]}`), or merges order `from` into it
 /// (`{"from": "<order id>"}`): both orders committed together or neither.
 /// Answers with the new order (split) or the merged one (merge).
-async fn split_or_merge(
-    state: &Arc<AppState>,
-    headers: &HeaderMap,
-    id: &str,
-    action: String,
-    b: ActionBody,
-) -> Result<Json<OrderSummary>> {
-    let token = bearer(headers)?;
-    let id = parse_id(id)?;
-    blocking(state, move |s| {
-        let mut relay = s.relay();
-        let actor = accounts::authenticate_user(relay.store().connection(), &token)?;
-        let ctx = ChangeCtx::now(actor.clone());
-        let mut order = OrderDoc::from_document(load_visible(&mut relay, &actor, id)?)?;
-        let mut answer = if action == "split" {
-            let lines = b.lines.as_ref().ok_or_else(|| {
-                ServerError::BadRequest(
-                    "lines is required: the ids of the lines to split off, e.g. {\"lines\": [\"<line id>\"]}".into(),
-                )
-            })?;
-            let day = s.schedule.local_date(ctx.at);
-            let number = accounts::next_office_order_number(relay.store().connection(), day)?;
-            order.split(&ctx, lines, number)?
-        } else {
-            let from = parse_id(need(&b.from, "from (the id of the order to merge into this one)")?)?;
-            let mut other = OrderDoc::from_document(load_visible(&mut relay, &actor, from)?)?;
-            order.merge_from(&ctx, &mut other)?;
-            let merged = OrderDoc::from_document(order.document().fork())?;
-            order = other;
-            merged
-        };
-        relay.commit_edits(
-            &actor,
-            &mut [order.document().fork(), answer.document().fork()],
+fn split_or_merge(
+    s: &AppState,
+    relay: &mut ServerRelay,
+    actor: &Actor,
+    id: DocId,
+    action: &str,
+    b: &ActionBody,
+) -> Result<OrderSummary> {
+    let ctx = ChangeCtx::now(actor.clone());
+    let mut order = OrderDoc::from_document(load_visible(relay, actor, id)?)?;
+    let mut answer = if action == "split" {
+        let lines = b.lines.as_ref().filter(|l| !l.is_empty()).ok_or_else(|| {
+            ServerError::BadRequest(
+                "lines is required: the ids of the lines to split off, e.g. {\"lines\": [\"<line id>\"]}".into(),
+            )
+        })?;
+        let day = s.schedule.local_date(ctx.at);
+        let number = accounts::next_office_order_number(relay.store().connection(), day)?;
+        order.split(&ctx, lines, number)?
+    } else {
+        let from = order_id(
+            relay.store().connection(),
+            need(&b.from, "from (the order to merge into this one)")?,
         )?;
-        s.metrics.office_action();
-        tracing::info!(user = actor.user(), document = %id, action = %action, "head-office action");
-        Ok(Json(OrderSummary::from(&answer.read()?)))
-    })
-    .await
+        let mut other = OrderDoc::from_document(load_visible(relay, actor, from)?)?;
+        order.merge_from(&ctx, &mut other)?;
+        let merged = OrderDoc::from_document(order.document().fork())?;
+        order = other;
+        merged
+    };
+    relay.commit_edits(
+        actor,
+        &mut [order.document().fork(), answer.document().fork()],
+    )?;
+    s.metrics.office_action();
+    tracing::info!(user = actor.user(), document = %id, action, "head-office action");
+    Ok(OrderSummary::from(&answer.read()?))
 }
 
 #[utoipa::path(post, path = "/v1/customers/{id}/{action}", tag = "customers", security(("bearer" = [])), params(("id" = String, Path, description = "the document id"), ("action" = String, Path, description = "credit, receivables, grade, activate, reassign (owner: the salesperson the customer and its orders, visits and complaints go to; admin)")), request_body = ActionBody, responses((status = 200, description = "the customer with its credit exposure"), (status = 400, description = "malformed or breaks a rule", body = crate::openapi::ErrorBody), (status = 401, description = "no or unknown token", body = crate::openapi::ErrorBody), (status = 403, description = "not this role's change", body = crate::openapi::ErrorBody)))]
