@@ -45,6 +45,11 @@ impl BusinessZone {
         at.with_timezone(&self.0).date_naive()
     }
 
+    /// The company's wall-clock time at instant `at`.
+    pub fn local_time(&self, at: DateTime<Utc>) -> NaiveDateTime {
+        at.with_timezone(&self.0).naive_local()
+    }
+
     /// The business month (`2026-12`) at instant `at`.
     pub fn month_at(&self, at: DateTime<Utc>) -> String {
         at.with_timezone(&self.0).format("%Y-%m").to_string()

@@ -97,6 +97,10 @@ pub struct AppState {
     writer_running: Arc<std::sync::atomic::AtomicBool>,
     /// When each device's last sync was written to `devices.last_sync_at`.
     sync_written: Mutex<std::collections::HashMap<String, Instant>>,
+    /// Failed console sign-ins per user.
+    pub(crate) sign_in_failures: crate::console::session::SignInFailures,
+    /// The relay serves HTTPS (session cookies are then `Secure`).
+    tls: std::sync::atomic::AtomicBool,
 }
 
 /// How often a device's last sync time is written (it is shown to the
@@ -202,6 +206,16 @@ impl AppState {
         }
     }
 
+    /// Records that the relay serves HTTPS.
+    pub fn set_serves_tls(&self) {
+        self.tls.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Does the relay serve HTTPS?
+    pub fn serves_tls(&self) -> bool {
+        self.tls.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Opens (or creates) the database at `path` and brings every table up to date.
     pub fn open(path: &Path, limits: Limits) -> Result<Self> {
         let mut store = SqliteRelayStore::open(path)?;
@@ -228,6 +242,8 @@ impl AppState {
             writer: Mutex::new(None),
             writer_running: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             sync_written: Mutex::new(std::collections::HashMap::new()),
+            sign_in_failures: Default::default(),
+            tls: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -394,6 +410,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .split_for_parts();
     crate::openapi::publish(&spec);
     routes
+        .merge(crate::console::router())
         .layer(DefaultBodyLimit::max(limits.max_json_bytes))
         // Phones gzip large sync requests: the sync handler decompresses
         // them itself, bounded, once the device's token is checked.

@@ -17,13 +17,14 @@
 pub mod accounts;
 pub mod admin;
 pub mod app;
+pub mod console;
 pub mod error;
 pub mod head_office;
 pub mod import;
 pub mod listener;
 pub mod lists;
 pub mod metrics;
-mod office;
+pub(crate) mod office;
 mod openapi;
 pub mod readers;
 pub mod reassign;
@@ -54,6 +55,7 @@ pub async fn serve_tls(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let tls = listener::tls_acceptor(cert, key)?;
+    state.set_serves_tls();
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let (limits, counters) = (state.limits.connections, state.metrics.connections.clone());

@@ -163,6 +163,13 @@ struct LineSummary {
     total: String,
 }
 
+impl OrderSummary {
+    /// The order's id.
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+}
+
 impl From<&Order> for OrderSummary {
     fn from(o: &Order) -> Self {
         OrderSummary {
@@ -262,6 +269,29 @@ pub struct StockUpdate {
     products: Vec<StockBody>,
 }
 
+/// Publishes stock figures as `actor` (the warehouse: on hand and
+/// reserved; production: in production) in one catalog change. The one
+/// path for the JSON API and the console.
+pub(crate) fn publish_stock_as(
+    s: &AppState,
+    relay: &mut ServerRelay,
+    actor: &Actor,
+    figures: Vec<fieldsync_core::StockFigures>,
+) -> Result<()> {
+    let ctx = ChangeCtx::now(actor.clone());
+    let Some(id) = crate::import::catalog_id(relay)? else {
+        return Err(ServerError::NotFound("there is no catalog yet".into()));
+    };
+    let mut cat = fieldsync_core::CatalogDoc::from_document(relay.load(id)?)?;
+    let keyed = figures.into_iter().map(|f| (f.code.clone(), f)).collect();
+    if let Some((_, e)) = cat.publish_stocks(&ctx, keyed)?.into_iter().next() {
+        return Err(e.into());
+    }
+    relay.commit_edit(actor, cat.document())?;
+    s.metrics.office_action();
+    Ok(())
+}
+
 /// `POST /v1/stock`: the warehouse publishes on hand and reserved,
 /// production in production, for many products in one change; phones show
 /// them as of their next sync.
@@ -277,11 +307,6 @@ pub(crate) async fn publish_stock(
     blocking(&state, move |s| {
         let mut relay = s.relay();
         let actor = accounts::authenticate_user(relay.store().connection(), &token)?;
-        let ctx = ChangeCtx::now(actor.clone());
-        let Some(id) = crate::import::catalog_id(&mut relay)? else {
-            return Err(ServerError::NotFound("there is no catalog yet".into()));
-        };
-        let mut cat = fieldsync_core::CatalogDoc::from_document(relay.load(id)?)?;
         let amount = |what: &'static str, v: &Option<String>| {
             v.as_deref()
                 .map(|v| money::parse_amount(what, v))
@@ -289,22 +314,15 @@ pub(crate) async fn publish_stock(
         };
         let mut figures = Vec::with_capacity(update.products.len());
         for p in &update.products {
-            figures.push((
-                p.code.clone(),
-                fieldsync_core::StockFigures {
-                    code: p.code.clone(),
-                    on_hand: amount("on hand", &p.on_hand)?,
-                    in_production: amount("in production", &p.in_production)?,
-                    reserved: amount("reserved", &p.reserved)?,
-                },
-            ));
+            figures.push(fieldsync_core::StockFigures {
+                code: p.code.clone(),
+                on_hand: amount("on hand", &p.on_hand)?,
+                in_production: amount("in production", &p.in_production)?,
+                reserved: amount("reserved", &p.reserved)?,
+            });
         }
         let n = figures.len();
-        if let Some((_, e)) = cat.publish_stocks(&ctx, figures)?.into_iter().next() {
-            return Err(e.into());
-        }
-        relay.commit_edit(&actor, cat.document())?;
-        s.metrics.office_action();
+        publish_stock_as(s, &mut relay, &actor, figures)?;
         Ok(Json(serde_json::json!({ "published": n })))
     })
     .await
@@ -720,72 +738,91 @@ pub(crate) async fn customer_action(
     body: std::result::Result<Json<ActionBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<serde_json::Value>> {
     let b = json_body(body)?;
-    if action == "reassign" {
-        let token = bearer(&headers)?;
-        let id = parse_id(&id)?;
-        return blocking(&state, move |s| {
-            let mut relay = s.relay();
-            let actor = accounts::authenticate_user(relay.store().connection(), &token)?;
-            load_visible(&mut relay, &actor, id)?;
-            let owner = need(&b.owner, "owner (the salesperson the customer goes to)")?;
-            let moved = crate::reassign::reassign_customer(&mut relay, &actor, id, owner)?;
-            s.metrics.office_action();
-            tracing::info!(user = actor.user(), document = %id, owner, moved, "customer reassigned");
-            Ok(Json(serde_json::json!({"customer": id.to_string(), "owner": owner, "documents_moved": moved})))
-        })
-        .await;
-    }
-    let what = action.clone();
-    act(&state, &headers, &id, what, move |relay, ctx, c: &mut CustomerDoc| {
-        match action.as_str() {
-            "credit" => {
-                let terms = match need(&b.payment_terms, "payment_terms")? {
-                    "cash" => PaymentTerms::Cash,
-                    "credit" => PaymentTerms::Credit,
-                    other => {
-                        return Err(ServerError::BadRequest(format!(
-                            "payment_terms must be cash or credit, not {other}"
-                        )));
-                    }
-                };
-                let limit = money::parse_amount("credit limit", need(&b.amount, "amount")?)?;
-                c.set_credit(ctx, terms, b.credit_days.unwrap_or(30), limit)?;
-            }
-            "receivables" => {
-                let r = money::parse_amount("receivables", need(&b.amount, "amount")?)?;
-                c.set_receivables(ctx, r)?;
-            }
-            "grade" => {
-                let g = match need(&b.grade, "grade")? {
-                    "A" => Grade::A,
-                    "B" => Grade::B,
-                    "C" => Grade::C,
-                    other => {
-                        return Err(ServerError::BadRequest(format!(
-                            "grade must be A, B or C, not {other}"
-                        )));
-                    }
-                };
-                c.set_grade(ctx, g)?;
-            }
-            "activate" => c.activate(ctx)?,
-            other => {
-                return Err(ServerError::NotFound(format!(
-                    "unknown customer action {other}; use credit, receivables, grade, activate or reassign"
-                )));
-            }
-        }
-        let v = c.read()?;
-        let orders = relay.store().orders_of(v.id())?;
-        let exposure = fieldsync_core::CreditExposure::new(&v, &orders, None);
-        Ok(Json(serde_json::json!({
-            "id": v.id().to_string(), "name": v.name, "grade": format!("{:?}", v.grade),
-            "credit_limit": v.credit_limit.to_string(), "receivables": v.receivables.to_string(),
-            "credit_exposure": money::cents(exposure.total()).to_string(),
-            "credit_headroom": money::cents(exposure.headroom()).to_string(),
-        })))
+    let token = bearer(&headers)?;
+    let id = parse_id(&id)?;
+    blocking(&state, move |s| {
+        let mut relay = s.relay();
+        let actor = accounts::authenticate_user(relay.store().connection(), &token)?;
+        run_customer_action(s, &mut relay, &actor, id, &action, &b).map(Json)
     })
     .await
+}
+
+/// Makes change `action` to customer `id` as `actor`, with what `b` gives,
+/// through the relay's checks; answers the customer with its credit
+/// exposure (for `reassign`: what moved). The one path for the JSON API
+/// and the console.
+pub(crate) fn run_customer_action(
+    s: &AppState,
+    relay: &mut ServerRelay,
+    actor: &Actor,
+    id: DocId,
+    action: &str,
+    b: &ActionBody,
+) -> Result<serde_json::Value> {
+    if action == "reassign" {
+        load_visible(relay, actor, id)?;
+        let owner = need(&b.owner, "owner (the salesperson the customer goes to)")?;
+        let moved = crate::reassign::reassign_customer(relay, actor, id, owner)?;
+        s.metrics.office_action();
+        tracing::info!(user = actor.user(), document = %id, owner, moved, "customer reassigned");
+        return Ok(
+            serde_json::json!({"customer": id.to_string(), "owner": owner, "documents_moved": moved}),
+        );
+    }
+    let ctx = ChangeCtx::now(actor.clone());
+    let ctx = &ctx;
+    let mut c = CustomerDoc::from_document(load_visible(relay, actor, id)?)?;
+    match action {
+        "credit" => {
+            let terms = match need(&b.payment_terms, "payment_terms")? {
+                "cash" => PaymentTerms::Cash,
+                "credit" => PaymentTerms::Credit,
+                other => {
+                    return Err(ServerError::BadRequest(format!(
+                        "payment_terms must be cash or credit, not {other}"
+                    )));
+                }
+            };
+            let limit = money::parse_amount("credit limit", need(&b.amount, "amount")?)?;
+            c.set_credit(ctx, terms, b.credit_days.unwrap_or(30), limit)?;
+        }
+        "receivables" => {
+            let r = money::parse_amount("receivables", need(&b.amount, "amount")?)?;
+            c.set_receivables(ctx, r)?;
+        }
+        "grade" => {
+            let g = match need(&b.grade, "grade")? {
+                "A" => Grade::A,
+                "B" => Grade::B,
+                "C" => Grade::C,
+                other => {
+                    return Err(ServerError::BadRequest(format!(
+                        "grade must be A, B or C, not {other}"
+                    )));
+                }
+            };
+            c.set_grade(ctx, g)?;
+        }
+        "activate" => c.activate(ctx)?,
+        other => {
+            return Err(ServerError::NotFound(format!(
+                "unknown customer action {other}; use credit, receivables, grade, activate or reassign"
+            )));
+        }
+    }
+    relay.commit_edit(actor, c.document())?;
+    s.metrics.office_action();
+    tracing::info!(user = actor.user(), document = %id, action, "head-office action");
+    let v = c.read()?;
+    let orders = relay.store().orders_of(v.id())?;
+    let exposure = fieldsync_core::CreditExposure::new(&v, &orders, None);
+    Ok(serde_json::json!({
+        "id": v.id().to_string(), "name": v.name, "grade": format!("{:?}", v.grade),
+        "credit_limit": v.credit_limit.to_string(), "receivables": v.receivables.to_string(),
+        "credit_exposure": money::cents(exposure.total()).to_string(),
+        "credit_headroom": money::cents(exposure.headroom()).to_string(),
+    }))
 }
 
 #[utoipa::path(post, path = "/v1/complaints/{id}/resolve", tag = "complaints", security(("bearer" = [])), params(("id" = String, Path, description = "the document id")), request_body = ActionBody, responses((status = 200, description = "resolved"), (status = 400, description = "malformed or breaks a rule", body = crate::openapi::ErrorBody), (status = 401, description = "no or unknown token", body = crate::openapi::ErrorBody)))]

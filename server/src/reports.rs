@@ -166,6 +166,82 @@ fn unpaid(total: &str, paid: &str) -> Decimal {
         .max(Decimal::ZERO)
 }
 
+/// What every order contributes to its customer's credit exposure, from
+/// the head-office tables.
+fn open_orders(conn: &Connection) -> Result<Vec<OpenOrder>> {
+    let mut orders = Vec::new();
+    let mut stmt =
+        conn.prepare_cached("SELECT id, customer_id, status, total, paid FROM orders")?;
+    for row in stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, String>(4)?,
+        ))
+    })? {
+        let (id, customer, status, total, paid) = row?;
+        let (Ok(order), Ok(customer)) = (id.parse::<DocId>(), customer.parse::<DocId>()) else {
+            continue;
+        };
+        // Changed after approval is still an approved order.
+        let stage = match OrderStatus::parse(&status) {
+            Some(OrderStatus::ChangedAfterApproval) => OrderStatus::Approved,
+            Some(s) => s,
+            None => continue,
+        };
+        orders.push(OpenOrder {
+            order,
+            customer,
+            stage,
+            unpaid: unpaid(&total, &paid),
+        });
+    }
+    Ok(orders)
+}
+
+/// Each customer's credit exposure and headroom (by customer id), by the
+/// formula the relay's checks use.
+pub fn credit_by_customer(conn: &Connection) -> Result<BTreeMap<String, (Decimal, Decimal)>> {
+    let orders = open_orders(conn)?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, name, payment_terms, credit_limit, receivables FROM customers",
+    )?;
+    let mut out = BTreeMap::new();
+    for row in stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, String>(4)?,
+        ))
+    })? {
+        let (id, name, terms, limit, published) = row?;
+        let Ok(customer) = id.parse::<DocId>() else {
+            continue;
+        };
+        let e = CreditExposure::of_terms(
+            &CreditTerms {
+                customer,
+                name: &name,
+                payment_terms: if terms == "cash" {
+                    PaymentTerms::Cash
+                } else {
+                    PaymentTerms::Credit
+                },
+                limit: dec(&limit),
+                receivables: dec(&published),
+            },
+            &orders,
+            None,
+        );
+        out.insert(id, (e.total(), e.headroom()));
+    }
+    Ok(out)
+}
+
 /// The business day of a stored time (RFC 3339) in the company's zone.
 fn business_day(schedule: &ReportSchedule, at: &str) -> Option<chrono::NaiveDate> {
     DateTime::parse_from_rfc3339(at)
@@ -502,37 +578,7 @@ pub fn run(
         "receivables" => {
             // One formula (core's CreditExposure), the same the relay's credit
             // checks and the phones' headroom use.
-            let mut orders = Vec::new();
-            let mut stmt =
-                conn.prepare("SELECT id, customer_id, status, total, paid FROM orders")?;
-            for row in stmt.query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                ))
-            })? {
-                let (id, customer, status, total, paid) = row?;
-                let (Ok(order), Ok(customer)) = (id.parse::<DocId>(), customer.parse::<DocId>())
-                else {
-                    continue;
-                };
-                // Changed after approval is still an approved order.
-                let stage = match OrderStatus::parse(&status) {
-                    Some(OrderStatus::ChangedAfterApproval) => OrderStatus::Approved,
-                    Some(s) => s,
-                    None => continue,
-                };
-                let unpaid = unpaid(&total, &paid);
-                orders.push(OpenOrder {
-                    order,
-                    customer,
-                    stage,
-                    unpaid,
-                });
-            }
+            let orders = open_orders(conn)?;
             let mut overrides: BTreeMap<String, u64> = BTreeMap::new();
             let mut stmt = conn.prepare(
                 "SELECT o.customer_id, count(*) FROM order_events e JOIN orders o ON o.id = e.order_id

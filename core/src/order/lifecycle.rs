@@ -126,7 +126,7 @@ impl OrderStatus {
     }
 
     /// Nothing about the order may change any more.
-    pub(crate) fn is_closed(&self) -> bool {
+    pub fn is_closed(&self) -> bool {
         matches!(
             self,
             OrderStatus::Settled | OrderStatus::Archived | OrderStatus::Cancelled
@@ -244,7 +244,7 @@ impl OrderAction {
     }
 
     /// Does this step record an approval digest?
-    pub(crate) fn approves(&self) -> bool {
+    pub fn approves(&self) -> bool {
         matches!(self, OrderAction::Approve | OrderAction::Reapprove)
     }
 }
