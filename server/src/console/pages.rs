@@ -1162,7 +1162,7 @@ pub async fn warehouse(State(state): State<Arc<AppState>>, v: Visitor) -> Respon
                 rows: queue_rows(s, v, &making, &cells, |_, _, _| Ok(None), "/warehouse")?,
             },
             Queue {
-                title: format!("{} ({})", t.ship, shipped.len()),
+                title: format!("{} ({})", t.shipped, shipped.len()),
                 heads,
                 rows: queue_rows(s, v, &shipped, &cells, |_, _, _| Ok(None), "/warehouse")?,
             },
