@@ -125,6 +125,15 @@ const MIGRATIONS: &[Migration] = &[
               ALTER TABLE products ADD COLUMN category TEXT NOT NULL DEFAULT '';",
         backfill: None,
     },
+    // 7: the console's and the API's order lists, newest first, all of them
+    // or a region's or a salesperson's, paged by (created_at, id).
+    Migration {
+        sql: "CREATE INDEX orders_by_created ON orders(created_at, id);
+              CREATE INDEX orders_by_region_created ON orders(region, created_at, id);
+              CREATE INDEX orders_by_owner_created ON orders(owner, created_at, id);
+              CREATE INDEX orders_by_status_created ON orders(status, created_at, id);",
+        backfill: None,
+    },
 ];
 
 /// Records refused changes in the `refusals` table.
