@@ -57,7 +57,14 @@ fn main() {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'Visit', ?7, 0, ?8, '0.00', NULL, ?9, NULL, NULL, ?7, ?5)",
                 )
                 .unwrap();
-            let statuses = ["submitted", "approved", "confirmed", "shipped", "settled", "archived"];
+            let statuses = [
+                "submitted",
+                "approved",
+                "confirmed",
+                "shipped",
+                "settled",
+                "archived",
+            ];
             let t0 = chrono::Utc::now() - chrono::Duration::days(400);
             for i in 0..ORDERS {
                 let region = if i % 3 == 0 { "west" } else { "east" };
@@ -65,7 +72,12 @@ fn main() {
                 insert
                     .execute(rusqlite::params![
                         format!("0190e7d4-0000-7000-8000-{i:012}"),
-                        format!("S{:02}-{}-{:03}", i % 40 + 1, at.format("%Y%m%d"), i % 997 + 1),
+                        format!(
+                            "S{:02}-{}-{:03}",
+                            i % 40 + 1,
+                            at.format("%Y%m%d"),
+                            i % 997 + 1
+                        ),
                         format!("0190e7d4-1111-7000-8000-{:012}", i % 2_000),
                         format!("Customer {}", i % 2_000),
                         format!("sales{}", i % 40),
@@ -78,13 +90,22 @@ fn main() {
             }
         }
         tx.commit().unwrap();
-        eprintln!("{ORDERS} orders written in {:.1} s", start.elapsed().as_secs_f64());
+        eprintln!(
+            "{ORDERS} orders written in {:.1} s",
+            start.elapsed().as_secs_f64()
+        );
         for u in ["sun", "zhao"] {
             accounts::set_password(conn, u, "a long enough password").unwrap();
         }
         (
-            format!("fs_session={}", accounts::open_session(conn, "sun").unwrap()),
-            format!("fs_session={}", accounts::open_session(conn, "zhao").unwrap()),
+            format!(
+                "fs_session={}",
+                accounts::open_session(conn, "sun").unwrap()
+            ),
+            format!(
+                "fs_session={}",
+                accounts::open_session(conn, "zhao").unwrap()
+            ),
         )
     };
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -95,10 +116,26 @@ fn main() {
     println!("| list ({ORDERS} orders) | first page | median of 20 | bytes |");
     println!("|---|---:|---:|---:|");
     for (what, url, cookie) in [
-        ("console /orders, order desk (all, newest first)", format!("{base}/orders"), desk.as_str()),
-        ("console /orders, manager (east region)", format!("{base}/orders"), manager.as_str()),
-        ("console /orders?q=Customer 1234 (search)", format!("{base}/orders?q=Customer+1234"), desk.as_str()),
-        ("console /orders?status=shipped", format!("{base}/orders?status=shipped"), desk.as_str()),
+        (
+            "console /orders, order desk (all, newest first)",
+            format!("{base}/orders"),
+            desk.as_str(),
+        ),
+        (
+            "console /orders, manager (east region)",
+            format!("{base}/orders"),
+            manager.as_str(),
+        ),
+        (
+            "console /orders?q=Customer 1234 (search)",
+            format!("{base}/orders?q=Customer+1234"),
+            desk.as_str(),
+        ),
+        (
+            "console /orders?status=shipped",
+            format!("{base}/orders?status=shipped"),
+            desk.as_str(),
+        ),
     ] {
         let first = Instant::now();
         let (status, bytes) = get(&agent, &url, cookie);

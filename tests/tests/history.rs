@@ -671,17 +671,22 @@ fn a_year_of_history_and_new_orders_across_midnight_give_every_report_figure_rig
         ])]
     );
 
-    // Visits per business day and the month's KPIs: a customer's first
-    // visit ever is a visit to a new customer in that month.
+    // Visits per business day and the month's KPIs: a customer is new in
+    // the month of its first visit ever, and every visit to it that month
+    // is a visit to a new customer.
     let mut per_day: BTreeMap<NaiveDate, u64> = BTreeMap::new();
     let mut months: BTreeMap<String, (u64, u64, i64)> = BTreeMap::new();
-    let mut seen = std::collections::HashSet::new();
+    let month_of = |t| zone.date_at(t).format("%Y-%m").to_string();
+    let mut first_month: BTreeMap<usize, String> = BTreeMap::new();
+    for (c, start, _) in visits {
+        first_month.entry(c).or_insert_with(|| month_of(start));
+    }
     for (c, start, minutes) in visits {
         let d = zone.date_at(start);
         *per_day.entry(d).or_default() += 1;
-        let m = months.entry(d.format("%Y-%m").to_string()).or_default();
+        let m = months.entry(month_of(start)).or_default();
         m.0 += 1;
-        m.1 += u64::from(seen.insert(c));
+        m.1 += u64::from(first_month[&c] == month_of(start));
         m.2 += minutes;
     }
     assert_eq!(
