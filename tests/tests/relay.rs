@@ -1166,7 +1166,8 @@ fn every_report_narrows_by_dates_region_salesperson_and_customer() {
     assert_eq!(sold("salesperson=li")[0]["region"], "east");
     assert_eq!(sold("salesperson=li").len(), 1);
     assert_eq!(sold(&format!("customer={}", hengda.id())).len(), 1);
-    let today = Utc::now().date_naive();
+    // Business dates are the company's (Shanghai), not UTC's.
+    let today = fieldsync_core::BusinessZone::default().date_at(Utc::now());
     let tomorrow = today + chrono::Days::new(1);
     let last_year = today - chrono::Days::new(400);
     assert_eq!(sold(&format!("from={last_year}&to={tomorrow}")).len(), 2);
