@@ -315,7 +315,7 @@ fn every_head_office_role_walks_an_order_from_approval_to_settled_while_the_phon
         );
         screenshot(&c, "order-page-zh").await;
         act(&c, None, "confirm", &[]).await;
-        wait_for(&c, "<dd>confirmed</dd>").await;
+        wait_for(&c, "<dd>客户已确认</dd>").await;
         sign_out(&c).await;
 
         // Production starts it; the warehouse books it in and ships it.
@@ -353,7 +353,7 @@ fn every_head_office_role_walks_an_order_from_approval_to_settled_while_the_phon
         c.goto(&format!("{url}/orders/{number}")).await.unwrap();
         wait_for(&c, "BANK-778").await;
         act(&c, None, "settle", &[]).await;
-        wait_for(&c, "<dd>settled</dd>").await;
+        wait_for(&c, "<dd>已结清</dd>").await;
         c.close().await.unwrap();
     });
     co.li.sync().unwrap();

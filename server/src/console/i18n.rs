@@ -44,6 +44,32 @@ impl Lang {
         }
     }
 
+    /// An order status (`in_production`) in words.
+    pub fn status(self, code: &str) -> String {
+        let zh = [
+            ("draft", "草稿"),
+            ("submitted", "待审批"),
+            ("rejected", "已退回"),
+            ("approved", "已批准"),
+            ("changed_after_approval", "审批后已改"),
+            ("confirmed", "客户已确认"),
+            ("in_production", "生产中"),
+            ("in_stock", "已入库"),
+            ("shipped", "已发货"),
+            ("delivered", "已签收"),
+            ("settled", "已结清"),
+            ("archived", "已归档"),
+            ("cancelled", "已取消"),
+        ];
+        match self {
+            Lang::Zh => zh
+                .iter()
+                .find(|(c, _)| *c == code)
+                .map_or_else(|| code.to_string(), |(_, w)| (*w).to_string()),
+            Lang::En => code.replace('_', " "),
+        }
+    }
+
     /// The words.
     pub fn texts(self) -> &'static Texts {
         match self {
@@ -429,6 +455,13 @@ pub const EN: Texts = Texts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statuses_are_named_in_the_language() {
+        assert_eq!(Lang::Zh.status("in_production"), "生产中");
+        assert_eq!(Lang::En.status("in_production"), "in production");
+        assert_eq!(Lang::Zh.status("unknown_one"), "unknown_one");
+    }
 
     #[test]
     fn the_language_is_the_cookies_then_the_browsers_then_chinese() {

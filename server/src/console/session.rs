@@ -207,6 +207,39 @@ impl FromRequestParts<Arc<AppState>> for Visitor {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_has_five_tries_then_waits() {
+        let f = SignInFailures::default();
+        for _ in 0..5 {
+            assert!(f.left("zhao", false) >= 1.0);
+            f.left("zhao", true);
+        }
+        assert!(f.left("zhao", false) < 1.0, "the sixth try waits");
+        assert!(f.left("sun", false) >= 1.0, "others are not held up");
+    }
+
+    #[test]
+    fn a_form_post_must_name_this_origin() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_static("relay.example:8080"));
+        assert!(same_origin(&h).is_err(), "no Origin");
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://evil.example"),
+        );
+        assert!(same_origin(&h).is_err());
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://relay.example:8080"),
+        );
+        assert!(same_origin(&h).is_ok());
+    }
+}
+
 #[derive(Template)]
 #[template(path = "console/sign_in.html")]
 struct SignInPage {
