@@ -294,6 +294,8 @@ fn order_forms(t: &Texts, role: Role, o: &Order, back: &str) -> Vec<ActionForm> 
                     vec![
                         Input::text("carrier", t.carrier, false),
                         Input::text("tracking", t.tracking, false),
+                        // Only for a held shipment: why it may ship all the same.
+                        Input::text("credit_override_reason", t.override_reason, false),
                     ],
                     back,
                     false,
