@@ -468,6 +468,34 @@ impl FieldSync {
         channel: OrderChannel,
         delivery_date: Option<String>,
     ) -> R<OrderInfo> {
+        self.create_order_with_lines(customer_id, channel, delivery_date, Vec::new())
+    }
+
+    /// One order.
+    pub fn order(&self, order_id: String) -> R<OrderInfo> {
+        let store = self.store();
+        Ok(OrderInfo::from(
+            &Self::view::<core::Order>(&store, &order_id)?.1,
+        ))
+    }
+
+    /// Adds a line.
+    pub fn add_order_line(&self, order_id: String, line: LineInput) -> R<OrderInfo> {
+        let new = new_line(line)?;
+        self.with_order(&order_id, |o, ctx| o.add_line(ctx, new).map(drop))
+    }
+
+    /// Creates a draft order with all its lines in one edit (one change, one
+    /// write): an order entered whole, such as an order fair's hundreds of
+    /// lines, instead of one call per line.
+    pub fn create_order_with_lines(
+        &self,
+        customer_id: String,
+        channel: OrderChannel,
+        delivery_date: Option<String>,
+        lines: Vec<LineInput>,
+    ) -> R<OrderInfo> {
+        let lines = lines.into_iter().map(new_line).collect::<R<Vec<_>>>()?;
         let mut store = self.store();
         let ctx = Self::ctx(&store)?;
         let (_, c) = Self::view::<core::Customer>(&store, &customer_id)?;
@@ -481,35 +509,9 @@ impl FieldSync {
             delivery_date: delivery_date.as_deref().map(day).transpose()?,
             evidence: String::new(),
         };
-        let mut o = core::OrderDoc::create(&ctx, &c, new)?;
+        let mut o = core::OrderDoc::create_with_lines(&ctx, &c, new, &lines)?;
         store.save(o.document())?;
         Ok(OrderInfo::from(&o.read()?))
-    }
-
-    /// One order.
-    pub fn order(&self, order_id: String) -> R<OrderInfo> {
-        let store = self.store();
-        Ok(OrderInfo::from(
-            &Self::view::<core::Order>(&store, &order_id)?.1,
-        ))
-    }
-
-    /// Adds a line.
-    pub fn add_order_line(&self, order_id: String, line: LineInput) -> R<OrderInfo> {
-        let new = core::NewLine {
-            product: line.product,
-            name: line.name,
-            variant: line.variant,
-            unit: line.unit,
-            quantity: amount("quantity", &line.quantity)?,
-            unit_price: amount("unit price", &line.unit_price)?,
-            discount_percent: if line.discount_percent.trim().is_empty() {
-                Decimal::ZERO
-            } else {
-                amount("discount", &line.discount_percent)?
-            },
-        };
-        self.with_order(&order_id, |o, ctx| o.add_line(ctx, new).map(drop))
     }
 
     /// Changes a line's quantity.
@@ -841,4 +843,22 @@ impl FieldSync {
             bytes_down: s.bytes_down as u64,
         })
     }
+}
+
+/// A line as the app gives it, checked: decimals parsed, an empty discount
+/// taken as none.
+fn new_line(line: LineInput) -> R<core::NewLine> {
+    Ok(core::NewLine {
+        product: line.product,
+        name: line.name,
+        variant: line.variant,
+        unit: line.unit,
+        quantity: amount("quantity", &line.quantity)?,
+        unit_price: amount("unit price", &line.unit_price)?,
+        discount_percent: if line.discount_percent.trim().is_empty() {
+            Decimal::ZERO
+        } else {
+            amount("discount", &line.discount_percent)?
+        },
+    })
 }

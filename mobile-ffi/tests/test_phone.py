@@ -30,6 +30,22 @@ def call_off_a_visit(phone, customer_id):
     assert v.state == fs.VisitState.CANCELLED and v.cancel_reason == "the shop is closed for stocktaking", v
 
 
+def order_fair(phone, customer_id):
+    """An order fair's order entered whole: every size of a style in one call."""
+    fair = phone.create_order_with_lines(customer_id, fs.OrderChannel.ORDER_FAIR, None, [
+        fs.LineInput(product="TS-1", name="Shirt", variant=f"blue/{size}", unit="pcs",
+                     quantity="3", unit_price="12.50", discount_percent="")
+        for size in ["S", "M", "L", "XL", "XXL"]])
+    assert len(fair.lines) == 5 and fair.total == "187.50", fair
+    try:
+        phone.create_order_with_lines(customer_id, fs.OrderChannel.VISIT, None, [
+            fs.LineInput(product="TS-1", name="Shirt", variant="", unit="pcs",
+                         quantity="abc", unit_price="1", discount_percent="")])
+        raise AssertionError("a bad quantity was taken")
+    except fs.MobileError.InvalidInput as e:
+        assert "quantity" in str(e), e
+
+
 def split_and_merge(phone, customer_id):
     """Split a line off a draft, then merge it back."""
     d = phone.create_order(customer_id, fs.OrderChannel.VISIT, None)
@@ -136,6 +152,7 @@ def main():
         assert [x.title for x in wang.open_orders()] == ["Lakeside Fashion"], wang.open_orders()
         split_and_merge(wang, wang.order(wang.open_orders()[0].id).customer_id)
         call_off_a_visit(wang, wang.order(wang.open_orders()[0].id).customer_id)
+        order_fair(wang, wang.order(wang.open_orders()[0].id).customer_id)
 
         # Head office approves; the phone sees it after its next sync.
         status, body = relay.api(manager, "POST", f"/v1/orders/{order.id}/approve")

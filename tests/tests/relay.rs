@@ -1431,3 +1431,52 @@ fn a_phone_whose_clock_runs_ahead_does_not_date_sales_into_the_future() {
     assert_eq!(steps.len(), 3, "submit, approve, cancel");
     assert!(steps.iter().all(|at| *at <= now), "{steps:?} after {now}");
 }
+
+#[test]
+fn an_order_entered_whole_in_one_change_is_accepted_like_any_other() {
+    let mut w = world();
+    let ctx = w.li.ctx();
+    let mut c = CustomerDoc::create_prospect(&ctx, "Order fair shop", "").unwrap();
+    w.li.store.save(c.document()).unwrap();
+    let customer = c.read().unwrap();
+    let number =
+        w.li.store
+            .next_order_number(Utc::now().date_naive())
+            .unwrap();
+    let lines: Vec<NewLine> = (0..120)
+        .map(|i| NewLine {
+            product: "TS-1".into(),
+            name: "Shirt".into(),
+            variant: format!("C{}-S{}", i % 6, i % 20),
+            unit: "pcs".into(),
+            quantity: d("3"),
+            unit_price: d("10"),
+            discount_percent: Decimal::ZERO,
+        })
+        .collect();
+    let mut o = OrderDoc::create_with_lines(
+        &ctx,
+        &customer,
+        NewOrder {
+            number,
+            channel: Channel::OrderFair,
+            reorder_kind: None,
+            delivery_date: None,
+            evidence: "order fair form 17".into(),
+        },
+        &lines,
+    )
+    .unwrap();
+    o.submit(&ctx).unwrap();
+    w.li.store.save(o.document()).unwrap();
+    let id = o.read().unwrap().id();
+    let summary = w.li.sync().unwrap();
+    assert!(summary.refused.is_empty(), "{:?}", summary.refused);
+    let page = w
+        .relay
+        .api(&w.manager)
+        .get(&format!("/v1/orders/{id}"))
+        .json();
+    assert_eq!(page["lines"].as_array().unwrap().len(), 120);
+    assert_eq!(page["total"], "3600.00");
+}

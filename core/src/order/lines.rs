@@ -14,7 +14,7 @@ use crate::ids::new_item_id;
 use crate::money::{check_amount, check_non_negative};
 
 impl OrderDoc {
-    fn check_line(n: &NewLine) -> Result<OrderLine> {
+    pub(super) fn check_line(n: &NewLine) -> Result<OrderLine> {
         Ok(OrderLine {
             product: require_text(&n.product, "product code")?,
             name: n.name.trim().to_string(),

@@ -47,12 +47,28 @@ impl OrderDoc {
     /// Creates a draft order for `customer` (a salesperson for their own
     /// customers, the order desk or a manager for any in scope).
     pub fn create(ctx: &ChangeCtx, customer: &Customer, new: NewOrder) -> Result<Self> {
+        Self::create_with_lines(ctx, customer, new, &[])
+    }
+
+    /// [`OrderDoc::create`] with its lines, as one change: an order entered
+    /// whole (an order fair's hundreds of lines) costs one edit, not one per
+    /// line. Every line is checked as [`OrderDoc::add_line`] checks it.
+    pub fn create_with_lines(
+        ctx: &ChangeCtx,
+        customer: &Customer,
+        new: NewOrder,
+        new_lines: &[NewLine],
+    ) -> Result<Self> {
         require_role(&ctx.actor, CONTENT_EDITORS, "create orders")?;
         require_scope(&ctx.actor, &customer.meta, || {
             format!("customer {}", customer.name)
         })?;
         if new.channel == Channel::Reorder && new.reorder_kind.is_none() {
             return Err(Error::Required("the kind of reorder"));
+        }
+        let mut lines = BTreeMap::new();
+        for l in new_lines {
+            lines.insert(crate::ids::new_item_id(), Self::check_line(l)?);
         }
         let meta = Meta::new(
             ctx,
@@ -78,7 +94,7 @@ impl OrderDoc {
             requirements: Requirements::default(),
             evidence: new.evidence.trim().to_string(),
             notes: String::new(),
-            lines: BTreeMap::new(),
+            lines,
             events: Vec::new(),
             production: ProductionInfo::default(),
             shipment: Shipment::default(),

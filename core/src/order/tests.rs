@@ -903,3 +903,38 @@ fn documents_created_with_the_current_time_load_back() {
     let back = CustomerDoc::load(&c.document().save()).unwrap();
     assert_eq!(back.read().unwrap().meta.created_at, now.at);
 }
+
+#[test]
+fn an_order_entered_whole_is_one_change_and_each_line_is_checked() {
+    let c = credit_customer();
+    let new = || NewOrder {
+        number: number(7),
+        channel: Channel::Visit,
+        reorder_kind: None,
+        delivery_date: None,
+        evidence: "signed order form".into(),
+    };
+    let lines: Vec<NewLine> = (0..300)
+        .map(|i| line(&format!("TS-{i}"), "2", "12.50"))
+        .collect();
+    let mut o = OrderDoc::create_with_lines(&sales(), &c, new(), &lines).unwrap();
+    assert_eq!(
+        o.document().automerge().get_changes(&[]).len(),
+        1,
+        "one change"
+    );
+    let read = o.read().unwrap();
+    assert_eq!(read.lines.len(), 300);
+    assert_eq!(read.total(), d("7500"));
+    // The lines keep the order they were given in.
+    let products: Vec<&str> = read.lines.values().map(|l| l.product.as_str()).collect();
+    assert_eq!(products[0], "TS-0");
+    assert_eq!(products[299], "TS-299");
+    // One bad line and nothing is made.
+    let mut bad = lines.clone();
+    bad[150].quantity = d("0");
+    assert!(OrderDoc::create_with_lines(&sales(), &c, new(), &bad).is_err());
+    // It goes through the same rules as an order built line by line.
+    o.submit(&sales()).unwrap();
+    assert_eq!(o.read().unwrap().status(), OrderStatus::Submitted);
+}
