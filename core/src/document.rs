@@ -308,6 +308,46 @@ impl Document {
         Ok(autosurgeon::hydrate(&self.doc)?)
     }
 
+    /// Reads one field of the root (`events`, `number`) into `T`, without
+    /// reading the rest.
+    pub(crate) fn hydrate_field<T: Hydrate>(&self, field: &str) -> Result<T> {
+        Ok(autosurgeon::hydrate_prop(&self.doc, ROOT, field)?)
+    }
+
+    /// How many entries the map at root field `field` has.
+    pub(crate) fn entries_in(&self, field: &str) -> usize {
+        use automerge::ReadDoc;
+        match self.doc.get(ROOT, field) {
+            Ok(Some((Value::Object(_), obj))) => self.doc.length(&obj),
+            _ => 0,
+        }
+    }
+
+    /// Writes `value` as entry `key` of the map at root field `field`, as one
+    /// change by `ctx`: only that entry is compared and written (an edit of
+    /// one line of a long order costs what the line costs). The caller
+    /// validates `value` (as [`Document::update`] validates the whole).
+    pub(crate) fn update_entry<T: Reconcile>(
+        &mut self,
+        ctx: &ChangeCtx,
+        field: &str,
+        key: &str,
+        value: &T,
+    ) -> Result<()> {
+        self.change(ctx, |doc| {
+            use automerge::ReadDoc;
+            let obj = match doc.get(ROOT, field)? {
+                Some((Value::Object(_), obj)) => obj,
+                _ => {
+                    return Err(Error::Corrupt(format!(
+                        "the document has no {field} to add to"
+                    )));
+                }
+            };
+            Ok(autosurgeon::reconcile_prop(doc, obj, key, value)?)
+        })
+    }
+
     /// Runs `edit` as one change by `ctx`: committed with the actor and time, or,
     /// if `edit` fails, rolled back so the document is exactly as before.
     pub(crate) fn change<R>(

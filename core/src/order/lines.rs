@@ -29,10 +29,19 @@ impl OrderDoc {
     /// Adds a line; returns its id. Concurrent additions on other devices never
     /// overwrite it: each line has its own key.
     pub fn add_line(&mut self, ctx: &ChangeCtx, line: NewLine) -> Result<String> {
-        let mut o = self.for_content_edit(ctx)?;
+        self.check_content_editable(ctx)?;
+        let checked = Self::check_line(&line)?;
+        let n = self.doc.entries_in("lines") + 1;
+        if n > crate::rules::limits::MAX_LINES {
+            return Err(Error::InvalidValue(format!(
+                "an order has at most {} lines",
+                crate::rules::limits::MAX_LINES
+            )));
+        }
         let id = new_item_id();
-        o.lines.insert(id.clone(), Self::check_line(&line)?);
-        self.doc.update(ctx, &o)?;
+        crate::rules::validate_order_line(n, &id, &checked).map_err(Error::InvalidValue)?;
+        // Only the new line is written; the rest of the order is not read.
+        self.doc.update_entry(ctx, "lines", &id, &checked)?;
         Ok(id)
     }
 

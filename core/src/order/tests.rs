@@ -938,3 +938,36 @@ fn an_order_entered_whole_is_one_change_and_each_line_is_checked() {
     o.submit(&sales()).unwrap();
     assert_eq!(o.read().unwrap().status(), OrderStatus::Submitted);
 }
+
+#[test]
+fn adding_a_line_is_one_small_change_and_keeps_every_check() {
+    let c = credit_customer();
+    let (mut o, _) = draft_order(&c);
+    let ops_of_last = |o: &mut OrderDoc| {
+        let am = o.document().automerge();
+        let heads = am.get_heads();
+        am.get_change_by_hash(&heads[0]).unwrap().len()
+    };
+    o.add_line(&sales(), line("TS-2", "1", "10")).unwrap();
+    let first = ops_of_last(&mut o);
+    for i in 0..60 {
+        o.add_line(&sales(), line(&format!("TS-{i}"), "1", "10"))
+            .unwrap();
+    }
+    assert_eq!(
+        ops_of_last(&mut o),
+        first,
+        "the 62nd line costs what the 2nd did"
+    );
+    assert_eq!(o.read().unwrap().lines.len(), 62);
+    // Still every check of an edit: not after shipping, not someone else's,
+    // not a bad value.
+    assert!(o.add_line(&warehouse(), line("TS-1", "1", "10")).is_err());
+    assert!(o.add_line(&sales(), line("", "1", "10")).is_err());
+    assert!(o.add_line(&sales(), line("TS-1", "-1", "10")).is_err());
+    let mut shipped = order_at(&c, OrderStatus::Shipped);
+    let e = shipped
+        .add_line(&sales(), line("TS-1", "1", "10"))
+        .unwrap_err();
+    assert!(matches!(e, Error::ContentLocked { .. }), "{e}");
+}

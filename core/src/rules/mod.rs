@@ -106,6 +106,8 @@ macro_rules! kinds {
 
 kinds!(Customer, Catalog, Order, Visit, Complaint, DailyReport);
 
+pub(crate) use order::validate_line as validate_order_line;
+
 /// Every value of `content` within its documented limits.
 pub(crate) fn validate(content: &Content) -> Verdict {
     match content {

@@ -18,9 +18,28 @@ use crate::order::{
 
 const SALES: &[Role] = &[Role::Salesperson, Role::Manager, Role::OrderDesk];
 
+/// Line `n` (1-based, for the message) of an order, keyed `id`, within the
+/// limits: checked with the whole order, and alone when one line is edited.
+pub(crate) fn validate_line(n: usize, id: &str, l: &crate::order::OrderLine) -> Verdict {
+    use limits::{amount, item_id, percent, quantity, short_text};
+    // The field is named only when something is wrong with it.
+    let named = |r: Verdict| r.map_err(|e| format!("line {n} ({}): {e}", l.product));
+    named(item_id("id", id))?;
+    if l.product.trim().is_empty() {
+        return named(Err("the product code is empty".into()));
+    }
+    named(short_text("product code", &l.product))?;
+    named(short_text("name", &l.name))?;
+    named(short_text("variant", &l.variant))?;
+    named(short_text("unit", &l.unit))?;
+    named(quantity("quantity", l.quantity))?;
+    named(amount("unit price", l.unit_price))?;
+    named(percent("discount", l.discount_percent))
+}
+
 impl KindRules for Order {
     fn validate(&self) -> Verdict {
-        use limits::{amount, count, date, item_id, percent, quantity, short_text, text, time};
+        use limits::{amount, count, date, item_id, quantity, short_text, text, time};
         validate_meta(&self.meta)?;
         short_text("the order number", &self.number)?;
         short_text("the customer's name", &self.customer_name)?;
@@ -41,19 +60,7 @@ impl KindRules for Order {
         text("the notes", &self.notes)?;
         count("the order's lines", self.lines.len(), MAX_LINES)?;
         for (n, (id, l)) in self.lines.iter().enumerate() {
-            // The field is named only when something is wrong with it.
-            let named = |r: Verdict| r.map_err(|e| format!("line {} ({}): {e}", n + 1, l.product));
-            named(item_id("id", id))?;
-            if l.product.trim().is_empty() {
-                return named(Err("the product code is empty".into()));
-            }
-            named(short_text("product code", &l.product))?;
-            named(short_text("name", &l.name))?;
-            named(short_text("variant", &l.variant))?;
-            named(short_text("unit", &l.unit))?;
-            named(quantity("quantity", l.quantity))?;
-            named(amount("unit price", l.unit_price))?;
-            named(percent("discount", l.discount_percent))?;
+            validate_line(n + 1, id, l)?;
         }
         validate_steps("the order's history", &self.events)?;
         for e in &self.events {
