@@ -314,6 +314,24 @@ impl Document {
         Ok(autosurgeon::hydrate_prop(&self.doc, ROOT, field)?)
     }
 
+    /// Entry `key` of the map at root field `field`, if it has one, read
+    /// without reading the other entries; and its place among them (1-based).
+    pub(crate) fn hydrate_entry<T: Hydrate>(
+        &self,
+        field: &str,
+        key: &str,
+    ) -> Result<Option<(usize, T)>> {
+        use automerge::ReadDoc;
+        let Some((Value::Object(_), obj)) = self.doc.get(ROOT, field)? else {
+            return Ok(None);
+        };
+        let Some(place) = self.doc.keys(&obj).position(|k| k == key) else {
+            return Ok(None);
+        };
+        let value: T = autosurgeon::hydrate_prop(&self.doc, &obj, key)?;
+        Ok(Some((place + 1, value)))
+    }
+
     /// How many entries the map at root field `field` has.
     pub(crate) fn entries_in(&self, field: &str) -> usize {
         use automerge::ReadDoc;

@@ -51,14 +51,18 @@ impl OrderDoc {
         line: &str,
         edit: impl FnOnce(&mut OrderLine) -> Result<()>,
     ) -> Result<()> {
-        let mut o = self.for_content_edit(ctx)?;
-        let number = o.number.clone();
-        let l = o.lines.get_mut(line).ok_or_else(|| Error::UnknownLine {
-            number,
-            line: line.to_string(),
-        })?;
-        edit(l)?;
-        self.doc.update(ctx, &o)
+        let number = self.check_content_editable(ctx)?;
+        // Only this line is read and written, not the whole order.
+        let (place, mut l) = self
+            .doc
+            .hydrate_entry::<OrderLine>("lines", line)?
+            .ok_or_else(|| Error::UnknownLine {
+                number,
+                line: line.to_string(),
+            })?;
+        edit(&mut l)?;
+        crate::rules::validate_order_line(place, line, &l).map_err(Error::InvalidValue)?;
+        self.doc.update_entry(ctx, "lines", line, &l)
     }
 
     /// Changes a line's quantity.

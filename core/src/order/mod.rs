@@ -133,7 +133,7 @@ impl OrderDoc {
     /// The checks of [`OrderDoc::for_content_edit`] without reading the
     /// order's lines: its header, number and steps only, so an edit of one
     /// line costs the same on an order of 300 lines as on one of 3.
-    fn check_content_editable(&self, ctx: &ChangeCtx) -> Result<()> {
+    fn check_content_editable(&self, ctx: &ChangeCtx) -> Result<String> {
         require_role(&ctx.actor, CONTENT_EDITORS, "change order lines")?;
         let number: String = self.doc.hydrate_field("number")?;
         require_scope(&ctx.actor, self.doc.meta(), || format!("order {number}"))?;
@@ -151,7 +151,7 @@ impl OrderDoc {
                 status: stage.as_str(),
             });
         }
-        Ok(())
+        Ok(number)
     }
 
     /// Reads the order for a content edit by `ctx`: role, scope and status checked.
