@@ -169,10 +169,26 @@ pub fn open_session(conn: &Connection, user_id: &str) -> Result<String> {
     Ok(t)
 }
 
-/// The user of session `secret`, if it exists and was used within `idle`;
-/// its last use is moved on (written at most once a minute). An idle
-/// session is closed.
-pub fn session_user(conn: &Connection, secret: &str, idle: Duration) -> Result<Option<Actor>> {
+/// What a console session cookie stands for, as read (nothing is written:
+/// a read-only connection will do).
+#[derive(Debug)]
+pub enum Session {
+    /// Signed in.
+    Open {
+        /// Who, as a head-office user.
+        actor: Actor,
+        /// Its last use was written over a minute ago (see [`touch_session`]).
+        stale: bool,
+    },
+    /// Unused for longer than the idle limit: to be closed.
+    Idle,
+    /// No such session.
+    Unknown,
+}
+
+/// The session of cookie secret `secret`, given that one unused for `idle`
+/// has ended.
+pub fn find_session(conn: &Connection, secret: &str, idle: Duration) -> Result<Session> {
     let now = Utc::now();
     let row: Option<(String, String)> = conn
         .query_row(
@@ -182,23 +198,28 @@ pub fn session_user(conn: &Connection, secret: &str, idle: Duration) -> Result<O
         )
         .optional()?;
     let Some((user_id, seen)) = row else {
-        return Ok(None);
+        return Ok(Session::Unknown);
     };
     let seen = DateTime::parse_from_rfc3339(&seen)
         .map(|t| t.with_timezone(&Utc))
         .unwrap_or(DateTime::UNIX_EPOCH);
     if now - seen > idle {
-        close_session(conn, secret)?;
-        return Ok(None);
-    }
-    if now - seen > Duration::minutes(1) {
-        conn.execute(
-            "UPDATE console_sessions SET last_seen_at = ?2 WHERE token_hash = ?1",
-            params![hash(secret), now.to_rfc3339()],
-        )?;
+        return Ok(Session::Idle);
     }
     let u = user(conn, &user_id)?;
-    Ok(Some(actor_of(&u, OFFICE_DEVICE)?))
+    Ok(Session::Open {
+        actor: actor_of(&u, OFFICE_DEVICE)?,
+        stale: now - seen > Duration::minutes(1),
+    })
+}
+
+/// Records that session `secret` was used now.
+pub fn touch_session(conn: &Connection, secret: &str) -> Result<()> {
+    conn.execute(
+        "UPDATE console_sessions SET last_seen_at = ?2 WHERE token_hash = ?1",
+        params![hash(secret), Utc::now().to_rfc3339()],
+    )?;
+    Ok(())
 }
 
 /// Closes session `secret` (signing out).
@@ -738,24 +759,47 @@ mod tests {
             .unwrap();
         assert_ne!(stored, secret.as_bytes(), "the cookie is stored hashed");
         let idle = Duration::minutes(30);
+        let open = |secret: &str| match find_session(&c, secret, idle).unwrap() {
+            Session::Open { actor, stale } => Some((actor.user().to_string(), stale)),
+            _ => None,
+        };
+        let used = |minutes: i64| {
+            c.execute(
+                "UPDATE console_sessions SET last_seen_at = ?1",
+                [(Utc::now() - Duration::minutes(minutes)).to_rfc3339()],
+            )
+            .unwrap();
+        };
+        assert_eq!(open(&secret), Some(("zhao".to_string(), false)));
+        assert!(matches!(
+            find_session(&c, "fss_forged", idle).unwrap(),
+            Session::Unknown
+        ));
+        used(2);
         assert_eq!(
-            session_user(&c, &secret, idle).unwrap().unwrap().user(),
-            "zhao"
+            open(&secret),
+            Some(("zhao".to_string(), true)),
+            "due a touch"
         );
-        assert!(session_user(&c, "fss_forged", idle).unwrap().is_none());
-        c.execute(
-            "UPDATE console_sessions SET last_seen_at = ?1",
-            [(Utc::now() - Duration::minutes(31)).to_rfc3339()],
-        )
-        .unwrap();
+        touch_session(&c, &secret).unwrap();
+        assert_eq!(open(&secret), Some(("zhao".to_string(), false)));
+        used(31);
         assert!(
-            session_user(&c, &secret, idle).unwrap().is_none(),
+            matches!(find_session(&c, &secret, idle).unwrap(), Session::Idle),
             "idle too long"
         );
+        close_session(&c, &secret).unwrap();
+        assert!(matches!(
+            find_session(&c, &secret, idle).unwrap(),
+            Session::Unknown
+        ));
         let again = open_session(&c, "zhao").unwrap();
         // A new password signs every session out.
         set_password(&c, "zhao", "another long password").unwrap();
-        assert!(session_user(&c, &again, idle).unwrap().is_none());
+        assert!(matches!(
+            find_session(&c, &again, idle).unwrap(),
+            Session::Unknown
+        ));
     }
 
     #[test]

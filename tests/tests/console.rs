@@ -510,3 +510,80 @@ async fn act_admin_code(c: &Client) {
     .await
     .unwrap();
 }
+
+#[test]
+fn a_session_used_again_after_a_minute_still_opens_pages_and_an_idle_one_signs_out() {
+    let co = company();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let url = co.relay.url();
+    let host = url.trim_start_matches("http://").to_string();
+    let r = agent
+        .post(&format!("{url}/sign-in"))
+        .header("origin", &format!("http://{host}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send(format!("user=sun&password={}", PASSWORD.replace(' ', "+")))
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let page = |cookie: &str| {
+        let r = agent
+            .get(&format!("{url}/orders"))
+            .header("cookie", cookie)
+            .call()
+            .unwrap();
+        (
+            r.status().as_u16(),
+            r.headers()
+                .get("location")
+                .map(|l| l.to_str().unwrap().to_string()),
+        )
+    };
+    assert_eq!(page(&cookie).0, 200);
+    let seen = |minutes: i64| {
+        let mut r = co.relay.state.relay();
+        r.store()
+            .connection()
+            .execute(
+                "UPDATE console_sessions SET last_seen_at = ?1",
+                [(chrono::Utc::now() - chrono::Duration::minutes(minutes)).to_rfc3339()],
+            )
+            .unwrap();
+    };
+    // Used two minutes ago: the page opens, and the session's last use moves on.
+    seen(2);
+    assert_eq!(page(&cookie).0, 200);
+    let last: String = co
+        .relay
+        .state
+        .relay()
+        .store()
+        .connection()
+        .query_row("SELECT last_seen_at FROM console_sessions", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let last = chrono::DateTime::parse_from_rfc3339(&last).unwrap();
+    assert!(chrono::Utc::now().signed_duration_since(last) < chrono::Duration::minutes(1));
+    // Idle past 30 minutes: back to the sign-in, and the session is gone.
+    seen(31);
+    assert_eq!(page(&cookie), (303, Some("/sign-in".to_string())));
+    let left: i64 = co
+        .relay
+        .state
+        .relay()
+        .store()
+        .connection()
+        .query_row("SELECT count(*) FROM console_sessions", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 0);
+}

@@ -194,9 +194,23 @@ impl FromRequestParts<Arc<AppState>> for Visitor {
         let Some(secret) = cookie(&parts.headers, SESSION_COOKIE).map(str::to_string) else {
             return Err(Redirect::to("/sign-in").into_response());
         };
+        // Read on a reader connection; the rare write (a session's use,
+        // at most once a minute, or closing an idle one) on the relay's.
         let found = blocking(state, move |s| {
-            let conn = s.reader()?;
-            accounts::session_user(&conn, &secret, IDLE)
+            let session = accounts::find_session(&*s.reader()?, &secret, IDLE)?;
+            match session {
+                accounts::Session::Open { actor, stale } => {
+                    if stale {
+                        accounts::touch_session(s.relay().store().connection(), &secret)?;
+                    }
+                    Ok(Some(actor))
+                }
+                accounts::Session::Idle => {
+                    accounts::close_session(s.relay().store().connection(), &secret)?;
+                    Ok(None)
+                }
+                accounts::Session::Unknown => Ok(None),
+            }
         })
         .await;
         match found {
