@@ -573,7 +573,7 @@ fn customer_of(relay: &mut ServerRelay, o: &Order) -> Result<Customer> {
 
 /// The order's customer and what its orders contribute to its credit
 /// exposure, as the relay holds them (the figures its checks use).
-fn credit_of(relay: &mut ServerRelay, o: &Order) -> Result<(Customer, Vec<OpenOrder>)> {
+pub(crate) fn credit_of(relay: &mut ServerRelay, o: &Order) -> Result<(Customer, Vec<OpenOrder>)> {
     let customer = customer_of(relay, o)?;
     let orders = relay.store().orders_of(customer.id())?;
     Ok((customer, orders))

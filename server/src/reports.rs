@@ -201,28 +201,39 @@ fn open_orders(conn: &Connection) -> Result<Vec<OpenOrder>> {
     Ok(orders)
 }
 
-/// Each customer's credit exposure and headroom (by customer id), by the
-/// formula the relay's checks use.
-pub fn credit_by_customer(conn: &Connection) -> Result<BTreeMap<String, (Decimal, Decimal)>> {
+/// A customer's credit, from the head-office tables.
+struct CustomerCredit {
+    id: String,
+    region: Option<String>,
+    owner: String,
+    /// `cash` or `credit`, as stored.
+    terms: String,
+    exposure: CreditExposure,
+}
+
+/// Every customer's credit exposure, by name, by the formula the relay's
+/// checks use (core's `CreditExposure`).
+fn customer_credit(conn: &Connection) -> Result<Vec<CustomerCredit>> {
     let orders = open_orders(conn)?;
     let mut stmt = conn.prepare_cached(
-        "SELECT id, name, payment_terms, credit_limit, receivables FROM customers",
+        "SELECT id, name, region, payment_terms, credit_limit, receivables, owner FROM customers ORDER BY name",
     )?;
-    let mut out = BTreeMap::new();
+    let mut out = Vec::new();
     for row in stmt.query_map([], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
+            r.get::<_, Option<String>>(2)?,
             r.get::<_, String>(3)?,
             r.get::<_, String>(4)?,
+            (r.get::<_, String>(5)?, r.get::<_, String>(6)?),
         ))
     })? {
-        let (id, name, terms, limit, published) = row?;
+        let (id, name, region, terms, limit, (published, owner)) = row?;
         let Ok(customer) = id.parse::<DocId>() else {
             continue;
         };
-        let e = CreditExposure::of_terms(
+        let exposure = CreditExposure::of_terms(
             &CreditTerms {
                 customer,
                 name: &name,
@@ -237,9 +248,24 @@ pub fn credit_by_customer(conn: &Connection) -> Result<BTreeMap<String, (Decimal
             &orders,
             None,
         );
-        out.insert(id, (e.total(), e.headroom()));
+        out.push(CustomerCredit {
+            id,
+            region,
+            owner,
+            terms,
+            exposure,
+        });
     }
     Ok(out)
+}
+
+/// Each customer's credit exposure and headroom (by customer id), by the
+/// formula the relay's checks use.
+pub fn credit_by_customer(conn: &Connection) -> Result<BTreeMap<String, (Decimal, Decimal)>> {
+    Ok(customer_credit(conn)?
+        .into_iter()
+        .map(|c| (c.id, (c.exposure.total(), c.exposure.headroom())))
+        .collect())
 }
 
 /// The business day of a stored time (RFC 3339) in the company's zone.
@@ -578,7 +604,6 @@ pub fn run(
         "receivables" => {
             // One formula (core's CreditExposure), the same the relay's credit
             // checks and the phones' headroom use.
-            let orders = open_orders(conn)?;
             let mut overrides: BTreeMap<String, u64> = BTreeMap::new();
             let mut stmt = conn.prepare(
                 "SELECT o.customer_id, count(*) FROM order_events e JOIN orders o ON o.id = e.order_id
@@ -589,52 +614,28 @@ pub fn run(
                 overrides.insert(c, u64::try_from(n).unwrap_or_default());
             }
             filter.refuse(name, false, true)?;
-            let mut stmt = conn.prepare(
-                "SELECT id, name, region, payment_terms, credit_limit, receivables, owner FROM customers ORDER BY name",
-            )?;
             let mut rows = Vec::new();
-            for row in stmt.query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    (r.get::<_, String>(5)?, r.get::<_, String>(6)?),
-                ))
-            })? {
-                let (id, name, reg, terms, limit, (published, owner)) = row?;
-                if !in_region(&reg) || !filter.admits(&owner, reg.as_deref(), Some(&id), None) {
+            for c in customer_credit(conn)? {
+                if !in_region(&c.region)
+                    || !filter.admits(&c.owner, c.region.as_deref(), Some(&c.id), None)
+                {
                     continue;
                 }
-                let Ok(customer) = id.parse::<DocId>() else {
-                    continue;
-                };
-                let exposure = CreditExposure::of_terms(
-                    &CreditTerms {
-                        customer,
-                        name: &name,
-                        payment_terms: if terms == "cash" {
-                            PaymentTerms::Cash
-                        } else {
-                            PaymentTerms::Credit
-                        },
-                        limit: dec(&limit),
-                        receivables: dec(&published),
-                    },
-                    &orders,
-                    None,
-                );
+                let e = &c.exposure;
                 rows.push(vec![
-                    name.clone(),
-                    reg.unwrap_or_default(),
-                    terms,
-                    money::cents(exposure.limit).to_string(),
-                    money::cents(exposure.receivables).to_string(),
-                    money::cents(exposure.open_orders).to_string(),
-                    money::cents(exposure.total()).to_string(),
-                    money::cents(exposure.headroom()).to_string(),
-                    overrides.get(&id).copied().unwrap_or_default().to_string(),
+                    e.customer.clone(),
+                    c.region.clone().unwrap_or_default(),
+                    c.terms.clone(),
+                    money::cents(e.limit).to_string(),
+                    money::cents(e.receivables).to_string(),
+                    money::cents(e.open_orders).to_string(),
+                    money::cents(e.total()).to_string(),
+                    money::cents(e.headroom()).to_string(),
+                    overrides
+                        .get(&c.id)
+                        .copied()
+                        .unwrap_or_default()
+                        .to_string(),
                 ]);
             }
             Ok(Table {

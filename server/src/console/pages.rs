@@ -11,9 +11,7 @@ use axum::extract::{Path as UrlPath, Query, RawForm, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
-use fieldsync_core::{
-    CreditCheckpoint, CreditExposure, Customer, DocId, Order, OrderStatus, Role, money,
-};
+use fieldsync_core::{CreditCheckpoint, CreditExposure, DocId, Order, OrderStatus, Role, money};
 
 use super::i18n::Texts;
 use super::session::{Chrome, Visitor, render, same_origin};
@@ -88,6 +86,31 @@ pub struct Queue {
     pub rows: Vec<QueueRow>,
 }
 
+impl Queue {
+    /// A queue of `rows` titled with `label` and how many there are.
+    fn of(label: &str, heads: &[&'static str], rows: Vec<QueueRow>) -> Queue {
+        Queue {
+            title: format!("{label} ({})", rows.len()),
+            heads: heads.to_vec(),
+            rows,
+        }
+    }
+}
+
+/// No line under a queue row.
+fn no_note(
+    _: &mut crate::app::ServerRelay,
+    _: &mut fieldsync_core::Document,
+    _: &Order,
+) -> Result<Option<String>> {
+    Ok(None)
+}
+
+/// The line under a queue row of an order held at shipping: "held: why".
+fn held_note(t: &Texts, relay: &mut crate::app::ServerRelay, o: &Order) -> Result<Option<String>> {
+    Ok(held_reason(relay, o)?.map(|r| format!("{}: {r}", t.held)))
+}
+
 /// A chart drawn by `console.js` from its data (Chart.js).
 pub struct Chart {
     pub id: &'static str,
@@ -126,21 +149,21 @@ fn error_page(v: &Visitor, e: &ServerError, back: &str) -> Response {
     r
 }
 
-/// The time of a stored instant, in the company's zone, to the minute.
+/// The time of a stored instant (RFC 3339), in the company's zone, to the
+/// minute.
 fn local(s: &AppState, at: &str) -> String {
     DateTime::parse_from_rfc3339(at)
-        .map(|t| {
-            s.schedule
-                .zone()
-                .local_time(t.with_timezone(&Utc))
-                .format("%Y-%m-%d %H:%M")
-                .to_string()
-        })
+        .map(|t| local_time(s, t.with_timezone(&Utc)))
         .unwrap_or_else(|_| at.to_string())
 }
 
+/// An instant in the company's zone, to the minute.
 fn local_time(s: &AppState, at: DateTime<Utc>) -> String {
-    local(s, &at.to_rfc3339())
+    s.schedule
+        .zone()
+        .local_time(at)
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
 }
 
 fn text(v: &serde_json::Value) -> String {
@@ -338,9 +361,7 @@ fn order_forms(t: &Texts, role: Role, o: &Order, back: &str) -> Vec<ActionForm> 
 /// Why an order would be held at shipping (over credit, cash not paid),
 /// by the relay's own figures; `None` if it may ship.
 fn held_reason(relay: &mut crate::app::ServerRelay, o: &Order) -> Result<Option<String>> {
-    use fieldsync_core::sync::RelayStore;
-    let customer = relay.load(o.customer)?.view::<Customer>()?;
-    let orders = relay.store().orders_of(customer.id())?;
+    let (customer, orders) = office::credit_of(relay, o)?;
     let exposure = CreditExposure::new(&customer, &orders, Some(o));
     Ok(exposure
         .check(&o.number, CreditCheckpoint::Shipping)
@@ -512,15 +533,15 @@ pub async fn approvals(State(state): State<Arc<AppState>>, v: Visitor) -> Respon
         let submitted = orders_in(s, v, &[("status", "submitted")])?;
         let changed = orders_in(s, v, &[("changed_after_approval", "true")])?;
         let queues = vec![
-            Queue {
-                title: format!("{} ({})", t.approvals, submitted.len()),
-                heads: heads.clone(),
-                rows: queue_rows(s, v, &submitted, &cells, |_, _, _| Ok(None), "/approvals")?,
-            },
-            Queue {
-                title: format!("{} ({})", t.changed_since_approval, changed.len()),
-                heads,
-                rows: queue_rows(
+            Queue::of(
+                t.approvals,
+                &heads,
+                queue_rows(s, v, &submitted, &cells, no_note, "/approvals")?,
+            ),
+            Queue::of(
+                t.changed_since_approval,
+                &heads,
+                queue_rows(
                     s,
                     v,
                     &changed,
@@ -528,7 +549,7 @@ pub async fn approvals(State(state): State<Arc<AppState>>, v: Visitor) -> Respon
                     |_, doc, o| Ok(Some(changed_since_approval(doc, o))),
                     "/approvals",
                 )?,
-            },
+            ),
         ];
         // Visit KPIs against 120 a month and one third new, as charts.
         let (kpi_grid, kpis) = report_grid(s, v, "visit-kpis", t.visit_kpis)?;
@@ -1088,16 +1109,16 @@ pub async fn production(State(state): State<Arc<AppState>>, v: Visitor) -> Respo
         let waiting = orders_in(s, v, &[("status", "confirmed")])?;
         let making = orders_in(s, v, &[("status", "in_production")])?;
         let queues = vec![
-            Queue {
-                title: format!("{} ({})", t.production_queue, waiting.len()),
-                heads: heads.clone(),
-                rows: queue_rows(s, v, &waiting, &cells, |_, _, _| Ok(None), "/production")?,
-            },
-            Queue {
-                title: format!("{} ({})", t.in_production, making.len()),
-                heads,
-                rows: queue_rows(s, v, &making, &cells, |_, _, _| Ok(None), "/production")?,
-            },
+            Queue::of(
+                t.production_queue,
+                &heads,
+                queue_rows(s, v, &waiting, &cells, no_note, "/production")?,
+            ),
+            Queue::of(
+                t.in_production,
+                &heads,
+                queue_rows(s, v, &making, &cells, no_note, "/production")?,
+            ),
         ];
         let (summary, _) = report_grid(s, v, "production", t.production_summary)?;
         Ok(queues_page(
@@ -1148,26 +1169,25 @@ pub async fn warehouse(State(state): State<Arc<AppState>>, v: Visitor) -> Respon
         let ready = orders_in(s, v, &[("status", "in_stock")])?;
         let making = orders_in(s, v, &[("status", "in_production")])?;
         let shipped = orders_in(s, v, &[("status", "shipped")])?;
-        let held =
-            |relay: &mut crate::app::ServerRelay, _: &mut fieldsync_core::Document, o: &Order| {
-                Ok(held_reason(relay, o)?.map(|r| format!("{}: {r}", t.held)))
-            };
+        let held = |relay: &mut crate::app::ServerRelay,
+                    _: &mut fieldsync_core::Document,
+                    o: &Order| { held_note(t, relay, o) };
         let queues = vec![
-            Queue {
-                title: format!("{} ({})", t.ready_to_ship, ready.len()),
-                heads: heads.clone(),
-                rows: queue_rows(s, v, &ready, &cells, held, "/warehouse")?,
-            },
-            Queue {
-                title: format!("{} ({})", t.in_production, making.len()),
-                heads: heads.clone(),
-                rows: queue_rows(s, v, &making, &cells, |_, _, _| Ok(None), "/warehouse")?,
-            },
-            Queue {
-                title: format!("{} ({})", t.shipped, shipped.len()),
-                heads,
-                rows: queue_rows(s, v, &shipped, &cells, |_, _, _| Ok(None), "/warehouse")?,
-            },
+            Queue::of(
+                t.ready_to_ship,
+                &heads,
+                queue_rows(s, v, &ready, &cells, held, "/warehouse")?,
+            ),
+            Queue::of(
+                t.in_production,
+                &heads,
+                queue_rows(s, v, &making, &cells, no_note, "/warehouse")?,
+            ),
+            Queue::of(
+                t.shipped,
+                &heads,
+                queue_rows(s, v, &shipped, &cells, no_note, "/warehouse")?,
+            ),
         ];
         let (summary, _) = report_grid(s, v, "production", t.production_summary)?;
         Ok(queues_page(
@@ -1243,23 +1263,19 @@ pub async fn finance(State(state): State<Arc<AppState>>, v: Visitor) -> Response
             v,
             &ready,
             &cells,
-            |relay, _, o| Ok(held_reason(relay, o)?.map(|r| format!("{}: {r}", t.held))),
+            |relay, _, o| held_note(t, relay, o),
             "/finance",
         )?;
         holds.retain(|r| r.note.is_some());
         let mut owed = orders_in(s, v, &[("status", "shipped")])?;
         owed.extend(orders_in(s, v, &[("status", "delivered")])?);
         let queues = vec![
-            Queue {
-                title: format!("{} ({})", t.credit_holds, holds.len()),
-                heads: heads.clone(),
-                rows: holds,
-            },
-            Queue {
-                title: format!("{} ({})", t.to_settle, owed.len()),
-                heads,
-                rows: queue_rows(s, v, &owed, &cells, |_, _, _| Ok(None), "/finance")?,
-            },
+            Queue::of(t.credit_holds, &heads, holds),
+            Queue::of(
+                t.to_settle,
+                &heads,
+                queue_rows(s, v, &owed, &cells, no_note, "/finance")?,
+            ),
         ];
         // Credit terms, one form per customer.
         let conn = s.reader()?;
