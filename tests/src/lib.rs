@@ -272,6 +272,24 @@ impl Phone {
         }
     }
 
+    /// The customers on the phone.
+    pub fn customers(&self) -> Vec<fieldsync_core::Customer> {
+        self.store
+            .list_kind(fieldsync_core::DocKind::Customer)
+            .unwrap()
+            .into_iter()
+            .map(|e| self.store.load(e.id).unwrap().view().unwrap())
+            .collect()
+    }
+
+    /// The customer on the phone with head office's code `code`.
+    pub fn customer_coded(&self, code: &str) -> fieldsync_core::Customer {
+        self.customers()
+            .into_iter()
+            .find(|c| c.code == code)
+            .unwrap_or_else(|| panic!("no customer {code} on the phone"))
+    }
+
     /// A change context for now.
     pub fn ctx(&self) -> ChangeCtx {
         ChangeCtx::now(self.actor.clone())

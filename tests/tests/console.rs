@@ -234,16 +234,6 @@ fn company() -> Company {
     }
 }
 
-fn customer(p: &Phone, code: &str) -> Customer {
-    p.store
-        .list_kind(DocKind::Customer)
-        .unwrap()
-        .into_iter()
-        .map(|e| p.store.load(e.id).unwrap().view::<Customer>().unwrap())
-        .find(|c| c.code == code)
-        .unwrap()
-}
-
 fn status_on_phone(p: &Phone, id: DocId) -> String {
     p.store
         .load(id)
@@ -265,7 +255,7 @@ fn rt() -> tokio::runtime::Runtime {
 #[test]
 fn every_head_office_role_walks_an_order_from_approval_to_settled_while_the_phone_syncs() {
     let mut co = company();
-    let hengda = customer(&co.li, "E-001");
+    let hengda = co.li.customer_coded("E-001");
     let (order, number) = submitted_order(
         &mut co.li,
         &hengda,
@@ -368,7 +358,7 @@ fn every_head_office_role_walks_an_order_from_approval_to_settled_while_the_phon
 #[test]
 fn a_held_shipment_shows_why_and_wrong_role_and_cross_site_posts_are_refused() {
     let mut co = company();
-    let cash = customer(&co.li, "E-002");
+    let cash = co.li.customer_coded("E-002");
     let (order, number) = submitted_order(
         &mut co.li,
         &cash,

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use chrono::{Datelike, Days, NaiveDate, NaiveTime, Utc};
-use fieldsync_core::{BusinessZone, Customer, DocKind};
+use fieldsync_core::BusinessZone;
 use fieldsync_tests::*;
 
 /// The products: code, name, category, list price in cents.
@@ -290,14 +290,7 @@ fn a_year_of_history_and_new_orders_across_midnight_give_every_report_figure_rig
     relay.start();
     let mut li = Phone::enroll(&relay.url(), dir.path(), "li-phone", &relay.code("li"));
     li.sync().unwrap();
-    let customer: Customer = li
-        .store
-        .list_kind(DocKind::Customer)
-        .unwrap()
-        .into_iter()
-        .map(|e| li.store.load(e.id).unwrap().view::<Customer>().unwrap())
-        .find(|c| c.code == "E-001")
-        .unwrap();
+    let customer = li.customer_coded("E-001");
     let evening = today - Days::new(2);
     let local =
         |d: NaiveDate, h, m| zone.instant(d.and_time(NaiveTime::from_hms_opt(h, m, 0).unwrap()));
@@ -363,14 +356,7 @@ fn a_year_of_history_and_new_orders_across_midnight_give_every_report_figure_rig
         (0, local(evening + Days::new(1), 10, 0), 20),
     ];
     for (c, start, minutes) in visits {
-        let shop: Customer = li
-            .store
-            .list_kind(DocKind::Customer)
-            .unwrap()
-            .into_iter()
-            .map(|e| li.store.load(e.id).unwrap().view::<Customer>().unwrap())
-            .find(|x| x.code == CUSTOMERS[c].0)
-            .unwrap();
+        let shop = li.customer_coded(CUSTOMERS[c].0);
         let at = |m: i64| {
             fieldsync_core::ChangeCtx::new(li.actor.clone(), start + chrono::Duration::minutes(m))
         };

@@ -243,13 +243,7 @@ fn customers_are_imported_by_code_and_a_second_import_updates_them_on_the_phones
         }
     );
     phone.sync().unwrap();
-    let on_phone: Vec<Customer> = phone
-        .store
-        .list_kind(DocKind::Customer)
-        .unwrap()
-        .into_iter()
-        .map(|e| phone.store.load(e.id).unwrap().view().unwrap())
-        .collect();
+    let on_phone = phone.customers();
     assert_eq!(
         on_phone.len(),
         2,

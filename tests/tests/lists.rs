@@ -41,19 +41,10 @@ fn lists_filter_sort_and_page_and_each_user_sees_their_part() {
     let mut chen = Phone::enroll(&relay.url(), dir.path(), "chen-phone", &relay.code("chen"));
     li.sync().unwrap();
     chen.sync().unwrap();
-    let customer = |p: &Phone, code: &str| -> Customer {
-        p.store
-            .list_kind(DocKind::Customer)
-            .unwrap()
-            .into_iter()
-            .map(|e| p.store.load(e.id).unwrap().view::<Customer>().unwrap())
-            .find(|c| c.code == code)
-            .unwrap()
-    };
     let (hengda, lakeside, mountain) = (
-        customer(&li, "E1"),
-        customer(&li, "E2"),
-        customer(&chen, "W1"),
+        li.customer_coded("E1"),
+        li.customer_coded("E2"),
+        chen.customer_coded("W1"),
     );
     let start = chrono::Utc::now() - chrono::Duration::hours(12);
     let mut numbers = Vec::new();

@@ -8,15 +8,6 @@ use fieldsync_core::*;
 use fieldsync_server::admin;
 use fieldsync_tests::*;
 
-fn customers_on(p: &Phone) -> Vec<Customer> {
-    p.store
-        .list_kind(DocKind::Customer)
-        .unwrap()
-        .into_iter()
-        .map(|e| p.store.load(e.id).unwrap().view().unwrap())
-        .collect()
-}
-
 fn kinds_on(p: &Phone) -> [usize; 3] {
     [DocKind::Customer, DocKind::Order, DocKind::Visit].map(|k| p.store.list_kind(k).unwrap().len())
 }
@@ -47,7 +38,7 @@ fn a_reassigned_customer_moves_phones_and_the_old_phones_offline_work_still_land
     let mut li = Phone::enroll(&relay.url(), dir.path(), "li-phone", &relay.code("li"));
     let mut wang = Phone::enroll(&relay.url(), dir.path(), "wang-phone", &relay.code("wang"));
     li.sync().unwrap();
-    let customer = customers_on(&li).pop().unwrap();
+    let customer = li.customers().pop().unwrap();
     let (order, _) = submitted_order(
         &mut li,
         &customer,
@@ -117,7 +108,7 @@ fn a_reassigned_customer_moves_phones_and_the_old_phones_offline_work_still_land
     wang.sync().unwrap();
     assert_eq!(kinds_on(&wang), [1, 1, 1]);
     assert_eq!(lines_of(&wang, order), 1);
-    assert_eq!(customers_on(&wang)[0].meta.owner, "wang");
+    assert_eq!(wang.customers()[0].meta.owner, "wang");
 
     // Li's line lands, then the documents leave Li's phone.
     let summary = li.sync().unwrap();
