@@ -359,6 +359,27 @@ pub struct StockFigures {
     pub reserved: Option<Decimal>,
 }
 
+impl StockFigures {
+    /// The figures for product `code` as typed (an import's cells, a form,
+    /// the API's strings); a figure not given stays `None`.
+    pub fn from_text(
+        code: &str,
+        on_hand: Option<&str>,
+        in_production: Option<&str>,
+        reserved: Option<&str>,
+    ) -> Result<StockFigures> {
+        let figure = |what: &'static str, v: Option<&str>| {
+            v.map(|v| crate::money::parse_amount(what, v)).transpose()
+        };
+        Ok(StockFigures {
+            code: code.to_string(),
+            on_hand: figure("on hand", on_hand)?,
+            in_production: figure("in production", in_production)?,
+            reserved: figure("reserved", reserved)?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -307,20 +307,18 @@ pub(crate) async fn publish_stock(
     blocking(&state, move |s| {
         let mut relay = s.relay();
         let actor = accounts::authenticate_user(relay.store().connection(), &token)?;
-        let amount = |what: &'static str, v: &Option<String>| {
-            v.as_deref()
-                .map(|v| money::parse_amount(what, v))
-                .transpose()
-        };
-        let mut figures = Vec::with_capacity(update.products.len());
-        for p in &update.products {
-            figures.push(fieldsync_core::StockFigures {
-                code: p.code.clone(),
-                on_hand: amount("on hand", &p.on_hand)?,
-                in_production: amount("in production", &p.in_production)?,
-                reserved: amount("reserved", &p.reserved)?,
-            });
-        }
+        let figures = update
+            .products
+            .iter()
+            .map(|p| {
+                fieldsync_core::StockFigures::from_text(
+                    &p.code,
+                    p.on_hand.as_deref(),
+                    p.in_production.as_deref(),
+                    p.reserved.as_deref(),
+                )
+            })
+            .collect::<fieldsync_core::Result<Vec<_>>>()?;
         let n = figures.len();
         publish_stock_as(s, &mut relay, &actor, figures)?;
         Ok(Json(serde_json::json!({ "published": n })))

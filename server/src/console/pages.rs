@@ -1219,17 +1219,13 @@ pub async fn publish_stock(
         .collect();
     let actor = v.actor.clone();
     let done = blocking(&state, move |s| {
-        let figure = |k: &str, what: &'static str| {
-            form.get(k)
-                .map(|val| money::parse_amount(what, val))
-                .transpose()
-        };
-        let figures = fieldsync_core::StockFigures {
-            code: form.get("code").cloned().unwrap_or_default(),
-            on_hand: figure("on_hand", "on hand")?,
-            in_production: figure("in_production", "in production")?,
-            reserved: figure("reserved", "reserved")?,
-        };
+        let field = |k: &str| form.get(k).map(String::as_str);
+        let figures = fieldsync_core::StockFigures::from_text(
+            field("code").unwrap_or_default(),
+            field("on_hand"),
+            field("in_production"),
+            field("reserved"),
+        )?;
         let mut relay = s.relay();
         office::publish_stock_as(s, &mut relay, &actor, vec![figures])
     })

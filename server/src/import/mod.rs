@@ -629,24 +629,16 @@ pub fn import_stock(
         ));
     };
     let mut cat = CatalogDoc::from_document(relay.load(id)?)?;
-    let (figures, mut errors) =
-        parse_rows(&rows, |row| -> std::result::Result<StockFigures, String> {
-            let figure =
-                |k: &str, what: &'static str| -> std::result::Result<Option<Decimal>, String> {
-                    match row.get(k).map(String::as_str).unwrap_or("") {
-                        "" => Ok(None),
-                        v => money::parse_amount(what, v)
-                            .map(Some)
-                            .map_err(|e| e.to_string()),
-                    }
-                };
-            Ok(StockFigures {
-                code: row.get("code").cloned().unwrap_or_default(),
-                on_hand: figure("on_hand", "on hand")?,
-                in_production: figure("in_production", "in production")?,
-                reserved: figure("reserved", "reserved")?,
-            })
-        });
+    let (figures, mut errors) = parse_rows(&rows, |row| {
+        // An empty cell is a figure not given.
+        let cell = |k: &str| row.get(k).map(String::as_str).filter(|v| !v.is_empty());
+        StockFigures::from_text(
+            cell("code").unwrap_or_default(),
+            cell("on_hand"),
+            cell("in_production"),
+            cell("reserved"),
+        )
+    });
     let total = figures.len();
     if errors.is_empty() {
         for (line, e) in cat.publish_stocks(&ctx, figures)? {
