@@ -259,15 +259,6 @@ fn customer_credit(conn: &Connection) -> Result<Vec<CustomerCredit>> {
     Ok(out)
 }
 
-/// Each customer's credit exposure and headroom (by customer id), by the
-/// formula the relay's checks use.
-pub fn credit_by_customer(conn: &Connection) -> Result<BTreeMap<String, (Decimal, Decimal)>> {
-    Ok(customer_credit(conn)?
-        .into_iter()
-        .map(|c| (c.id, (c.exposure.total(), c.exposure.headroom())))
-        .collect())
-}
-
 /// The business day of a stored time (RFC 3339) in the company's zone.
 fn business_day(schedule: &ReportSchedule, at: &str) -> Option<chrono::NaiveDate> {
     DateTime::parse_from_rfc3339(at)

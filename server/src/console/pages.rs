@@ -369,6 +369,31 @@ fn held_reason(relay: &mut crate::app::ServerRelay, o: &Order) -> Result<Option<
         .map(|e| e.to_string()))
 }
 
+/// Each customer's credit exposure and headroom (by id) for the customers
+/// of `orders` (list rows), from the relay's own figures.
+fn credit_of_customers<'a>(
+    s: &AppState,
+    orders: impl Iterator<Item = &'a serde_json::Value>,
+) -> Result<BTreeMap<String, (rust_decimal::Decimal, rust_decimal::Decimal)>> {
+    use fieldsync_core::sync::RelayStore;
+    let mut relay = s.relay();
+    let mut out = BTreeMap::new();
+    for o in orders {
+        let id = text(&o["customer"]);
+        if out.contains_key(&id) {
+            continue;
+        }
+        let Ok(doc_id) = id.parse::<DocId>() else {
+            continue;
+        };
+        let customer = relay.load(doc_id)?.view::<fieldsync_core::Customer>()?;
+        let open = relay.store().orders_of(doc_id)?;
+        let e = CreditExposure::new(&customer, &open, None);
+        out.insert(id, (e.total(), e.headroom()));
+    }
+    Ok(out)
+}
+
 /// The fields changed since the order's last approval that took effect.
 fn changed_since_approval(doc: &mut fieldsync_core::Document, o: &Order) -> String {
     let superseded = o.derived().superseded;
@@ -506,7 +531,11 @@ pub async fn home(v: Visitor) -> Response {
 pub async fn approvals(State(state): State<Arc<AppState>>, v: Visitor) -> Response {
     page_or_error(&state, v, "/", |s, v| {
         let t = v.t();
-        let credit = crate::reports::credit_by_customer(&*s.reader()?)?;
+        let submitted = orders_in(s, v, &[("status", "submitted")])?;
+        let changed = orders_in(s, v, &[("changed_after_approval", "true")])?;
+        // The credit of the customers in the queues only, by the relay's own
+        // figures (what the approval will be checked against).
+        let credit = credit_of_customers(s, submitted.iter().chain(&changed))?;
         let cells = |o: &serde_json::Value| {
             let (exposure, headroom) = credit
                 .get(&text(&o["customer"]))
@@ -530,8 +559,6 @@ pub async fn approvals(State(state): State<Arc<AppState>>, v: Visitor) -> Respon
             t.headroom,
             t.created,
         ];
-        let submitted = orders_in(s, v, &[("status", "submitted")])?;
-        let changed = orders_in(s, v, &[("changed_after_approval", "true")])?;
         let queues = vec![
             Queue::of(
                 t.approvals,
