@@ -354,10 +354,11 @@ impl Projection for HeadOffice {
             }
             Content::Visit(v) => {
                 let status = format!("{:?}", v.status()).to_lowercase();
-                let checked_in =
-                    stored_time(conn, "SELECT check_in FROM visits WHERE id = ?1", &id)?;
-                let checked_out =
-                    stored_time(conn, "SELECT check_out FROM visits WHERE id = ?1", &id)?;
+                let (checked_in, checked_out): (Option<String>, Option<String>) = conn
+                    .prepare_cached("SELECT check_in, check_out FROM visits WHERE id = ?1")?
+                    .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?
+                    .unwrap_or_default();
                 exec(
                     conn,
                     "INSERT OR REPLACE INTO visits VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
