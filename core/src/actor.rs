@@ -6,7 +6,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, DurationRound, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
 
@@ -209,20 +209,18 @@ pub struct ChangeCtx {
 }
 
 impl ChangeCtx {
-    /// A context for `actor` at time `at`.
+    /// A context for `actor` at time `at`, to the millisecond (as documents
+    /// store instants, so what an edit wrote reads back the same).
     pub fn new(actor: Actor, at: DateTime<Utc>) -> Self {
-        ChangeCtx { actor, at }
-    }
-
-    /// A context for `actor` now (to the millisecond, as documents store it).
-    pub fn now(actor: Actor) -> Self {
-        let now = Utc::now();
         ChangeCtx {
             actor,
-            at: now
-                .duration_trunc(chrono::TimeDelta::milliseconds(1))
-                .unwrap_or(now),
+            at: crate::codec::stored_instant(at),
         }
+    }
+
+    /// A context for `actor` now (to the millisecond).
+    pub fn now(actor: Actor) -> Self {
+        Self::new(actor, Utc::now())
     }
 }
 

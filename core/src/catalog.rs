@@ -182,9 +182,15 @@ impl CatalogDoc {
         &mut self.doc
     }
 
+    /// The underlying document, given up (e.g. back to the store's open
+    /// documents).
+    pub fn into_document(self) -> Document {
+        self.doc
+    }
+
     /// Reads the catalog.
     pub fn read(&self) -> Result<Catalog> {
-        self.doc.hydrate()
+        self.doc.view()
     }
 
     /// Adds a product or updates one with the same code (admin). Stock figures

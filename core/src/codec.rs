@@ -43,6 +43,15 @@ pub(crate) mod decimal {
     }
 }
 
+/// An instant as documents keep it: to the millisecond. Edits store
+/// instants they are given in this form, so what they wrote reads back the
+/// same.
+pub(crate) fn stored_instant(t: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::DurationRound;
+    t.duration_trunc(chrono::TimeDelta::milliseconds(1))
+        .unwrap_or(t)
+}
+
 /// `DateTime<Utc>` as an Automerge timestamp.
 pub(crate) mod time {
     use super::*;

@@ -235,9 +235,15 @@ impl ComplaintDoc {
         &mut self.doc
     }
 
+    /// The underlying document, given up (e.g. back to the store's open
+    /// documents).
+    pub fn into_document(self) -> Document {
+        self.doc
+    }
+
     /// Reads the complaint.
     pub fn read(&self) -> Result<Complaint> {
-        self.doc.hydrate()
+        self.doc.view()
     }
 
     fn step(&mut self, ctx: &ChangeCtx, action: ComplaintAction, note: &str) -> Result<()> {

@@ -231,9 +231,15 @@ impl CustomerDoc {
         &mut self.doc
     }
 
+    /// The underlying document, given up (e.g. back to the store's open
+    /// documents).
+    pub fn into_document(self) -> Document {
+        self.doc
+    }
+
     /// Reads the customer.
     pub fn read(&self) -> Result<Customer> {
-        self.doc.hydrate()
+        self.doc.view()
     }
 
     fn editable(&self, ctx: &ChangeCtx, roles: &[Role], action: &'static str) -> Result<Customer> {

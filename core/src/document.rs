@@ -5,11 +5,13 @@
 //! Typed documents ([`crate::OrderDoc`], [`crate::VisitDoc`], ...) wrap a
 //! [`Document`]; the sync engine and the stores work on [`Document`] alone.
 
+use std::any::Any;
 use std::fmt;
+use std::sync::OnceLock;
 
 use automerge::{AutoCommit, ChangeHash, Prop, ROOT, Value, transaction::CommitOptions};
 use autosurgeon::{Hydrate, Reconcile};
-use chrono::{DateTime, DurationRound, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::actor::{Actor, ChangeCtx};
 use crate::error::{Error, Result};
@@ -102,11 +104,7 @@ impl Meta {
             schema: SCHEMA_VERSION,
             owner: owner.to_string(),
             region: region.map(str::to_string),
-            // Documents store instants to the millisecond.
-            created_at: ctx
-                .at
-                .duration_trunc(chrono::TimeDelta::milliseconds(1))
-                .unwrap_or(ctx.at),
+            created_at: crate::codec::stored_instant(ctx.at),
             created_by: ctx.actor.user().to_string(),
             created_on: ctx.actor.device().to_string(),
         }
@@ -119,41 +117,51 @@ impl Meta {
 }
 
 /// One Automerge document with its header.
-#[derive(Debug)]
+///
+/// It also keeps the business object last read from it (its view, e.g. the
+/// [`crate::Order`]), so reading a document that has not changed costs a
+/// clone, not a walk over every field: the typed edits hand over the object
+/// they wrote ([`Document::keep_view`]), and anything else that changes the
+/// document (changes from elsewhere, a merge) forgets it.
 pub struct Document {
     doc: AutoCommit,
     meta: Meta,
+    view: OnceLock<Box<dyn Any + Send + Sync>>,
+}
+
+impl fmt::Debug for Document {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Document")
+            .field("meta", &self.meta)
+            .field("view_kept", &self.view.get().is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Document {
     /// Creates a document whose root is `root` (which must contain a `meta` field
     /// equal to `meta`), as one change by `ctx`.
     /// The content is validated by its kind's rules first.
-    pub(crate) fn create<T: Reconcile + KindRules>(
+    pub(crate) fn create<T: Reconcile + KindRules + View + Clone>(
         ctx: &ChangeCtx,
         meta: Meta,
         root: &T,
     ) -> Result<Self> {
         root.validate().map_err(Error::InvalidValue)?;
-        let mut d = Document {
-            doc: AutoCommit::new(),
-            meta,
-        };
+        let mut d = Document::wrap(AutoCommit::new(), meta);
         d.change(ctx, |doc| Ok(autosurgeon::reconcile(doc, root)?))?;
         let stored: Meta = autosurgeon::hydrate_prop(&d.doc, ROOT, "meta")?;
         if stored != d.meta {
             return Err(Error::Corrupt("document header was not written".into()));
         }
+        d.keep_view(root.clone());
         Ok(d)
     }
 
     /// Loads a document from bytes produced by [`Document::save`] (or any
     /// sequence of changes that begins with one).
     pub fn load(bytes: &[u8]) -> Result<Self> {
-        let doc = AutoCommit::load(bytes)?;
-        let meta: Meta = autosurgeon::hydrate_prop(&doc, ROOT, "meta")
-            .map_err(|e| Error::Corrupt(format!("not a fieldsync document ({e})")))?;
-        Ok(Document { doc, meta })
+        Self::from_automerge(AutoCommit::load(bytes)?)
     }
 
     /// Loads a document and checks it is of `kind`.
@@ -184,6 +192,19 @@ impl Document {
         &self.meta
     }
 
+    /// About how many bytes of memory the loaded document takes (its
+    /// operations and change history as Automerge holds them), for bounding
+    /// caches of open documents. Measured by `cargo bench -p fieldsync-tests
+    /// --bench phone_edits`.
+    pub fn memory_estimate(&self) -> usize {
+        use automerge::ReadDoc;
+        let stats = self.doc.stats();
+        const PER_OP: usize = 64;
+        const PER_CHANGE: usize = 256;
+        const BASE: usize = 4096;
+        BASE + stats.num_ops as usize * PER_OP + stats.num_changes as usize * PER_CHANGE
+    }
+
     /// The full document, compacted.
     pub fn save(&mut self) -> Vec<u8> {
         self.doc.save()
@@ -203,6 +224,7 @@ impl Document {
     /// on another replica of this document. Applying the same bytes twice is
     /// harmless; changes whose predecessors are missing wait until they arrive.
     pub fn apply(&mut self, bytes: &[u8]) -> Result<()> {
+        self.forget_view();
         self.doc.load_incremental(bytes)?;
         Ok(())
     }
@@ -215,6 +237,7 @@ impl Document {
                 other.meta.id, self.meta.id
             )));
         }
+        self.forget_view();
         self.doc.merge(&mut other.doc)?;
         Ok(())
     }
@@ -240,7 +263,15 @@ impl Document {
     pub(crate) fn from_automerge(doc: AutoCommit) -> Result<Self> {
         let meta: Meta = autosurgeon::hydrate_prop(&doc, ROOT, "meta")
             .map_err(|e| Error::Corrupt(format!("not a fieldsync document ({e})")))?;
-        Ok(Document { doc, meta })
+        Ok(Document::wrap(doc, meta))
+    }
+
+    fn wrap(doc: AutoCommit, meta: Meta) -> Self {
+        Document {
+            doc,
+            meta,
+            view: OnceLock::new(),
+        }
     }
 
     /// Re-reads the header after changes arrived from elsewhere.
@@ -248,6 +279,7 @@ impl Document {
         let meta: Meta = autosurgeon::hydrate_prop(&self.doc, ROOT, "meta")
             .map_err(|e| Error::Corrupt(format!("not a fieldsync document ({e})")))?;
         self.meta = meta;
+        self.forget_view();
         Ok(())
     }
 
@@ -285,22 +317,63 @@ impl Document {
 
     /// The underlying Automerge document, for the sync engine.
     pub(crate) fn automerge(&mut self) -> &mut AutoCommit {
+        self.forget_view();
         &mut self.doc
     }
 
     /// A second replica of this document, as another device would hold it.
     pub fn fork(&mut self) -> Document {
-        Document {
-            doc: self.doc.fork(),
-            meta: self.meta.clone(),
-        }
+        Document::wrap(self.doc.fork(), self.meta.clone())
     }
 
     /// Reads the document as a business object: `doc.view::<Order>()`.
     /// Fails with [`Error::WrongKind`] when the document is of another kind.
-    pub fn view<T: View>(&self) -> Result<T> {
+    pub fn view<T: View + Clone>(&self) -> Result<T> {
+        self.view_ref::<T>().cloned()
+    }
+
+    /// [`Document::view`] without the copy: the object kept from the last
+    /// read or typed edit, read from the document only if there is none.
+    pub fn view_ref<T: View>(&self) -> Result<&T> {
         self.expect_kind(T::KIND)?;
-        self.hydrate()
+        if let Some(v) = self.view.get().and_then(|v| v.downcast_ref::<T>()) {
+            return Ok(v);
+        }
+        let fresh: T = self.hydrate()?;
+        // Only this kind's object is ever kept, so a kept one is a `T`.
+        let kept = self.view.get_or_init(|| Box::new(fresh));
+        kept.downcast_ref::<T>()
+            .ok_or_else(|| Error::Corrupt("the document's kept view is of another kind".into()))
+    }
+
+    /// Takes the kept object out (for an edit that patches it rather than
+    /// reading the whole document again); `None` if there is none.
+    pub(crate) fn take_view<T: View>(&mut self) -> Option<T> {
+        let kept = self.view.take()?;
+        kept.downcast::<T>().ok().map(|b| *b)
+    }
+
+    /// Keeps `view` as what the document now reads as: the object a typed
+    /// edit just wrote. (Debug builds check it against a fresh read, so a
+    /// kept view that differs from the document fails the tests.)
+    pub(crate) fn keep_view<T: View>(&mut self, view: T) {
+        #[cfg(debug_assertions)]
+        {
+            let fresh: std::result::Result<T, _> = self.hydrate();
+            if let Ok(fresh) = fresh {
+                debug_assert_eq!(
+                    format!("{fresh:?}"),
+                    format!("{view:?}"),
+                    "a typed edit kept a view that differs from its document"
+                );
+            }
+        }
+        self.view = OnceLock::from(Box::new(view) as Box<dyn Any + Send + Sync>);
+    }
+
+    /// Forgets the kept object (the document changed under it).
+    fn forget_view(&mut self) {
+        self.view = OnceLock::new();
     }
 
     /// Reads the whole document into `T`.
@@ -375,6 +448,7 @@ impl Document {
     ) -> Result<R> {
         match edit(&mut self.doc) {
             Ok(r) => {
+                self.forget_view();
                 self.doc.commit_with(
                     CommitOptions::default()
                         .with_message(ctx.actor.to_message())
@@ -393,13 +467,15 @@ impl Document {
     /// that differ produce operations, so concurrent edits to other fields merge.
     /// The content is validated by its kind's rules first (the same rules the
     /// relay applies), so an edit outside them changes nothing.
-    pub(crate) fn update<T: Reconcile + KindRules>(
+    pub(crate) fn update<T: Reconcile + KindRules + View + Clone>(
         &mut self,
         ctx: &ChangeCtx,
         root: &T,
     ) -> Result<()> {
         root.validate().map_err(Error::InvalidValue)?;
-        self.change(ctx, |doc| Ok(autosurgeon::reconcile(doc, root)?))
+        self.change(ctx, |doc| Ok(autosurgeon::reconcile(doc, root)?))?;
+        self.keep_view(root.clone());
+        Ok(())
     }
 
     /// Files the document under another salesperson and region (an
@@ -523,7 +599,7 @@ pub struct FieldChange {
 }
 
 /// A business object that can be read from a [`Document`] of its kind.
-pub trait View: Hydrate + sealed::Sealed {
+pub trait View: Hydrate + fmt::Debug + Send + Sync + 'static + sealed::Sealed {
     /// The kind of document it is read from.
     const KIND: DocKind;
 }

@@ -224,9 +224,15 @@ impl DailyReportDoc {
         &mut self.doc
     }
 
+    /// The underlying document, given up (e.g. back to the store's open
+    /// documents).
+    pub fn into_document(self) -> Document {
+        self.doc
+    }
+
     /// Reads the report.
     pub fn read(&self) -> Result<DailyReport> {
-        self.doc.hydrate()
+        self.doc.view()
     }
 
     fn editable(&self, ctx: &ChangeCtx) -> Result<DailyReport> {

@@ -219,6 +219,7 @@ impl VisitDoc {
             customer: customer.id(),
             customer_name: customer.name.clone(),
             plan: VisitPlan {
+                planned_start: crate::codec::stored_instant(plan.planned_start),
                 purpose: plan.purpose.trim().to_string(),
                 materials: plan.materials.trim().to_string(),
                 ..plan
@@ -255,9 +256,15 @@ impl VisitDoc {
         &mut self.doc
     }
 
+    /// The underlying document, given up (e.g. back to the store's open
+    /// documents).
+    pub fn into_document(self) -> Document {
+        self.doc
+    }
+
     /// Reads the visit.
     pub fn read(&self) -> Result<Visit> {
-        self.doc.hydrate()
+        self.doc.view()
     }
 
     fn editable(&self, ctx: &ChangeCtx, roles: &[Role], action: &'static str) -> Result<Visit> {
@@ -376,7 +383,7 @@ impl VisitDoc {
         let mut v = self.editable(ctx, LOGGERS, "log visits")?;
         v.outcome.intent = intent.trim().to_string();
         v.outcome.feedback = feedback.trim().to_string();
-        v.outcome.next_appointment = next_appointment;
+        v.outcome.next_appointment = next_appointment.map(crate::codec::stored_instant);
         self.doc.update(ctx, &v)
     }
 
@@ -410,7 +417,7 @@ impl VisitDoc {
             FollowUp {
                 kind: FollowUpKind::Other,
                 text: require_text(text, "follow-up")?,
-                due,
+                due: crate::codec::stored_instant(due),
                 done_at: None,
             },
         );

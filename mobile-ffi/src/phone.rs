@@ -87,12 +87,48 @@ impl FieldSync {
         Ok(ChangeCtx::now(identity.actor()?))
     }
 
-    fn view<T: View>(store: &DeviceStore, doc: &str) -> R<(Document, T)> {
-        let d = store.load(id(doc)?).map_err(|_| MobileError::NotFound {
-            reason: format!("there is no document {doc} on this phone"),
-        })?;
-        let v = d.view::<T>()?;
-        Ok((d, v))
+    /// Reads document `doc` as a `T`, from the store's open documents when
+    /// it is there.
+    fn read<T: View + Clone>(store: &mut DeviceStore, doc: &str) -> R<T> {
+        match store.view::<T>(id(doc)?) {
+            Ok(v) => Ok(v),
+            Err(e @ core::Error::WrongKind { .. }) => Err(e.into()),
+            Err(_) => Err(MobileError::NotFound {
+                reason: format!("there is no document {doc} on this phone"),
+            }),
+        }
+    }
+
+    /// Opens document `doc` for an edit (see [`DeviceStore::open_document`]).
+    fn open_doc<D: Edited>(store: &mut DeviceStore, doc: &str) -> R<D> {
+        let d = store
+            .open_document(id(doc)?)
+            .map_err(|_| MobileError::NotFound {
+                reason: format!("there is no document {doc} on this phone"),
+            })?;
+        Ok(D::wrap(d)?)
+    }
+
+    /// Opens a document, runs `edit` on it as this phone's user, saves it
+    /// (one durable commit), answers with `answer`, and keeps it open for
+    /// the next call. Only the edit's own changes are written.
+    fn edit<D: Edited, A>(
+        &self,
+        doc: &str,
+        edit: impl FnOnce(&mut D, &ChangeCtx) -> Result<(), core::Error>,
+        answer: impl FnOnce(&D) -> R<A>,
+    ) -> R<A> {
+        let mut store = self.store();
+        let ctx = Self::ctx(&store)?;
+        let mut d = Self::open_doc::<D>(&mut store, doc)?;
+        let done = edit(&mut d, &ctx)
+            .map_err(MobileError::from)
+            .and_then(|()| Ok(store.save(d.document())?))
+            .and_then(|()| answer(&d));
+        // Kept only if it is as stored: a failed edit left it unchanged (or
+        // it is dropped and read again next time).
+        store.keep(d.into_document())?;
+        done
     }
 
     /// Loads an order, runs `edit` on it as this phone's user, saves it.
@@ -101,13 +137,9 @@ impl FieldSync {
         order: &str,
         edit: impl FnOnce(&mut core::OrderDoc, &ChangeCtx) -> Result<(), core::Error>,
     ) -> R<OrderInfo> {
-        let mut store = self.store();
-        let ctx = Self::ctx(&store)?;
-        let (d, _) = Self::view::<core::Order>(&store, order)?;
-        let mut o = core::OrderDoc::from_document(d)?;
-        edit(&mut o, &ctx)?;
-        store.save(o.document())?;
-        Ok(OrderInfo::from(&o.read()?))
+        self.edit(order, edit, |o: &core::OrderDoc| {
+            Ok(OrderInfo::from(&o.read()?))
+        })
     }
 
     /// Loads a complaint, runs `edit` on it as this phone's user, saves it.
@@ -116,13 +148,9 @@ impl FieldSync {
         complaint: &str,
         edit: impl FnOnce(&mut core::ComplaintDoc, &ChangeCtx) -> Result<(), core::Error>,
     ) -> R<ComplaintInfo> {
-        let mut store = self.store();
-        let ctx = Self::ctx(&store)?;
-        let (d, _) = Self::view::<core::Complaint>(&store, complaint)?;
-        let mut c = core::ComplaintDoc::from_document(d)?;
-        edit(&mut c, &ctx)?;
-        store.save(c.document())?;
-        Ok(ComplaintInfo::from(&c.read()?))
+        self.edit(complaint, edit, |c: &core::ComplaintDoc| {
+            Ok(ComplaintInfo::from(&c.read()?))
+        })
     }
 
     fn with_visit(
@@ -130,15 +158,41 @@ impl FieldSync {
         visit: &str,
         edit: impl FnOnce(&mut core::VisitDoc, &ChangeCtx) -> Result<(), core::Error>,
     ) -> R<VisitInfo> {
-        let mut store = self.store();
-        let ctx = Self::ctx(&store)?;
-        let (d, _) = Self::view::<core::Visit>(&store, visit)?;
-        let mut v = core::VisitDoc::from_document(d)?;
-        edit(&mut v, &ctx)?;
-        store.save(v.document())?;
-        Ok(VisitInfo::from(&v.read()?))
+        self.edit(visit, edit, |v: &core::VisitDoc| {
+            Ok(VisitInfo::from(&v.read()?))
+        })
     }
 }
+
+/// A typed document the phone edits (an order, a visit...).
+trait Edited: Sized {
+    fn wrap(doc: Document) -> Result<Self, core::Error>;
+    fn document(&mut self) -> &mut Document;
+    fn into_document(self) -> Document;
+}
+
+macro_rules! edited {
+    ($($t:ty),*) => {$(
+        impl Edited for $t {
+            fn wrap(doc: Document) -> Result<Self, core::Error> {
+                <$t>::from_document(doc)
+            }
+            fn document(&mut self) -> &mut Document {
+                <$t>::document(self)
+            }
+            fn into_document(self) -> Document {
+                <$t>::into_document(self)
+            }
+        }
+    )*};
+}
+
+edited!(
+    core::OrderDoc,
+    core::VisitDoc,
+    core::ComplaintDoc,
+    core::DailyReportDoc
+);
 
 #[uniffi::export]
 impl FieldSync {
@@ -234,8 +288,8 @@ impl FieldSync {
 
     /// One customer.
     pub fn customer(&self, customer_id: String) -> R<CustomerInfo> {
-        let store = self.store();
-        let c = Self::view::<core::Customer>(&store, &customer_id)?.1;
+        let mut store = self.store();
+        let c: core::Customer = Self::read(&mut store, &customer_id)?;
         let orders = store.credit_orders()?;
         Ok(CustomerInfo::new(
             &c,
@@ -247,9 +301,10 @@ impl FieldSync {
     pub fn create_prospect(&self, name: String, address: String) -> R<CustomerInfo> {
         let mut store = self.store();
         let ctx = Self::ctx(&store)?;
-        let mut c = core::CustomerDoc::create_prospect(&ctx, &name, &address)?;
-        store.save(c.document())?;
-        let c = c.read()?;
+        let mut doc = core::CustomerDoc::create_prospect(&ctx, &name, &address)?;
+        store.save(doc.document())?;
+        let c = doc.read()?;
+        store.keep(doc.into_document())?;
         Ok(CustomerInfo::new(
             &c,
             &core::CreditExposure::new(&c, [], None),
@@ -297,7 +352,7 @@ impl FieldSync {
     ) -> R<VisitInfo> {
         let mut store = self.store();
         let ctx = Self::ctx(&store)?;
-        let (_, c) = Self::view::<core::Customer>(&store, &customer_id)?;
+        let c: core::Customer = Self::read(&mut store, &customer_id)?;
         let plan = core::VisitPlan {
             planned_start: instant(planned_start_ms)?,
             purpose,
@@ -310,15 +365,17 @@ impl FieldSync {
         };
         let mut v = core::VisitDoc::plan(&ctx, &c, plan)?;
         store.save(v.document())?;
-        Ok(VisitInfo::from(&v.read()?))
+        let info = VisitInfo::from(&v.read()?);
+        store.keep(v.into_document())?;
+        Ok(info)
     }
 
     /// One visit.
     pub fn visit(&self, visit_id: String) -> R<VisitInfo> {
-        let store = self.store();
-        Ok(VisitInfo::from(
-            &Self::view::<core::Visit>(&store, &visit_id)?.1,
-        ))
+        let mut store = self.store();
+        Ok(VisitInfo::from(&Self::read::<core::Visit>(
+            &mut store, &visit_id,
+        )?))
     }
 
     /// Checks in, with the GPS position if the phone has one.
@@ -380,7 +437,7 @@ impl FieldSync {
     ) -> R<String> {
         let mut store = self.store();
         let ctx = Self::ctx(&store)?;
-        let (_, c) = Self::view::<core::Customer>(&store, &customer_id)?;
+        let c: core::Customer = Self::read(&mut store, &customer_id)?;
         let visit = visit_id.as_deref().map(id).transpose()?;
         let mut complaint = core::ComplaintDoc::record(
             &ctx,
@@ -396,9 +453,10 @@ impl FieldSync {
         let cid = complaint.read()?.id();
         store.save(complaint.document())?;
         if let Some(v) = visit {
-            let mut vd = core::VisitDoc::from_document(store.load(v)?)?;
+            let mut vd: core::VisitDoc = Self::open_doc(&mut store, &v.to_string())?;
             vd.link_complaint(&ctx, cid)?;
             store.save(vd.document())?;
+            store.keep(vd.into_document())?;
         }
         Ok(cid.to_string())
     }
@@ -423,10 +481,11 @@ impl FieldSync {
 
     /// One complaint: where it stands and head office's resolution.
     pub fn complaint(&self, complaint_id: String) -> R<ComplaintInfo> {
-        let store = self.store();
-        Ok(ComplaintInfo::from(
-            &Self::view::<core::Complaint>(&store, &complaint_id)?.1,
-        ))
+        let mut store = self.store();
+        Ok(ComplaintInfo::from(&Self::read::<core::Complaint>(
+            &mut store,
+            &complaint_id,
+        )?))
     }
 
     /// Records that the customer was told how their complaint was resolved
@@ -473,10 +532,10 @@ impl FieldSync {
 
     /// One order.
     pub fn order(&self, order_id: String) -> R<OrderInfo> {
-        let store = self.store();
-        Ok(OrderInfo::from(
-            &Self::view::<core::Order>(&store, &order_id)?.1,
-        ))
+        let mut store = self.store();
+        Ok(OrderInfo::from(&Self::read::<core::Order>(
+            &mut store, &order_id,
+        )?))
     }
 
     /// Adds a line.
@@ -498,20 +557,24 @@ impl FieldSync {
         let lines = lines.into_iter().map(new_line).collect::<R<Vec<_>>>()?;
         let mut store = self.store();
         let ctx = Self::ctx(&store)?;
-        let (_, c) = Self::view::<core::Customer>(&store, &customer_id)?;
+        let c: core::Customer = Self::read(&mut store, &customer_id)?;
         let today = store.business_date(ctx.at)?;
-        let number = store.next_order_number(today)?;
         let (channel, reorder_kind) = channel.to_core();
-        let new = core::NewOrder {
-            number,
-            channel,
-            reorder_kind,
-            delivery_date: delivery_date.as_deref().map(day).transpose()?,
-            evidence: String::new(),
-        };
-        let mut o = core::OrderDoc::create_with_lines(&ctx, &c, new, &lines)?;
-        store.save(o.document())?;
-        Ok(OrderInfo::from(&o.read()?))
+        let delivery_date = delivery_date.as_deref().map(day).transpose()?;
+        // The number is minted in the order's own commit: one durable write.
+        let doc = store.save_numbered(today, |number| {
+            let new = core::NewOrder {
+                number,
+                channel,
+                reorder_kind,
+                delivery_date,
+                evidence: String::new(),
+            };
+            Ok(core::OrderDoc::create_with_lines(&ctx, &c, new, &lines)?.into_document())
+        })?;
+        let info = OrderInfo::from(doc.view_ref::<core::Order>()?);
+        store.keep(doc)?;
+        Ok(info)
     }
 
     /// Changes a line's quantity.
@@ -557,14 +620,16 @@ impl FieldSync {
     pub fn split_order(&self, order_id: String, line_ids: Vec<String>) -> R<OrderInfo> {
         let mut store = self.store();
         let ctx = Self::ctx(&store)?;
-        let (d, _) = Self::view::<core::Order>(&store, &order_id)?;
-        let mut o = core::OrderDoc::from_document(d)?;
+        let mut o: core::OrderDoc = Self::open_doc(&mut store, &order_id)?;
         let today = store.business_date(ctx.at)?;
         let number = store.next_order_number(today)?;
         let mut split = o.split(&ctx, &line_ids, number)?;
         store.save(o.document())?;
         store.save(split.document())?;
-        Ok(OrderInfo::from(&split.read()?))
+        let info = OrderInfo::from(&split.read()?);
+        store.keep(o.into_document())?;
+        store.keep(split.into_document())?;
+        Ok(info)
     }
 
     /// Merges order `from_id` into `into_id` (same customer, neither handed
@@ -572,14 +637,15 @@ impl FieldSync {
     pub fn merge_orders(&self, into_id: String, from_id: String) -> R<OrderInfo> {
         let mut store = self.store();
         let ctx = Self::ctx(&store)?;
-        let (into, _) = Self::view::<core::Order>(&store, &into_id)?;
-        let (from, _) = Self::view::<core::Order>(&store, &from_id)?;
-        let mut into = core::OrderDoc::from_document(into)?;
-        let mut from = core::OrderDoc::from_document(from)?;
+        let mut into: core::OrderDoc = Self::open_doc(&mut store, &into_id)?;
+        let mut from: core::OrderDoc = Self::open_doc(&mut store, &from_id)?;
         into.merge_from(&ctx, &mut from)?;
         store.save(into.document())?;
         store.save(from.document())?;
-        Ok(OrderInfo::from(&into.read()?))
+        let info = OrderInfo::from(&into.read()?);
+        store.keep(into.into_document())?;
+        store.keep(from.into_document())?;
+        Ok(info)
     }
 
     /// Sets the order's details (all of them, as the form shows them).
@@ -626,9 +692,9 @@ impl FieldSync {
         order_id: String,
         credit_override_reason: Option<String>,
     ) -> R<OrderInfo> {
-        let store = self.store();
-        let (_, o) = Self::view::<core::Order>(&store, &order_id)?;
-        let customer: core::Customer = store.load(o.customer)?.view()?;
+        let mut store = self.store();
+        let o: core::Order = Self::read(&mut store, &order_id)?;
+        let customer: core::Customer = store.view(o.customer)?;
         let orders = store.credit_orders()?;
         drop(store);
         self.with_order(&order_id, |o, ctx| {
@@ -667,17 +733,19 @@ impl FieldSync {
         };
         r.write(&ctx, &summary, &problems, &plan_tomorrow)?;
         store.save(r.document())?;
-        Ok(r.read()?.id().to_string())
+        let id = r.read()?.id().to_string();
+        store.keep(r.into_document())?;
+        Ok(id)
     }
 
     /// Submits a daily report; after this it cannot change.
     pub fn submit_daily_report(&self, report_id: String) -> R<()> {
         let mut store = self.store();
         let ctx = Self::ctx(&store)?;
-        let (d, _) = Self::view::<core::DailyReport>(&store, &report_id)?;
-        let mut r = core::DailyReportDoc::from_document(d)?;
+        let mut r: core::DailyReportDoc = Self::open_doc(&mut store, &report_id)?;
         r.submit(&ctx)?;
         store.save(r.document())?;
+        store.keep(r.into_document())?;
         Ok(())
     }
 

@@ -41,7 +41,7 @@ impl OrderDoc {
         let id = new_item_id();
         crate::rules::validate_order_line(n, &id, &checked).map_err(Error::InvalidValue)?;
         // Only the new line is written; the rest of the order is not read.
-        self.doc.update_entry(ctx, "lines", &id, &checked)?;
+        self.write_line(ctx, &id, checked)?;
         Ok(id)
     }
 
@@ -62,7 +62,19 @@ impl OrderDoc {
             })?;
         edit(&mut l)?;
         crate::rules::validate_order_line(place, line, &l).map_err(Error::InvalidValue)?;
-        self.doc.update_entry(ctx, "lines", line, &l)
+        self.write_line(ctx, line, l)
+    }
+
+    /// Writes one (checked) line as one change, and keeps the order read
+    /// before the edit up to date with it instead of reading it again.
+    fn write_line(&mut self, ctx: &ChangeCtx, id: &str, line: OrderLine) -> Result<()> {
+        let kept = self.doc.take_view::<super::Order>();
+        self.doc.update_entry(ctx, "lines", id, &line)?;
+        if let Some(mut order) = kept {
+            order.lines.insert(id.to_string(), line);
+            self.doc.keep_view(order);
+        }
+        Ok(())
     }
 
     /// Changes a line's quantity.

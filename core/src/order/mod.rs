@@ -125,9 +125,15 @@ impl OrderDoc {
         &mut self.doc
     }
 
+    /// The underlying document, given up (e.g. back to the store's open
+    /// documents).
+    pub fn into_document(self) -> Document {
+        self.doc
+    }
+
     /// Reads the order.
     pub fn read(&self) -> Result<Order> {
-        self.doc.hydrate()
+        self.doc.view()
     }
 
     /// The checks of [`OrderDoc::for_content_edit`] without reading the

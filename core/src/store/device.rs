@@ -9,10 +9,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::index::{IndexEntry, index_entry};
+use super::open_docs::{DEFAULT_BUDGET, OpenDocuments};
 use super::schema::{self, Migration};
 use super::{decode_heads, encode_heads};
 use crate::actor::{Actor, Role};
-use crate::document::{DocKind, Document};
+use crate::document::{DocKind, Document, View};
 use crate::error::{Error, Result};
 use crate::ids::DocId;
 use crate::order::{OrderNumber, OrderPrefix};
@@ -159,9 +160,16 @@ pub struct RefusedDoc {
 }
 
 /// The phone's local store.
+///
+/// The documents the app works on stay loaded between its calls (see
+/// [`DeviceStore::open_document`] and [`DeviceStore::keep`]), within a
+/// memory budget; what is stored on disk is always the truth.
 #[derive(Debug)]
 pub struct DeviceStore {
     conn: Connection,
+    open: OpenDocuments,
+    /// The device's signing key and id, read once (signing every save).
+    signer: Option<(DeviceKey, String)>,
 }
 
 impl DeviceStore {
@@ -169,7 +177,7 @@ impl DeviceStore {
     pub fn open(path: &Path) -> Result<Self> {
         let mut conn = schema::open(path)?;
         schema::migrate(&mut conn, "device", MIGRATIONS)?;
-        Ok(DeviceStore { conn })
+        Ok(Self::with(conn))
     }
 
     /// Opens a store in memory (for tests and tools).
@@ -177,14 +185,28 @@ impl DeviceStore {
         let mut conn = Connection::open_in_memory()?;
         schema::configure(&conn)?;
         schema::migrate(&mut conn, "device", MIGRATIONS)?;
-        Ok(DeviceStore { conn })
+        Ok(Self::with(conn))
+    }
+
+    fn with(conn: Connection) -> Self {
+        DeviceStore {
+            conn,
+            open: OpenDocuments::new(DEFAULT_BUDGET),
+            signer: None,
+        }
     }
 
     #[cfg(test)]
     pub(crate) fn open_at_version(path: &Path, version: usize) -> Result<Self> {
         let mut conn = schema::open(path)?;
         schema::migrate(&mut conn, "device", &MIGRATIONS[..version])?;
-        Ok(DeviceStore { conn })
+        Ok(Self::with(conn))
+    }
+
+    /// Sets how much memory the documents kept open may take (by
+    /// [`Document::memory_estimate`]); 16 MiB unless set.
+    pub fn set_open_budget(&mut self, bytes: usize) {
+        self.open = OpenDocuments::new(bytes);
     }
 
     /// The device's identity, once enrolled.
@@ -195,6 +217,7 @@ impl DeviceStore {
     /// Records the device's identity (at enrollment).
     pub fn set_identity(&mut self, id: &DeviceIdentity) -> Result<()> {
         id.actor()?; // the fields must make a valid actor
+        self.signer = None;
         let text = [
             id.device_id.as_str(),
             &id.user,
@@ -219,15 +242,17 @@ impl DeviceStore {
             return Ok(key.public());
         }
         let key = DeviceKey::generate()?;
+        self.signer = None;
         let tx = self.conn.transaction()?;
         set_setting(&tx, "signing_key", &key.to_bytes())?;
         let ids: Vec<Vec<u8>> = tx
             .prepare("SELECT id FROM documents")?
             .query_map([], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
+        let signer = read_signer(&tx)?;
         for id in ids {
             let mut doc = load_doc(&tx, &id)?;
-            sign_own_changes(&tx, &mut doc, &[])?;
+            sign_own_changes(&tx, signer.as_ref(), &mut doc, &[])?;
         }
         tx.commit()?;
         Ok(key.public())
@@ -273,43 +298,96 @@ impl DeviceStore {
     /// Mints the next order number for `date` on this device. Numbers are never
     /// reused, even if the order is discarded.
     pub fn next_order_number(&mut self, date: NaiveDate) -> Result<OrderNumber> {
-        let prefix = self
+        let prefix = self.order_prefix()?;
+        let tx = self.conn.transaction()?;
+        let number = mint_order_number(&tx, &prefix, date)?;
+        tx.commit()?;
+        Ok(number)
+    }
+
+    fn order_prefix(&self) -> Result<OrderPrefix> {
+        Ok(self
             .identity()?
             .ok_or(Error::Required(
                 "an enrolled device (its order number prefix)",
             ))?
-            .order_prefix;
-        let key = format!("order_seq:{}", date.format("%Y%m%d"));
-        let tx = self.conn.transaction()?;
-        let last = get_setting(&tx, &key)?
-            .map(|b| parse_u64(&b))
-            .transpose()?
-            .unwrap_or(0);
-        let next = u32::try_from(last + 1).unwrap_or(u32::MAX);
-        let number = OrderNumber::new(prefix, date, next)?;
-        set_setting(&tx, &key, next.to_string().as_bytes())?;
-        tx.commit()?;
-        Ok(number)
+            .order_prefix)
     }
 
     /// Saves a document created or edited on this device: its new changes are
     /// stored, its index entry updated, and it is pending upload.
     /// The device's own new changes are signed with its key.
+    ///
+    /// Only what changed is written: the new changes (not the document), and
+    /// the list entry only if a field lists show changed. One durable commit.
     pub fn save(&mut self, doc: &mut Document) -> Result<()> {
+        if self.signer.is_none() {
+            self.signer = read_signer(&self.conn)?;
+        }
+        // An open copy would no longer be what is stored.
+        self.open.take(doc.id());
         let tx = self.conn.transaction()?;
-        let before = stored_heads(&tx, doc.id())?;
-        write_doc(&tx, doc)?;
-        sign_own_changes(&tx, doc, &before)?;
-        let relay = relay_heads(&tx, doc.id())?;
-        let pending = !covers(&relay, &doc.heads());
-        set_sync_state(&tx, doc.id(), &relay, pending)?;
+        save_in(&tx, self.signer.as_ref(), doc)?;
         tx.commit()?;
         Ok(())
     }
 
-    /// Loads a document.
+    /// Mints the next order number for `date` and saves the order `make`
+    /// builds with it, in one durable commit (see [`DeviceStore::save`] and
+    /// [`DeviceStore::next_order_number`]).
+    pub fn save_numbered(
+        &mut self,
+        date: NaiveDate,
+        make: impl FnOnce(OrderNumber) -> Result<Document>,
+    ) -> Result<Document> {
+        if self.signer.is_none() {
+            self.signer = read_signer(&self.conn)?;
+        }
+        let prefix = self.order_prefix()?;
+        let tx = self.conn.transaction()?;
+        let number = mint_order_number(&tx, &prefix, date)?;
+        let mut doc = make(number)?;
+        save_in(&tx, self.signer.as_ref(), &mut doc)?;
+        tx.commit()?;
+        Ok(doc)
+    }
+
+    /// Loads a document from the store (not from the open documents: for
+    /// reading many documents once, e.g. a list's details).
     pub fn load(&self, id: DocId) -> Result<Document> {
         load_doc(&self.conn, id.as_uuid().as_bytes())
+    }
+
+    /// A document to edit: the open copy if there is one (taken out, so
+    /// nothing else sees it half-edited), else loaded from the store. Give
+    /// it back with [`DeviceStore::keep`] once it is saved.
+    pub fn open_document(&mut self, id: DocId) -> Result<Document> {
+        match self.open.take(id) {
+            Some(doc) => Ok(doc),
+            None => self.load(id),
+        }
+    }
+
+    /// Keeps a document open for the next call. Only a document exactly as
+    /// stored is kept (saved, or not edited since it was opened); any other
+    /// is dropped, so the open copy never differs from the stored one.
+    pub fn keep(&mut self, mut doc: Document) -> Result<()> {
+        if sorted(stored_heads(&self.conn, doc.id())?) == sorted(doc.heads()) {
+            self.open.put(doc);
+        }
+        Ok(())
+    }
+
+    /// Reads document `id` as a `T` (e.g. an [`crate::Order`]), from the
+    /// open copy when there is one; the document stays open after.
+    pub fn view<T: View + Clone>(&mut self, id: DocId) -> Result<T> {
+        if let Some(doc) = self.open.get(id) {
+            return doc.view();
+        }
+        let doc = self.load(id)?;
+        let view = doc.view()?;
+        self.open.put(doc);
+        Ok(view)
     }
 
     /// Does the store hold this document?
@@ -419,6 +497,7 @@ impl DeviceStore {
     /// Throws away the local changes the relay refused: the document goes back
     /// to what the relay holds (or disappears, if the relay never had it).
     pub fn discard_refused(&mut self, id: DocId) -> Result<()> {
+        self.open.take(id);
         let tx = self.conn.transaction()?;
         let relay = relay_heads(&tx, id)?;
         if relay.is_empty() {
@@ -534,6 +613,7 @@ impl DeviceStore {
     pub(crate) fn begin(&mut self) -> Result<SyncTx<'_>> {
         Ok(SyncTx {
             tx: self.conn.transaction()?,
+            open: &mut self.open,
         })
     }
 
@@ -555,14 +635,19 @@ impl DeviceStore {
     }
 }
 
-/// One atomic step of the sync engine on the device.
+/// One atomic step of the sync engine on the device. A document it loads or
+/// stores leaves the open documents (the step may yet be rolled back).
 pub(crate) struct SyncTx<'a> {
     tx: Transaction<'a>,
+    open: &'a mut OpenDocuments,
 }
 
 impl SyncTx<'_> {
     /// Loads a document, if held.
-    pub(crate) fn load(&self, id: DocId) -> Result<Option<Document>> {
+    pub(crate) fn load(&mut self, id: DocId) -> Result<Option<Document>> {
+        if let Some(doc) = self.open.take(id) {
+            return Ok(Some(doc));
+        }
         let exists = self
             .tx
             .query_row(
@@ -580,10 +665,11 @@ impl SyncTx<'_> {
     /// Stores a document after a sync step, recording that the relay holds
     /// every change in `relay_holds` (heads, possibly several sets merged).
     pub(crate) fn store_synced(
-        &self,
+        &mut self,
         doc: &mut Document,
         relay_holds: &[ChangeHash],
     ) -> Result<()> {
+        self.open.take(doc.id());
         write_doc(&self.tx, doc)?;
         self.record_holds(doc.id(), doc.heads(), relay_holds)
     }
@@ -649,7 +735,8 @@ impl SyncTx<'_> {
     /// Removes the documents that are no longer this device's and have
     /// nothing of its own waiting to be sent (refused changes stay, for the
     /// user to see); returns how many.
-    pub(crate) fn remove_departed(&self) -> Result<usize> {
+    pub(crate) fn remove_departed(&mut self) -> Result<usize> {
+        self.open.clear();
         Ok(self.tx.execute(
             "DELETE FROM documents WHERE id IN
                (SELECT id FROM sync_state WHERE departed = 1 AND pending = 0 AND refused IS NULL)",
@@ -756,8 +843,6 @@ fn load_doc(conn: &Connection, id: &[u8]) -> Result<Document> {
     Document::load_parts(&snapshot, chunks.iter().map(Vec::as_slice))
 }
 
-/// Persists whatever `doc` has that the store does not, compacting when the
-/// incremental chunks pile up, and refreshes its index entry.
 /// The device's identity as stored, if enrolled.
 fn read_identity(conn: &Connection) -> Result<Option<DeviceIdentity>> {
     let Some(raw) = get_setting(conn, "identity")? else {
@@ -801,6 +886,45 @@ fn stored_heads(conn: &Connection, id: DocId) -> Result<Vec<ChangeHash>> {
         .map(Option::unwrap_or_default)
 }
 
+/// The device's key and id, once it has both (enrolled, key made).
+fn read_signer(conn: &Connection) -> Result<Option<(DeviceKey, String)>> {
+    Ok(match (signing_key(conn)?, read_identity(conn)?) {
+        (Some(key), Some(identity)) => Some((key, identity.device_id)),
+        _ => None,
+    })
+}
+
+/// Saves `doc` in transaction `conn`: its new changes, signatures, list
+/// entry and sync state (see [`DeviceStore::save`]).
+fn save_in(
+    conn: &Connection,
+    signer: Option<&(DeviceKey, String)>,
+    doc: &mut Document,
+) -> Result<()> {
+    let before = write_doc(conn, doc)?;
+    sign_own_changes(conn, signer, doc, &before)?;
+    let relay = relay_heads(conn, doc.id())?;
+    let pending = !covers(&relay, &doc.heads());
+    set_sync_state(conn, doc.id(), &relay, pending)
+}
+
+/// Mints the next order number for `date` in transaction `conn`.
+fn mint_order_number(
+    conn: &Connection,
+    prefix: &OrderPrefix,
+    date: NaiveDate,
+) -> Result<OrderNumber> {
+    let key = format!("order_seq:{}", date.format("%Y%m%d"));
+    let last = get_setting(conn, &key)?
+        .map(|b| parse_u64(&b))
+        .transpose()?
+        .unwrap_or(0);
+    let next = u32::try_from(last + 1).unwrap_or(u32::MAX);
+    let number = OrderNumber::new(prefix.clone(), date, next)?;
+    set_setting(conn, &key, next.to_string().as_bytes())?;
+    Ok(number)
+}
+
 fn signing_key(conn: &Connection) -> Result<Option<DeviceKey>> {
     get_setting(conn, "signing_key")?
         .map(|b| DeviceKey::from_bytes(&b))
@@ -810,16 +934,20 @@ fn signing_key(conn: &Connection) -> Result<Option<DeviceKey>> {
 /// Signs the changes of `doc` after `since` that this device made (their
 /// message names it) and that are not signed yet. A store without a key
 /// (not enrolled) signs nothing.
-fn sign_own_changes(conn: &Connection, doc: &mut Document, since: &[ChangeHash]) -> Result<()> {
-    let (Some(key), Some(identity)) = (signing_key(conn)?, read_identity(conn)?) else {
+fn sign_own_changes(
+    conn: &Connection,
+    signer: Option<&(DeviceKey, String)>,
+    doc: &mut Document,
+    since: &[ChangeHash],
+) -> Result<()> {
+    let Some((key, device)) = signer else {
         return Ok(());
     };
-    let device = identity.device_id;
     let mut stmt = conn.prepare_cached(
         "INSERT OR IGNORE INTO change_signatures (change, signature) VALUES (?1, ?2)",
     )?;
     for (hash, author) in doc.changes_after(since) {
-        if author.is_some_and(|a| a.device() == device) {
+        if author.is_some_and(|a| a.device() == device.as_str()) {
             let sig = key.sign(&hash);
             stmt.execute(params![sig.change.to_vec(), sig.signature])?;
         }
@@ -846,28 +974,29 @@ fn signatures_of(conn: &Connection, hashes: &[ChangeHash]) -> Result<Vec<ChangeS
     Ok(out)
 }
 
-fn write_doc(conn: &Connection, doc: &mut Document) -> Result<()> {
+/// Persists whatever `doc` has that the store does not (its new changes, or
+/// a fresh snapshot when the change chunks pile up) and refreshes its list
+/// entry; returns the heads stored before.
+fn write_doc(conn: &Connection, doc: &mut Document) -> Result<Vec<ChangeHash>> {
     let id = id_bytes(doc.id());
     let stored: Option<(Vec<u8>, i64)> = conn
-        .query_row(
-            "SELECT heads, chunks FROM documents WHERE id = ?1",
-            [&id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT heads, chunks FROM documents WHERE id = ?1")?
+        .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let heads = doc.heads();
-    match stored {
+    let before = match stored {
         None => {
             let kind = doc.meta().kind.clone();
-            conn.execute(
+            conn.prepare_cached(
                 "INSERT INTO documents (id, kind, snapshot, heads, chunks) VALUES (?1, ?2, ?3, ?4, 0)",
-                params![id, kind, doc.save(), encode_heads(&heads)],
-            )?;
+            )?
+            .execute(params![id, kind, doc.save(), encode_heads(&heads)])?;
+            Vec::new()
         }
         Some((stored_heads, chunks)) => {
             let stored_heads = decode_heads(&stored_heads)?;
             if sorted(stored_heads.clone()) == sorted(heads.clone()) {
-                return Ok(());
+                return Ok(stored_heads);
             }
             if chunks + 1 >= COMPACT_AFTER_CHUNKS {
                 conn.execute("DELETE FROM doc_changes WHERE doc = ?1", [&id])?;
@@ -877,18 +1006,18 @@ fn write_doc(conn: &Connection, doc: &mut Document) -> Result<()> {
                 )?;
             } else {
                 let bytes = doc.save_after(&stored_heads);
-                conn.execute(
-                    "INSERT INTO doc_changes (doc, bytes) VALUES (?1, ?2)",
-                    params![id, bytes],
-                )?;
-                conn.execute(
+                conn.prepare_cached("INSERT INTO doc_changes (doc, bytes) VALUES (?1, ?2)")?
+                    .execute(params![id, bytes])?;
+                conn.prepare_cached(
                     "UPDATE documents SET heads = ?2, chunks = chunks + 1 WHERE id = ?1",
-                    params![id, encode_heads(&heads)],
-                )?;
+                )?
+                .execute(params![id, encode_heads(&heads)])?;
             }
+            stored_heads
         }
-    }
-    write_index(conn, doc)
+    };
+    write_index(conn, doc)?;
+    Ok(before)
 }
 
 /// Replaces a stored document wholesale (after discarding changes).
@@ -902,16 +1031,23 @@ fn replace_doc(conn: &Connection, doc: &mut Document) -> Result<()> {
     write_index(conn, doc)
 }
 
+/// Writes the document's list entry, unless it is stored already as it is.
 fn write_index(conn: &Connection, doc: &Document) -> Result<()> {
     let e = index_entry(doc)?;
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO doc_index (id, kind, owner, region, customer, status, number, title, total, at_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, owner = excluded.owner,
            region = excluded.region, customer = excluded.customer, status = excluded.status,
            number = excluded.number, title = excluded.title, total = excluded.total,
-           at_ms = excluded.at_ms",
-        params![
+           at_ms = excluded.at_ms
+         WHERE kind IS NOT excluded.kind OR owner IS NOT excluded.owner
+           OR region IS NOT excluded.region OR customer IS NOT excluded.customer
+           OR status IS NOT excluded.status OR number IS NOT excluded.number
+           OR title IS NOT excluded.title OR total IS NOT excluded.total
+           OR at_ms IS NOT excluded.at_ms",
+    )?
+    .execute(params![
             id_bytes(e.id),
             e.kind.as_str(),
             e.owner,
@@ -922,18 +1058,14 @@ fn write_index(conn: &Connection, doc: &Document) -> Result<()> {
             e.title,
             e.total.map(|t| t.to_string()),
             e.at.timestamp_millis(),
-        ],
-    )?;
+        ])?;
     Ok(())
 }
 
 fn relay_heads(conn: &Connection, id: DocId) -> Result<Vec<ChangeHash>> {
     let raw: Option<Vec<u8>> = conn
-        .query_row(
-            "SELECT relay_heads FROM sync_state WHERE id = ?1",
-            [id_bytes(id)],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT relay_heads FROM sync_state WHERE id = ?1")?
+        .query_row([id_bytes(id)], |r| r.get(0))
         .optional()?;
     raw.map(|b| decode_heads(&b))
         .transpose()
@@ -941,11 +1073,12 @@ fn relay_heads(conn: &Connection, id: DocId) -> Result<Vec<ChangeHash>> {
 }
 
 fn set_sync_state(conn: &Connection, id: DocId, relay: &[ChangeHash], pending: bool) -> Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO sync_state (id, relay_heads, pending, refused) VALUES (?1, ?2, ?3, NULL)
-         ON CONFLICT (id) DO UPDATE SET relay_heads = excluded.relay_heads, pending = excluded.pending",
-        params![id_bytes(id), encode_heads(relay), pending],
-    )?;
+         ON CONFLICT (id) DO UPDATE SET relay_heads = excluded.relay_heads, pending = excluded.pending
+         WHERE relay_heads IS NOT excluded.relay_heads OR pending IS NOT excluded.pending",
+    )?
+    .execute(params![id_bytes(id), encode_heads(relay), pending])?;
     Ok(())
 }
 

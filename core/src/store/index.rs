@@ -62,15 +62,15 @@ pub fn index_entry(doc: &Document) -> Result<IndexEntry> {
     };
     match kind {
         DocKind::Order => {
-            let o: Order = doc.hydrate()?;
+            let o = doc.view_ref::<Order>()?;
             e.customer = Some(o.customer);
             e.status = o.status().as_str().to_string();
             e.total = Some(o.total());
             e.title = o.customer_name.clone();
-            e.number = Some(o.number);
+            e.number = Some(o.number.clone());
         }
         DocKind::Visit => {
-            let v: Visit = doc.hydrate()?;
+            let v = doc.view_ref::<Visit>()?;
             e.customer = Some(v.customer);
             e.status = match v.status() {
                 VisitStatus::Planned => "planned",
@@ -79,27 +79,27 @@ pub fn index_entry(doc: &Document) -> Result<IndexEntry> {
                 VisitStatus::Cancelled => "cancelled",
             }
             .to_string();
-            e.title = v.customer_name;
+            e.title = v.customer_name.clone();
             e.at = v.plan.planned_start;
         }
         DocKind::Customer => {
-            let c: Customer = doc.hydrate()?;
+            let c = doc.view_ref::<Customer>()?;
             e.customer = Some(c.meta.id);
             e.status = match c.status {
                 CustomerStatus::Prospect => "prospect",
                 CustomerStatus::Active => "active",
             }
             .to_string();
-            e.title = c.name;
+            e.title = c.name.clone();
         }
         DocKind::Complaint => {
-            let c: Complaint = doc.hydrate()?;
+            let c = doc.view_ref::<Complaint>()?;
             e.customer = Some(c.customer);
             e.status = c.status().in_words().to_string();
-            e.title = c.subject;
+            e.title = c.subject.clone();
         }
         DocKind::DailyReport => {
-            let r: DailyReport = doc.hydrate()?;
+            let r = doc.view_ref::<DailyReport>()?;
             e.status = if r.submitted_at().is_some() {
                 "submitted"
             } else {

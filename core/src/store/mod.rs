@@ -8,6 +8,7 @@
 
 pub(crate) mod device;
 mod index;
+mod open_docs;
 mod relay;
 mod schema;
 

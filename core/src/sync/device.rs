@@ -194,7 +194,7 @@ impl SyncSession {
         }
         self.summary.round_trips += 1;
         self.summary.bytes_down += response.len();
-        let tx = store.begin()?;
+        let mut tx = store.begin()?;
         if resp.reset {
             tx.forget_relay_state()?;
         }
