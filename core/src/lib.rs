@@ -54,9 +54,10 @@ pub use kpi::{
 };
 pub use order::{
     Channel, CreditCheckpoint, CreditExposure, CreditFacts, CreditTerms, Delivery, DerivedState,
-    MAX_SEQUENCE, NewLine, NewOrder, OpenOrder, Order, OrderAction, OrderDetails, OrderDoc,
-    OrderEvent, OrderLine, OrderNumber, OrderPrefix, OrderStatus, Payment, ProductionInfo,
-    ReorderKind, Requirements, Shipment, Step, counts_toward_exposure, decide_step, derive_state,
+    LineEdit, MAX_SEQUENCE, NewLine, NewOrder, OpenOrder, Order, OrderAction, OrderDetails,
+    OrderDoc, OrderEvent, OrderLine, OrderNumber, OrderPrefix, OrderStatus, Payment,
+    ProductionInfo, ReorderKind, Requirements, Shipment, Step, counts_toward_exposure, decide_step,
+    derive_state,
 };
 pub use report::{DailyReport, DailyReportDoc, ReportSchedule, Submission};
 pub use visit::{

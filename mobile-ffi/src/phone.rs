@@ -112,19 +112,21 @@ impl FieldSync {
     /// Opens a document, runs `edit` on it as this phone's user, saves it
     /// (one durable commit), answers with `answer`, and keeps it open for
     /// the next call. Only the edit's own changes are written.
-    fn edit<D: Edited, A>(
+    fn edit<D: Edited, E, A>(
         &self,
         doc: &str,
-        edit: impl FnOnce(&mut D, &ChangeCtx) -> Result<(), core::Error>,
-        answer: impl FnOnce(&D) -> R<A>,
+        edit: impl FnOnce(&mut D, &ChangeCtx) -> Result<E, core::Error>,
+        answer: impl FnOnce(&D, E) -> R<A>,
     ) -> R<A> {
         let mut store = self.store();
         let ctx = Self::ctx(&store)?;
         let mut d = Self::open_doc::<D>(&mut store, doc)?;
         let done = edit(&mut d, &ctx)
             .map_err(MobileError::from)
-            .and_then(|()| Ok(store.save(d.document())?))
-            .and_then(|()| answer(&d));
+            .and_then(|edited| {
+                store.save(d.document())?;
+                answer(&d, edited)
+            });
         // Kept only if it is as stored: a failed edit left it unchanged (or
         // it is dropped and read again next time).
         store.keep(d.into_document())?;
@@ -137,8 +139,21 @@ impl FieldSync {
         order: &str,
         edit: impl FnOnce(&mut core::OrderDoc, &ChangeCtx) -> Result<(), core::Error>,
     ) -> R<OrderInfo> {
-        self.edit(order, edit, |o: &core::OrderDoc| {
-            Ok(OrderInfo::from(&o.read()?))
+        self.edit(order, edit, |o: &core::OrderDoc, ()| {
+            Ok(OrderInfo::from(o.read_ref()?))
+        })
+    }
+
+    /// Edits one line of an order (`edit` gives the line's id): the answer
+    /// is that line and the order's figures, built from the order kept in
+    /// memory, so it costs the same on an order of 300 lines as of 3.
+    fn with_line(
+        &self,
+        order: &str,
+        edit: impl FnOnce(&mut core::OrderDoc, &ChangeCtx) -> Result<String, core::Error>,
+    ) -> R<LineEdited> {
+        self.edit(order, edit, |o: &core::OrderDoc, line| {
+            Ok(LineEdited::of(o.read_ref()?, &line))
         })
     }
 
@@ -148,7 +163,7 @@ impl FieldSync {
         complaint: &str,
         edit: impl FnOnce(&mut core::ComplaintDoc, &ChangeCtx) -> Result<(), core::Error>,
     ) -> R<ComplaintInfo> {
-        self.edit(complaint, edit, |c: &core::ComplaintDoc| {
+        self.edit(complaint, edit, |c: &core::ComplaintDoc, ()| {
             Ok(ComplaintInfo::from(&c.read()?))
         })
     }
@@ -158,7 +173,7 @@ impl FieldSync {
         visit: &str,
         edit: impl FnOnce(&mut core::VisitDoc, &ChangeCtx) -> Result<(), core::Error>,
     ) -> R<VisitInfo> {
-        self.edit(visit, edit, |v: &core::VisitDoc| {
+        self.edit(visit, edit, |v: &core::VisitDoc, ()| {
             Ok(VisitInfo::from(&v.read()?))
         })
     }
@@ -538,10 +553,10 @@ impl FieldSync {
         )?))
     }
 
-    /// Adds a line.
-    pub fn add_order_line(&self, order_id: String, line: LineInput) -> R<OrderInfo> {
+    /// Adds a line; answers with it and the order's new total.
+    pub fn add_order_line(&self, order_id: String, line: LineInput) -> R<LineEdited> {
         let new = new_line(line)?;
-        self.with_order(&order_id, |o, ctx| o.add_line(ctx, new).map(drop))
+        self.with_line(&order_id, |o, ctx| o.add_line(ctx, new))
     }
 
     /// Creates a draft order with all its lines in one edit (one change, one
@@ -577,15 +592,26 @@ impl FieldSync {
         Ok(info)
     }
 
+    /// Makes several line edits as one (one change, one durable write):
+    /// e.g. the quantities of every size of a style typed in one go. All or
+    /// nothing: if one edit is refused, none is made.
+    pub fn edit_order_lines(&self, order_id: String, edits: Vec<OrderLineEdit>) -> R<OrderInfo> {
+        let edits = edits.into_iter().map(line_edit).collect::<R<Vec<_>>>()?;
+        self.with_order(&order_id, |o, ctx| o.edit_lines(ctx, edits).map(drop))
+    }
+
     /// Changes a line's quantity.
     pub fn set_line_quantity(
         &self,
         order_id: String,
         line_id: String,
         quantity: String,
-    ) -> R<OrderInfo> {
+    ) -> R<LineEdited> {
         let q = amount("quantity", &quantity)?;
-        self.with_order(&order_id, |o, ctx| o.set_quantity(ctx, &line_id, q))
+        self.with_line(&order_id, |o, ctx| {
+            o.set_quantity(ctx, &line_id, q)?;
+            Ok(line_id)
+        })
     }
 
     /// Changes a line's unit price.
@@ -594,9 +620,12 @@ impl FieldSync {
         order_id: String,
         line_id: String,
         unit_price: String,
-    ) -> R<OrderInfo> {
+    ) -> R<LineEdited> {
         let p = amount("unit price", &unit_price)?;
-        self.with_order(&order_id, |o, ctx| o.set_unit_price(ctx, &line_id, p))
+        self.with_line(&order_id, |o, ctx| {
+            o.set_unit_price(ctx, &line_id, p)?;
+            Ok(line_id)
+        })
     }
 
     /// Changes a line's discount (percent).
@@ -605,14 +634,20 @@ impl FieldSync {
         order_id: String,
         line_id: String,
         discount_percent: String,
-    ) -> R<OrderInfo> {
+    ) -> R<LineEdited> {
         let d = amount("discount", &discount_percent)?;
-        self.with_order(&order_id, |o, ctx| o.set_discount(ctx, &line_id, d))
+        self.with_line(&order_id, |o, ctx| {
+            o.set_discount(ctx, &line_id, d)?;
+            Ok(line_id)
+        })
     }
 
-    /// Removes a line.
-    pub fn remove_order_line(&self, order_id: String, line_id: String) -> R<OrderInfo> {
-        self.with_order(&order_id, |o, ctx| o.remove_line(ctx, &line_id))
+    /// Removes a line (the answer has no line).
+    pub fn remove_order_line(&self, order_id: String, line_id: String) -> R<LineEdited> {
+        self.with_line(&order_id, |o, ctx| {
+            o.remove_line(ctx, &line_id)?;
+            Ok(line_id)
+        })
     }
 
     /// Splits the lines `line_ids` off into a new order (numbered on this
@@ -913,6 +948,45 @@ impl FieldSync {
     }
 }
 
+/// A line edit as the app gives it, with its numbers parsed.
+fn line_edit(edit: OrderLineEdit) -> R<core::LineEdit> {
+    Ok(match edit {
+        OrderLineEdit::Add { line } => core::LineEdit::Add(new_line(line)?),
+        OrderLineEdit::SetQuantity { line_id, quantity } => core::LineEdit::SetQuantity {
+            line: line_id,
+            quantity: amount("quantity", &quantity)?,
+        },
+        OrderLineEdit::SetUnitPrice {
+            line_id,
+            unit_price,
+        } => core::LineEdit::SetUnitPrice {
+            line: line_id,
+            unit_price: amount("unit price", &unit_price)?,
+        },
+        OrderLineEdit::SetDiscount {
+            line_id,
+            discount_percent,
+        } => core::LineEdit::SetDiscount {
+            line: line_id,
+            percent: discount(&discount_percent)?,
+        },
+        OrderLineEdit::SetVariant { line_id, variant } => core::LineEdit::SetVariant {
+            line: line_id,
+            variant,
+        },
+        OrderLineEdit::Remove { line_id } => core::LineEdit::Remove { line: line_id },
+    })
+}
+
+/// A discount as typed: empty is none.
+fn discount(text: &str) -> R<Decimal> {
+    if text.trim().is_empty() {
+        Ok(Decimal::ZERO)
+    } else {
+        amount("discount", text)
+    }
+}
+
 /// A line as the app gives it, checked: decimals parsed, an empty discount
 /// taken as none.
 fn new_line(line: LineInput) -> R<core::NewLine> {
@@ -923,10 +997,6 @@ fn new_line(line: LineInput) -> R<core::NewLine> {
         unit: line.unit,
         quantity: amount("quantity", &line.quantity)?,
         unit_price: amount("unit price", &line.unit_price)?,
-        discount_percent: if line.discount_percent.trim().is_empty() {
-            Decimal::ZERO
-        } else {
-            amount("discount", &line.discount_percent)?
-        },
+        discount_percent: discount(&line.discount_percent)?,
     })
 }

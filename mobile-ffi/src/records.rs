@@ -238,6 +238,50 @@ pub struct LineInput {
     pub discount_percent: String,
 }
 
+/// One edit of an order's lines, for `edit_order_lines` (several edits made
+/// as one). Numbers are written as the app shows them, e.g. "12.50".
+#[derive(Debug, Clone, uniffi::Enum)]
+pub enum OrderLineEdit {
+    /// Adds a line.
+    Add {
+        /// The new line.
+        line: LineInput,
+    },
+    /// Changes a line's quantity.
+    SetQuantity {
+        /// The line's id.
+        line_id: String,
+        /// The new quantity.
+        quantity: String,
+    },
+    /// Changes a line's unit price.
+    SetUnitPrice {
+        /// The line's id.
+        line_id: String,
+        /// The new unit price.
+        unit_price: String,
+    },
+    /// Changes a line's discount (percent); empty for none.
+    SetDiscount {
+        /// The line's id.
+        line_id: String,
+        /// The new discount in percent.
+        discount_percent: String,
+    },
+    /// Changes a line's variant (colour, size).
+    SetVariant {
+        /// The line's id.
+        line_id: String,
+        /// The new variant.
+        variant: String,
+    },
+    /// Removes a line.
+    Remove {
+        /// The line's id.
+        line_id: String,
+    },
+}
+
 /// An order line.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct OrderLineInfo {
@@ -276,6 +320,54 @@ pub struct OrderEventInfo {
     pub at_ms: i64,
     /// Why.
     pub reason: String,
+}
+
+impl OrderLineInfo {
+    pub(crate) fn of(id: &str, l: &core::OrderLine) -> Self {
+        OrderLineInfo {
+            id: id.to_string(),
+            product: l.product.clone(),
+            name: l.name.clone(),
+            variant: l.variant.clone(),
+            unit: l.unit.clone(),
+            quantity: l.quantity.to_string(),
+            unit_price: l.unit_price.to_string(),
+            discount_percent: l.discount_percent.to_string(),
+            total: core::money::cents(l.total()).to_string(),
+        }
+    }
+}
+
+/// What a line edit answers: the line as it now is and the order's
+/// figures, not the whole order (an order fair's order of hundreds of lines
+/// is not sent back on every keystroke; `order` reads it whole).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct LineEdited {
+    /// The order's document id.
+    pub order_id: String,
+    /// Order number.
+    pub number: String,
+    /// Status (an edit after approval makes it changed after approval).
+    pub state: OrderState,
+    /// The order's total after the edit.
+    pub total: String,
+    /// How many lines the order has.
+    pub line_count: u32,
+    /// The line as it now is; none once it was removed.
+    pub line: Option<OrderLineInfo>,
+}
+
+impl LineEdited {
+    pub(crate) fn of(o: &core::Order, line: &str) -> Self {
+        LineEdited {
+            order_id: o.id().to_string(),
+            number: o.number.clone(),
+            state: o.status().into(),
+            total: core::money::cents(o.total()).to_string(),
+            line_count: u32::try_from(o.lines.len()).unwrap_or(u32::MAX),
+            line: o.lines.get(line).map(|l| OrderLineInfo::of(line, l)),
+        }
+    }
 }
 
 /// An order.
@@ -368,17 +460,7 @@ impl From<&core::Order> for OrderInfo {
             lines: o
                 .lines
                 .iter()
-                .map(|(id, l)| OrderLineInfo {
-                    id: id.clone(),
-                    product: l.product.clone(),
-                    name: l.name.clone(),
-                    variant: l.variant.clone(),
-                    unit: l.unit.clone(),
-                    quantity: l.quantity.to_string(),
-                    unit_price: l.unit_price.to_string(),
-                    discount_percent: l.discount_percent.to_string(),
-                    total: money(l.total()),
-                })
+                .map(|(id, l)| OrderLineInfo::of(id, l))
                 .collect(),
             details: OrderDetailsRecord::of(o),
             history: o

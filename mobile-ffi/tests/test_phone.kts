@@ -33,8 +33,13 @@ fun dayOffline(phone: FieldSync, customer: String): OrderInfo {
     val done = phone.checkOut(v.id, null)
     assert(done.state == VisitState.DONE) { "visit ${done.state}" }
     var o = phone.createOrder(c.id, OrderChannel.VISIT, null)
-    o = phone.addOrderLine(o.id, LineInput("TS-1", "Shirt", "blue/M", "pcs", "10", "12.50", ""))
-    assert(o.total == "125.00") { "total ${o.total}" }
+    val edited = phone.addOrderLine(o.id, LineInput("TS-1", "Shirt", "blue/M", "pcs", "10", "12.50", ""))
+    assert(edited.total == "125.00" && edited.lineCount == 1u) { "edited $edited" }
+    o = phone.editOrderLines(o.id, listOf(
+        OrderLineEdit.Add(LineInput("TS-1", "Shirt", "blue/L", "pcs", "2", "12.50", "")),
+        OrderLineEdit.SetQuantity(edited.line!!.id, "8"),
+    ))
+    assert(o.total == "125.00" && o.lines.size == 2) { "batch ${o.total} ${o.lines.size}" }
     o = phone.setOrderDetails(o.id, o.details.copy(evidence = "order form 2026-118, signed", customerReference = "PO-7731"))
     assert(o.details.customerReference == "PO-7731") { "reference ${o.details.customerReference}" }
     o = phone.submitOrder(o.id)
@@ -66,8 +71,8 @@ FieldSync.open("$work/li.db").use { li ->
         var o = li.order(order.id)
         assert(o.state == OrderState.APPROVED) { "state ${o.state}" }
 
-        o = li.setLineQuantity(o.id, o.lines[0].id, "12")
-        assert(o.state == OrderState.CHANGED_AFTER_APPROVAL) { "state ${o.state}" }
+        val changed = li.setLineQuantity(o.id, o.lines[0].id, "12")
+        assert(changed.state == OrderState.CHANGED_AFTER_APPROVAL) { "state ${changed.state}" }
         li.sync(null, null)
         val (_, seen) = api("GET", "/v1/orders/${order.id}", managerToken)
         assert(seen.contains("\"status\":\"changed_after_approval\"")) { seen }

@@ -49,10 +49,14 @@ def order_fair(phone, customer_id):
 def split_and_merge(phone, customer_id):
     """Split a line off a draft, then merge it back."""
     d = phone.create_order(customer_id, fs.OrderChannel.VISIT, None)
+    added = []
     for variant in ["red/M", "red/L"]:
-        d = phone.add_order_line(d.id, fs.LineInput(product="TS-1", name="Shirt", variant=variant, unit="pcs",
-                                                    quantity="2", unit_price="10", discount_percent=""))
-    part = phone.split_order(d.id, [d.lines[1].id])
+        edited = phone.add_order_line(d.id, fs.LineInput(product="TS-1", name="Shirt", variant=variant, unit="pcs",
+                                                         quantity="2", unit_price="10", discount_percent=""))
+        assert edited.line.variant == variant and edited.order_id == d.id, edited
+        added.append(edited.line.id)
+    assert (edited.total, edited.line_count) == ("40.00", 2), edited
+    part = phone.split_order(d.id, [added[1]])
     assert part.total == "20.00" and part.number != d.number, part
     assert phone.order(d.id).total == "20.00"
     back = phone.merge_orders(d.id, part.id)
@@ -79,9 +83,26 @@ def day_offline(phone, customer_name):
     assert [f.done for f in v.follow_ups if f.id == fid] == [True], v.follow_ups
     assert len(v.open_follow_ups) == 1, v.open_follow_ups
     o = phone.create_order(c.id, fs.OrderChannel.VISIT, "2026-12-15")
-    o = phone.add_order_line(o.id, fs.LineInput(product="TS-1", name="Shirt", variant="blue/M", unit="pcs",
-                                                quantity="10", unit_price="12.50", discount_percent=""))
-    assert o.total == "125.00", o.total
+    edited = phone.add_order_line(o.id, fs.LineInput(product="TS-1", name="Shirt", variant="blue/M", unit="pcs",
+                                                     quantity="10", unit_price="12.50", discount_percent=""))
+    assert edited.total == "125.00" and edited.line.total == "125.00", edited
+    # Several line edits as one: all or nothing.
+    o = phone.edit_order_lines(o.id, [
+        fs.OrderLineEdit.ADD(fs.LineInput(product="TS-1", name="Shirt", variant="blue/L", unit="pcs",
+                                          quantity="2", unit_price="12.50", discount_percent="")),
+        fs.OrderLineEdit.SET_DISCOUNT(edited.line.id, "10"),
+    ])
+    assert (o.total, len(o.lines)) == ("137.50", 2), o
+    try:
+        phone.edit_order_lines(o.id, [fs.OrderLineEdit.SET_QUANTITY(o.lines[1].id, "3"),
+                                      fs.OrderLineEdit.REMOVE("no such line")])
+        raise AssertionError("an edit of a missing line was made")
+    except fs.MobileError.NotFound as e:
+        assert "no such line" in str(e), e
+    assert len(phone.order(o.id).lines) == 2 and phone.order(o.id).lines[1].quantity == "2"
+    o = phone.edit_order_lines(o.id, [fs.OrderLineEdit.REMOVE(o.lines[1].id),
+                                      fs.OrderLineEdit.SET_DISCOUNT(edited.line.id, "")])
+    assert (o.total, len(o.lines)) == ("125.00", 1), o
     try:
         phone.submit_order(o.id)
         raise AssertionError("an oral order was handed in")
@@ -163,8 +184,8 @@ def main():
         assert o.history[-1].user == "zhao"
 
         # Edited offline after approval: changed after approval, here and at head office.
-        o = li.set_line_quantity(o.id, o.lines[0].id, "12")
-        assert o.state == fs.OrderState.CHANGED_AFTER_APPROVAL
+        edited = li.set_line_quantity(o.id, o.lines[0].id, "12")
+        assert edited.state == fs.OrderState.CHANGED_AFTER_APPROVAL and edited.line.quantity == "12", edited
         li.sync(None, None)
         status, body = relay.api(manager, "GET", f"/v1/orders/{order.id}")
         assert body["status"] == "changed_after_approval", body

@@ -4,8 +4,13 @@
 //! - `add_order_line` at lines 1, 20, 100 and 300 of one order (median of
 //!   the ten calls around each);
 //! - 1,000 orders of 10 lines, one call per line;
+//! - 1,000 orders of 10 lines in one call each, and 10 line edits of a
+//!   300-line order in one call;
 //! - an offline quantity edit plus submit, per order;
-//! - bytes per order of 10 lines in the store and on the wire.
+//! - bytes per order of 10 lines in the store and on the wire;
+//! - the memory an open document takes, against the store's estimate;
+//! - opening a store of 20,000 documents and listing today's work, in a
+//!   fresh process (time and peak memory).
 //!
 //! Run with:
 //!   cargo bench -p fieldsync-tests --bench phone_edits
@@ -15,8 +20,39 @@
 use std::time::{Duration, Instant};
 
 use fieldsync_core::Role;
-use fieldsync_mobile::{FieldSync, LineInput, OrderChannel, OrderDetailsRecord};
+use fieldsync_core::store::DeviceStore;
+use fieldsync_mobile::{FieldSync, LineInput, OrderChannel, OrderDetailsRecord, OrderLineEdit};
 use fieldsync_tests::TestRelay;
+
+/// A line of this process's `/proc/self/status` in kB (`VmRSS`, `VmHWM`).
+fn status_kb(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .map(|l| l.split_whitespace().nth(1).unwrap().parse().unwrap())
+        .unwrap()
+}
+
+/// The child process: open the store at `path` and list today's work.
+const OPEN_ONLY: &str = "PHONE_EDITS_OPEN_ONLY";
+
+fn open_and_list(path: &str) {
+    let t = Instant::now();
+    let phone = FieldSync::open(path.to_string()).unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    let visits = phone.todays_visits(now, 480).unwrap();
+    let orders = phone.open_orders().unwrap();
+    let took = t.elapsed();
+    let peak = status_kb("VmHWM:");
+    println!(
+        "| open a store of 20,000 documents and list today's work ({} visits, {} open orders) | {:.1} ms | {:.1} MB peak (whole process) |",
+        visits.len(),
+        orders.len(),
+        ms(took),
+        peak as f64 / 1024.0
+    );
+}
 
 fn line(i: usize) -> LineInput {
     LineInput {
@@ -40,6 +76,10 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn main() {
+    if let Ok(path) = std::env::var(OPEN_ONLY) {
+        open_and_list(&path);
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let relay = TestRelay::start(dir.path());
     relay.user("li", Role::Salesperson, Some("east"));
@@ -75,6 +115,41 @@ fn main() {
             ms(median(per_line[from..to].to_vec()))
         );
     }
+    let mut reads = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        phone.order(big.clone()).unwrap();
+        reads.push(t.elapsed());
+    }
+    println!(
+        "| (reading that order of 300 lines: {:.3} ms) | |",
+        ms(median(reads))
+    );
+
+    // What an open document takes in memory (50 copies loaded, the
+    // process's resident memory before and after), against the estimate the
+    // store's budget counts.
+    let store = DeviceStore::open(&path).unwrap();
+    let big_id = big.parse().unwrap();
+    let before = status_kb("VmRSS:");
+    let copies: Vec<_> = (0..50)
+        .map(|_| {
+            let d = store.load(big_id).unwrap();
+            d.view_ref::<fieldsync_core::Order>().unwrap();
+            d
+        })
+        .collect();
+    let taken = (status_kb("VmRSS:") - before) * 1024 / 50;
+    println!(
+        "| (an open order of 300 lines: {} bytes resident, {} estimated) | |",
+        taken,
+        copies[0].memory_estimate()
+    );
+    drop((copies, store));
+
+    // Everything so far goes up, so the wire figure below is the 1,000
+    // orders' alone.
+    phone.sync(None, None).unwrap();
 
     // 1,000 orders of 10 lines, one call per line.
     let size_before = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
@@ -102,6 +177,8 @@ fn main() {
         created.as_secs_f64(),
         ms(created) / 1_000.0
     );
+
+    let up = phone.sync(None, None).unwrap();
 
     // 1,000 orders of 10 lines, each in one call (one change, one write).
     let t = Instant::now();
@@ -134,6 +211,31 @@ fn main() {
     println!(
         "| one order of 300 lines in one call | {:.1} ms | |",
         ms(t.elapsed())
+    );
+    // Ten line edits of the big order (every size of a style) in one call.
+    let lines: Vec<String> = phone
+        .order(big.clone())
+        .unwrap()
+        .lines
+        .iter()
+        .map(|l| l.id.clone())
+        .collect();
+    let mut batches = Vec::new();
+    for round in 0..20 {
+        let edits = lines[round * 10..round * 10 + 10]
+            .iter()
+            .map(|l| OrderLineEdit::SetQuantity {
+                line_id: l.clone(),
+                quantity: format!("{}", 2 + round),
+            })
+            .collect();
+        let t = Instant::now();
+        phone.edit_order_lines(big.clone(), edits).unwrap();
+        batches.push(t.elapsed());
+    }
+    println!(
+        "| 10 quantity edits of the 300-line order in one call (median of 20) | {:.2} ms | |",
+        ms(median(batches))
     );
 
     // An offline quantity edit plus submit.
@@ -171,7 +273,6 @@ fn main() {
     );
 
     // Bytes per order in the store and on the wire.
-    let report = phone.sync(None, None).unwrap();
     println!();
     println!("| bytes per order of 10 lines | bytes |");
     println!("|---|---:|");
@@ -180,8 +281,37 @@ fn main() {
         size_after.saturating_sub(size_before) / 1_000
     );
     println!(
-        "| on the wire (first sync up, all {} orders / their count) | {} |",
-        orders.len() + 1_002,
-        report.bytes_up / (orders.len() as u64 + 1_002)
+        "| on the wire (the first sync up of the 1,000 / 1,000) | {} |",
+        up.bytes_up / 1_000
     );
+
+    // A store of 20,000 documents: visits planned over two years fill it up.
+    let have = 2_003; // the orders above and the customer
+    let start = chrono::Utc::now() - chrono::Duration::days(365);
+    for i in 0..(20_000 - have) {
+        let at = start + chrono::Duration::minutes(i as i64 * 40);
+        phone
+            .plan_visit(
+                customer.clone(),
+                at.timestamp_millis(),
+                "call".into(),
+                false,
+                String::new(),
+            )
+            .unwrap();
+    }
+    drop(phone);
+    println!();
+    println!("| store of 20,000 documents | time | memory |");
+    println!("|---|---:|---:|");
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .env(OPEN_ONLY, &path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    print!("{}", String::from_utf8_lossy(&out.stdout));
 }

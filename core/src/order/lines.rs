@@ -29,99 +29,147 @@ impl OrderDoc {
     /// Adds a line; returns its id. Concurrent additions on other devices never
     /// overwrite it: each line has its own key.
     pub fn add_line(&mut self, ctx: &ChangeCtx, line: NewLine) -> Result<String> {
-        self.check_content_editable(ctx)?;
-        let checked = Self::check_line(&line)?;
-        let n = self.doc.entries_in("lines") + 1;
-        if n > crate::rules::limits::MAX_LINES {
-            return Err(Error::InvalidValue(format!(
-                "an order has at most {} lines",
-                crate::rules::limits::MAX_LINES
-            )));
-        }
-        let id = new_item_id();
-        crate::rules::validate_order_line(n, &id, &checked).map_err(Error::InvalidValue)?;
-        // Only the new line is written; the rest of the order is not read.
-        self.write_line(ctx, &id, checked)?;
-        Ok(id)
+        let mut added = self.edit_lines(ctx, vec![LineEdit::Add(line)])?;
+        added
+            .pop()
+            .ok_or_else(|| Error::Corrupt("the new line got no id".into()))
     }
 
-    fn edit_line(
-        &mut self,
-        ctx: &ChangeCtx,
-        line: &str,
-        edit: impl FnOnce(&mut OrderLine) -> Result<()>,
-    ) -> Result<()> {
+    /// Makes several line edits as one: one change, checked as each edit
+    /// alone is, and all or nothing (if one is refused, none is made).
+    /// Returns the ids of the lines added, in order. Only the lines edited
+    /// are read and written, not the rest of the order.
+    pub fn edit_lines(&mut self, ctx: &ChangeCtx, edits: Vec<LineEdit>) -> Result<Vec<String>> {
         let number = self.check_content_editable(ctx)?;
-        // Only this line is read and written, not the whole order.
-        let (place, mut l) = self
-            .doc
-            .hydrate_entry::<OrderLine>("lines", line)?
-            .ok_or_else(|| Error::UnknownLine {
-                number,
-                line: line.to_string(),
-            })?;
-        edit(&mut l)?;
-        crate::rules::validate_order_line(place, line, &l).map_err(Error::InvalidValue)?;
-        self.write_line(ctx, line, l)
-    }
-
-    /// Writes one (checked) line as one change, and keeps the order read
-    /// before the edit up to date with it instead of reading it again.
-    fn write_line(&mut self, ctx: &ChangeCtx, id: &str, line: OrderLine) -> Result<()> {
-        let kept = self.doc.take_view::<super::Order>();
-        self.doc.update_entry(ctx, "lines", id, &line)?;
-        if let Some(mut order) = kept {
-            order.lines.insert(id.to_string(), line);
-            self.doc.keep_view(order);
+        let mut kept = self.doc.take_view::<super::Order>();
+        let mut added = Vec::new();
+        let mut written: Vec<(String, Option<OrderLine>)> = Vec::new();
+        let outcome = self.doc.edit_entries(ctx, "lines", |lines| {
+            for edit in edits {
+                let (id, line) = match edit {
+                    LineEdit::Add(new) => {
+                        let line = Self::check_line(&new)?;
+                        let place = lines.len() + 1;
+                        if place > crate::rules::limits::MAX_LINES {
+                            return Err(Error::InvalidValue(format!(
+                                "an order has at most {} lines",
+                                crate::rules::limits::MAX_LINES
+                            )));
+                        }
+                        let id = new_item_id();
+                        crate::rules::validate_order_line(place, &id, &line)
+                            .map_err(Error::InvalidValue)?;
+                        added.push(id.clone());
+                        (id, Some(line))
+                    }
+                    LineEdit::Remove { line: id } => {
+                        if !lines.remove(&id)? {
+                            return Err(Error::UnknownLine { number, line: id });
+                        }
+                        written.push((id, None));
+                        continue;
+                    }
+                    change => {
+                        let id = change.line().to_string();
+                        let Some((place, mut line)) = lines.get::<OrderLine>(&id)? else {
+                            return Err(Error::UnknownLine { number, line: id });
+                        };
+                        change.apply(&mut line)?;
+                        crate::rules::validate_order_line(place, &id, &line)
+                            .map_err(Error::InvalidValue)?;
+                        (id, Some(line))
+                    }
+                };
+                if let Some(line) = &line {
+                    lines.put(&id, line)?;
+                }
+                written.push((id, line));
+            }
+            Ok(())
+        });
+        match outcome {
+            Ok(()) => {
+                // The order read before is brought up to date with what was
+                // written, instead of being read again.
+                if let Some(order) = kept.as_mut() {
+                    for (id, line) in written {
+                        match line {
+                            Some(line) => order.lines.insert(id, line),
+                            None => order.lines.remove(&id),
+                        };
+                    }
+                }
+                if let Some(order) = kept {
+                    self.doc.keep_view(order);
+                }
+                Ok(added)
+            }
+            Err(e) => {
+                // Nothing was written: what was read before still holds.
+                if let Some(order) = kept {
+                    self.doc.keep_view(order);
+                }
+                Err(e)
+            }
         }
-        Ok(())
     }
 
     /// Changes a line's quantity.
     pub fn set_quantity(&mut self, ctx: &ChangeCtx, line: &str, quantity: Decimal) -> Result<()> {
-        let q = check_quantity(quantity)?;
-        self.edit_line(ctx, line, |l| {
-            l.quantity = q;
-            Ok(())
-        })
+        self.edit_one(
+            ctx,
+            LineEdit::SetQuantity {
+                line: line.to_string(),
+                quantity,
+            },
+        )
     }
 
     /// Changes a line's unit price.
     pub fn set_unit_price(&mut self, ctx: &ChangeCtx, line: &str, price: Decimal) -> Result<()> {
-        let p = check_non_negative("unit price", price)?;
-        self.edit_line(ctx, line, |l| {
-            l.unit_price = p;
-            Ok(())
-        })
+        self.edit_one(
+            ctx,
+            LineEdit::SetUnitPrice {
+                line: line.to_string(),
+                unit_price: price,
+            },
+        )
     }
 
     /// Changes a line's discount (percent, 0 to 100).
     pub fn set_discount(&mut self, ctx: &ChangeCtx, line: &str, percent: Decimal) -> Result<()> {
-        let d = check_discount(percent)?;
-        self.edit_line(ctx, line, |l| {
-            l.discount_percent = d;
-            Ok(())
-        })
+        self.edit_one(
+            ctx,
+            LineEdit::SetDiscount {
+                line: line.to_string(),
+                percent,
+            },
+        )
     }
 
     /// Changes a line's variant (colour, size).
     pub fn set_variant(&mut self, ctx: &ChangeCtx, line: &str, variant: &str) -> Result<()> {
-        self.edit_line(ctx, line, |l| {
-            l.variant = variant.trim().to_string();
-            Ok(())
-        })
+        self.edit_one(
+            ctx,
+            LineEdit::SetVariant {
+                line: line.to_string(),
+                variant: variant.to_string(),
+            },
+        )
     }
 
     /// Removes a line.
     pub fn remove_line(&mut self, ctx: &ChangeCtx, line: &str) -> Result<()> {
-        let mut o = self.for_content_edit(ctx)?;
-        if o.lines.remove(line).is_none() {
-            return Err(Error::UnknownLine {
-                number: o.number,
+        self.edit_one(
+            ctx,
+            LineEdit::Remove {
                 line: line.to_string(),
-            });
-        }
-        self.doc.update(ctx, &o)
+            },
+        )
+    }
+
+    fn edit_one(&mut self, ctx: &ChangeCtx, edit: LineEdit) -> Result<()> {
+        self.edit_lines(ctx, vec![edit]).map(drop)
     }
 
     /// Moves the order to another customer of the same salesperson.
@@ -154,7 +202,84 @@ impl OrderDoc {
         o.deposit = check_non_negative("deposit", details.deposit)?;
         o.customer_reference = details.customer_reference.trim().to_string();
         o.notes = details.notes;
-        self.doc.update(ctx, &o)
+        // The details alone are written, not the lines.
+        self.doc.update_fields(ctx, &o, |f| {
+            f.put("delivery", &o.delivery)?;
+            f.put("requirements", &o.requirements)?;
+            f.put("evidence", &o.evidence)?;
+            // Stored as its canonical decimal text (see `codec::decimal`).
+            f.put("deposit", &o.deposit.normalize().to_string())?;
+            f.put("customer_reference", &o.customer_reference)?;
+            f.put("notes", &o.notes)
+        })
+    }
+}
+
+/// One edit of an order's lines (see [`OrderDoc::edit_lines`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum LineEdit {
+    /// Adds a line.
+    Add(NewLine),
+    /// Changes a line's quantity.
+    SetQuantity {
+        /// The line's id.
+        line: String,
+        /// The new quantity.
+        quantity: Decimal,
+    },
+    /// Changes a line's unit price.
+    SetUnitPrice {
+        /// The line's id.
+        line: String,
+        /// The new unit price.
+        unit_price: Decimal,
+    },
+    /// Changes a line's discount (percent, 0 to 100).
+    SetDiscount {
+        /// The line's id.
+        line: String,
+        /// The new discount in percent.
+        percent: Decimal,
+    },
+    /// Changes a line's variant (colour, size).
+    SetVariant {
+        /// The line's id.
+        line: String,
+        /// The new variant.
+        variant: String,
+    },
+    /// Removes a line.
+    Remove {
+        /// The line's id.
+        line: String,
+    },
+}
+
+impl LineEdit {
+    /// The line a change of an existing line is to.
+    fn line(&self) -> &str {
+        match self {
+            LineEdit::Add(_) => "",
+            LineEdit::SetQuantity { line, .. }
+            | LineEdit::SetUnitPrice { line, .. }
+            | LineEdit::SetDiscount { line, .. }
+            | LineEdit::SetVariant { line, .. }
+            | LineEdit::Remove { line } => line,
+        }
+    }
+
+    /// Applies a change of an existing line to it, checking the new value.
+    fn apply(self, l: &mut OrderLine) -> Result<()> {
+        match self {
+            LineEdit::SetQuantity { quantity, .. } => l.quantity = check_quantity(quantity)?,
+            LineEdit::SetUnitPrice { unit_price, .. } => {
+                l.unit_price = check_non_negative("unit price", unit_price)?
+            }
+            LineEdit::SetDiscount { percent, .. } => l.discount_percent = check_discount(percent)?,
+            LineEdit::SetVariant { variant, .. } => l.variant = variant.trim().to_string(),
+            LineEdit::Add(_) | LineEdit::Remove { .. } => {}
+        }
+        Ok(())
     }
 }
 

@@ -21,6 +21,7 @@ pub use credit::{
     CreditCheckpoint, CreditExposure, CreditTerms, OpenOrder, counts_toward_exposure,
 };
 pub use lifecycle::{DerivedState, OrderAction, OrderEvent, OrderStatus, derive_state};
+pub use lines::LineEdit;
 pub(crate) use model::is_current_digest;
 pub use model::{
     Channel, Delivery, NewLine, NewOrder, Order, OrderDetails, OrderLine, Payment, ProductionInfo,
@@ -134,6 +135,11 @@ impl OrderDoc {
     /// Reads the order.
     pub fn read(&self) -> Result<Order> {
         self.doc.view()
+    }
+
+    /// Reads the order without copying it (the object the document keeps).
+    pub fn read_ref(&self) -> Result<&Order> {
+        self.doc.view_ref()
     }
 
     /// The checks of [`OrderDoc::for_content_edit`] without reading the

@@ -271,6 +271,18 @@ impl OrderDoc {
         credit_override: bool,
     ) -> Result<()> {
         let digest = action.approves().then(|| o.content_digest());
+        // Most steps change nothing but the history: then only it is written.
+        let only_steps = {
+            let before = self.doc.view_ref::<Order>()?;
+            before.events == o.events
+                && Order {
+                    events: Vec::new(),
+                    ..o.clone()
+                } == Order {
+                    events: Vec::new(),
+                    ..before.clone()
+                }
+        };
         o.events.push(OrderEvent {
             id: new_item_id(),
             action,
@@ -284,7 +296,12 @@ impl OrderDoc {
             digest,
             credit_override,
         });
-        self.doc.update(ctx, &o)
+        if only_steps {
+            self.doc
+                .update_fields(ctx, &o, |f| f.put("events", &o.events))
+        } else {
+            self.doc.update(ctx, &o)
+        }
     }
 
     fn simple_step(&mut self, ctx: &ChangeCtx, action: OrderAction) -> Result<()> {

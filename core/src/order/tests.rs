@@ -971,3 +971,116 @@ fn adding_a_line_is_one_small_change_and_keeps_every_check() {
         .unwrap_err();
     assert!(matches!(e, Error::ContentLocked { .. }), "{e}");
 }
+
+#[test]
+fn a_batch_of_line_edits_is_one_change_and_all_or_nothing() {
+    let c = credit_customer();
+    let (mut o, first) = draft_order(&c);
+    let changes_before = o.document().changes_after(&[]).len();
+    let added = o
+        .edit_lines(
+            &sales(),
+            vec![
+                LineEdit::Add(line("TS-2", "3", "20")),
+                LineEdit::Add(line("TS-3", "1", "5")),
+                LineEdit::SetQuantity {
+                    line: first.clone(),
+                    quantity: d("4"),
+                },
+                // A second edit of the same line sees the first.
+                LineEdit::SetUnitPrice {
+                    line: first.clone(),
+                    unit_price: d("10"),
+                },
+            ],
+        )
+        .unwrap();
+    assert_eq!(added.len(), 2);
+    assert_eq!(o.document().changes_after(&[]).len(), changes_before + 1);
+    let read = o.read().unwrap();
+    assert_eq!(read.lines[&first].quantity, d("4"));
+    assert_eq!(read.lines[&first].unit_price, d("10"));
+    assert_eq!(read.total(), d("105"));
+    // What is kept for reading is what the document holds.
+    let fresh = OrderDoc::load(&o.document().save())
+        .unwrap()
+        .read()
+        .unwrap();
+    assert_eq!(fresh, read);
+
+    // A refused edit at the end undoes the whole batch.
+    let heads = o.document().heads();
+    let e = o
+        .edit_lines(
+            &sales(),
+            vec![
+                LineEdit::Remove {
+                    line: added[0].clone(),
+                },
+                LineEdit::Add(line("TS-4", "2", "1")),
+                LineEdit::SetQuantity {
+                    line: added[1].clone(),
+                    quantity: d("0"),
+                },
+            ],
+        )
+        .unwrap_err();
+    assert!(matches!(e, Error::QuantityNotPositive(_)), "{e}");
+    assert_eq!(o.document().heads(), heads);
+    assert_eq!(o.read().unwrap(), read);
+    // A line removed in the batch cannot be edited later in it.
+    let e = o
+        .edit_lines(
+            &sales(),
+            vec![
+                LineEdit::Remove {
+                    line: added[0].clone(),
+                },
+                LineEdit::SetDiscount {
+                    line: added[0].clone(),
+                    percent: d("5"),
+                },
+            ],
+        )
+        .unwrap_err();
+    assert!(matches!(e, Error::UnknownLine { .. }), "{e}");
+    assert_eq!(o.read().unwrap().lines.len(), 3);
+}
+
+#[test]
+fn concurrent_line_batches_on_two_phones_merge_line_by_line() {
+    let c = credit_customer();
+    let (mut a, first) = draft_order(&c);
+    let mut b = OrderDoc::from_document(a.document().fork()).unwrap();
+    a.edit_lines(
+        &sales(),
+        vec![
+            LineEdit::Add(line("TS-2", "3", "20")),
+            LineEdit::SetQuantity {
+                line: first.clone(),
+                quantity: d("7"),
+            },
+        ],
+    )
+    .unwrap();
+    b.edit_lines(
+        &sales(),
+        vec![
+            LineEdit::Add(line("TS-3", "1", "5")),
+            LineEdit::SetDiscount {
+                line: first.clone(),
+                percent: d("10"),
+            },
+        ],
+    )
+    .unwrap();
+    let mut b_doc = b.document().fork();
+    a.document().merge(&mut b_doc).unwrap();
+    let mut a_doc = a.document().fork();
+    b.document().merge(&mut a_doc).unwrap();
+    let (ra, rb) = (a.read().unwrap(), b.read().unwrap());
+    assert_eq!(ra, rb);
+    assert_eq!(ra.lines.len(), 3);
+    assert_eq!(ra.lines[&first].quantity, d("7"));
+    assert_eq!(ra.lines[&first].discount_percent, d("10"));
+}
