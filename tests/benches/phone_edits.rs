@@ -97,6 +97,15 @@ fn main() {
             .id
     };
 
+    if std::env::var("PHONE_EDITS_PROFILE").is_ok() {
+        for _ in 0..8 {
+            let o = new_order();
+            for i in 0..300 {
+                phone.add_order_line(o.clone(), line(i)).unwrap();
+            }
+        }
+        return;
+    }
     // One order of 300 lines, one call per line.
     let big = new_order();
     let mut per_line = Vec::with_capacity(300);

@@ -59,8 +59,10 @@ impl OrderDoc {
                         let id = new_item_id();
                         crate::rules::validate_order_line(place, &id, &line)
                             .map_err(Error::InvalidValue)?;
+                        lines.insert_new(&id, &line.laid_out())?;
                         added.push(id.clone());
-                        (id, Some(line))
+                        written.push((id, Some(line)));
+                        continue;
                     }
                     LineEdit::Remove { line: id } => {
                         if !lines.remove(&id)? {

@@ -92,6 +92,25 @@ pub struct OrderLine {
 }
 
 impl OrderLine {
+    /// The line as Automerge values, laid out exactly as its `Reconcile`
+    /// writes it (field names; decimals as canonical text, see
+    /// `codec::decimal`), so a new line is inserted in one batch. A test
+    /// checks the two agree.
+    pub(crate) fn laid_out(&self) -> automerge::hydrate::Value {
+        use automerge::hydrate::Value;
+        let text = |s: &str| Value::scalar(s);
+        let decimal = |d: Decimal| Value::scalar(d.normalize().to_string());
+        Value::from(std::collections::HashMap::from([
+            ("product", text(&self.product)),
+            ("name", text(&self.name)),
+            ("variant", text(&self.variant)),
+            ("unit", text(&self.unit)),
+            ("quantity", decimal(self.quantity)),
+            ("unit_price", decimal(self.unit_price)),
+            ("discount_percent", decimal(self.discount_percent)),
+        ]))
+    }
+
     /// The line total: quantity × unit price less the discount, rounded to
     /// cents. Lines within the documented limits (see [`crate::rules::limits`])
     /// never overflow; beyond them the total saturates rather than panics.

@@ -1084,3 +1084,21 @@ fn concurrent_line_batches_on_two_phones_merge_line_by_line() {
     assert_eq!(ra.lines[&first].quantity, d("7"));
     assert_eq!(ra.lines[&first].discount_percent, d("10"));
 }
+
+#[test]
+fn a_line_laid_out_for_batch_insertion_is_what_reconcile_writes() {
+    use automerge::ReadDoc;
+    let l = OrderLine {
+        product: "TS-1".into(),
+        name: "衬衫 Shirt".into(),
+        variant: "red/M".into(),
+        unit: "pcs".into(),
+        quantity: d("10.50"),
+        unit_price: d("12.5000"),
+        discount_percent: d("0"),
+    };
+    let mut written = automerge::AutoCommit::new();
+    autosurgeon::reconcile_prop(&mut written, automerge::ROOT, "line", &l).unwrap();
+    let (_, obj) = written.get(automerge::ROOT, "line").unwrap().unwrap();
+    assert_eq!(written.hydrate(&obj, None).unwrap(), l.laid_out());
+}
