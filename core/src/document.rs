@@ -606,16 +606,24 @@ impl Entries<'_> {
         self.doc.length(&self.map)
     }
 
-    /// Entry `key`, read without reading the others, and its place among
-    /// them (1-based); `None` if there is no such entry.
-    pub(crate) fn get<T: Hydrate>(&self, key: &str) -> Result<Option<(usize, T)>> {
+    /// Entry `key`, read without reading the others; `None` if there is no
+    /// such entry.
+    pub(crate) fn get<T: Hydrate>(&self, key: &str) -> Result<Option<T>> {
         use automerge::ReadDoc;
         if self.doc.get(&self.map, key)?.is_none() {
             return Ok(None);
         }
-        let place = self.doc.keys(&self.map).position(|k| k == key).unwrap_or(0);
-        let value: T = autosurgeon::hydrate_prop(&*self.doc, &self.map, key)?;
-        Ok(Some((place + 1, value)))
+        Ok(Some(autosurgeon::hydrate_prop(&*self.doc, &self.map, key)?))
+    }
+
+    /// The place of entry `key` among them (1-based; 0 if there is none),
+    /// for messages: it walks the keys.
+    pub(crate) fn place(&self, key: &str) -> usize {
+        use automerge::ReadDoc;
+        self.doc
+            .keys(&self.map)
+            .position(|k| k == key)
+            .map_or(0, |p| p + 1)
     }
 
     /// Writes entry `key` (only the fields that differ produce operations).
@@ -631,7 +639,11 @@ impl Entries<'_> {
     /// Adds entry `key`, which must be new, as `value` (an object laid out
     /// as its `Reconcile` would write it) in one batch: far cheaper in a
     /// large document than writing its fields one by one.
-    pub(crate) fn insert_new(&mut self, key: &str, value: &automerge::hydrate::Value) -> Result<()> {
+    pub(crate) fn insert_new(
+        &mut self,
+        key: &str,
+        value: &automerge::hydrate::Value,
+    ) -> Result<()> {
         use automerge::transaction::Transactable;
         self.doc.batch_create_object(&self.map, key, value, false)?;
         Ok(())

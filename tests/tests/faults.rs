@@ -381,3 +381,93 @@ fn a_full_disk_on_the_relay_refuses_cleanly_and_recovers_losing_nothing() {
         assert_eq!(lines, if *id == waiting[0] { 60 } else { 1 });
     }
 }
+
+/// A phone's process killed with SIGKILL while the app enters orders: every
+/// edit the app was told had succeeded is in the store when it opens again
+/// (the open-document cache only ever holds what was committed), the store
+/// takes new edits, and everything reaches the relay.
+#[test]
+fn a_phone_killed_mid_edit_keeps_every_acknowledged_edit() {
+    use std::collections::BTreeMap;
+    use std::io::BufRead;
+
+    let dir = tempfile::tempdir().unwrap();
+    let relay = TestRelay::start(dir.path());
+    relay.user("li", Role::Salesperson, Some("east"));
+    let path = dir.path().join("phone.db");
+    let path_text = path.to_str().unwrap().to_string();
+    {
+        let phone = fieldsync_mobile::FieldSync::open(path_text.clone()).unwrap();
+        phone.enroll(relay.url(), relay.code("li")).unwrap();
+        phone
+            .create_prospect("Hengda Textiles".into(), "1 Silk Road".into())
+            .unwrap();
+    }
+
+    for round in 0..3 {
+        let mut worker = std::process::Command::new(env!("CARGO_BIN_EXE_phone_worker"))
+            .arg(&path)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = worker.stdout.take().unwrap();
+        // Acknowledged: order -> (line -> last quantity the app was told of).
+        let mut acked: BTreeMap<String, BTreeMap<String, u32>> = BTreeMap::new();
+        let stop_after = 60 + round * 37;
+        for (n, text) in std::io::BufReader::new(stdout).lines().enumerate() {
+            let text = text.unwrap();
+            let words: Vec<&str> = text.split(' ').collect();
+            match words[..] {
+                ["order", order] => {
+                    acked.entry(order.to_string()).or_default();
+                }
+                ["line", order, line, quantity] => {
+                    acked
+                        .entry(order.to_string())
+                        .or_default()
+                        .insert(line.to_string(), quantity.parse().unwrap());
+                }
+                _ => panic!("the worker printed {text:?}"),
+            }
+            if n + 1 == stop_after {
+                worker.kill().unwrap(); // SIGKILL, mid-call most likely
+                break;
+            }
+        }
+        worker.wait().unwrap();
+        assert!(acked.len() > 3, "the worker did too little before the kill");
+
+        let phone = fieldsync_mobile::FieldSync::open(path_text.clone()).unwrap();
+        for (order, lines) in &acked {
+            let stored = phone.order(order.clone()).unwrap();
+            for (line, quantity) in lines {
+                let found = stored
+                    .lines
+                    .iter()
+                    .find(|l| &l.id == line)
+                    .unwrap_or_else(|| panic!("acknowledged line {line} of {order} was lost"));
+                let q: u32 = found.quantity.parse().unwrap();
+                // The call in flight at the kill may have landed too.
+                assert!(
+                    q == *quantity || q == quantity + 1,
+                    "line {line} has {q}, acknowledged {quantity}"
+                );
+            }
+        }
+        // The reopened store takes edits (its cache starts cold).
+        let (order, lines) = acked.iter().next().unwrap();
+        let line = lines.keys().next().unwrap();
+        let edited = phone
+            .set_line_quantity(order.clone(), line.clone(), "9".into())
+            .unwrap();
+        assert_eq!(edited.line.unwrap().quantity, "9");
+    }
+
+    // Everything reaches the relay once.
+    let phone = fieldsync_mobile::FieldSync::open(path_text).unwrap();
+    let report = phone.sync(None, None).unwrap();
+    assert!(report.refused.is_empty(), "{:?}", report.refused);
+    assert_eq!(phone.pending_count().unwrap(), 0);
+    let open = phone.open_orders().unwrap();
+    assert!(open.len() > 9, "{} orders", open.len());
+}

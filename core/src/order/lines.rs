@@ -73,12 +73,16 @@ impl OrderDoc {
                     }
                     change => {
                         let id = change.line().to_string();
-                        let Some((place, mut line)) = lines.get::<OrderLine>(&id)? else {
+                        let Some(mut line) = lines.get::<OrderLine>(&id)? else {
                             return Err(Error::UnknownLine { number, line: id });
                         };
                         change.apply(&mut line)?;
-                        crate::rules::validate_order_line(place, &id, &line)
-                            .map_err(Error::InvalidValue)?;
+                        if crate::rules::validate_order_line(0, &id, &line).is_err() {
+                            // The line's place is looked up for the message only.
+                            let place = lines.place(&id);
+                            crate::rules::validate_order_line(place, &id, &line)
+                                .map_err(Error::InvalidValue)?;
+                        }
                         (id, Some(line))
                     }
                 };

@@ -2,6 +2,7 @@
 //! app's lists, the sync bookkeeping (what the relay is known to hold, what is
 //! pending upload, what was refused) and the device's identity.
 
+use std::cell::OnceCell;
 use std::path::Path;
 
 use automerge::ChangeHash;
@@ -170,6 +171,11 @@ pub struct DeviceStore {
     open: OpenDocuments,
     /// The device's signing key and id, read once (signing every save).
     signer: Option<(DeviceKey, String)>,
+    /// The device's identity, read once (every edit is made as it).
+    identity: OnceCell<Option<DeviceIdentity>>,
+    /// The document saved last and its heads: keeping it open needs no
+    /// look at the store.
+    last_saved: Option<(DocId, Vec<ChangeHash>)>,
 }
 
 impl DeviceStore {
@@ -193,6 +199,8 @@ impl DeviceStore {
             conn,
             open: OpenDocuments::new(DEFAULT_BUDGET),
             signer: None,
+            identity: OnceCell::new(),
+            last_saved: None,
         }
     }
 
@@ -211,13 +219,18 @@ impl DeviceStore {
 
     /// The device's identity, once enrolled.
     pub fn identity(&self) -> Result<Option<DeviceIdentity>> {
-        read_identity(&self.conn)
+        if let Some(known) = self.identity.get() {
+            return Ok(known.clone());
+        }
+        let read = read_identity(&self.conn)?;
+        Ok(self.identity.get_or_init(|| read).clone())
     }
 
     /// Records the device's identity (at enrollment).
     pub fn set_identity(&mut self, id: &DeviceIdentity) -> Result<()> {
         id.actor()?; // the fields must make a valid actor
         self.signer = None;
+        self.identity = OnceCell::new();
         let text = [
             id.device_id.as_str(),
             &id.user,
@@ -326,9 +339,11 @@ impl DeviceStore {
         }
         // An open copy would no longer be what is stored.
         self.open.take(doc.id());
+        self.last_saved = None;
         let tx = self.conn.transaction()?;
         save_in(&tx, self.signer.as_ref(), doc)?;
         tx.commit()?;
+        self.last_saved = Some((doc.id(), sorted(doc.heads())));
         Ok(())
     }
 
@@ -344,11 +359,13 @@ impl DeviceStore {
             self.signer = read_signer(&self.conn)?;
         }
         let prefix = self.order_prefix()?;
+        self.last_saved = None;
         let tx = self.conn.transaction()?;
         let number = mint_order_number(&tx, &prefix, date)?;
         let mut doc = make(number)?;
         save_in(&tx, self.signer.as_ref(), &mut doc)?;
         tx.commit()?;
+        self.last_saved = Some((doc.id(), sorted(doc.heads())));
         Ok(doc)
     }
 
@@ -372,7 +389,12 @@ impl DeviceStore {
     /// stored is kept (saved, or not edited since it was opened); any other
     /// is dropped, so the open copy never differs from the stored one.
     pub fn keep(&mut self, mut doc: Document) -> Result<()> {
-        if sorted(stored_heads(&self.conn, doc.id())?) == sorted(doc.heads()) {
+        let heads = sorted(doc.heads());
+        let as_stored = match &self.last_saved {
+            Some((id, saved)) if *id == doc.id() => *saved == heads,
+            _ => sorted(stored_heads(&self.conn, doc.id())?) == heads,
+        };
+        if as_stored {
             self.open.put(doc);
         }
         Ok(())
@@ -498,6 +520,7 @@ impl DeviceStore {
     /// to what the relay holds (or disappears, if the relay never had it).
     pub fn discard_refused(&mut self, id: DocId) -> Result<()> {
         self.open.take(id);
+        self.last_saved = None;
         let tx = self.conn.transaction()?;
         let relay = relay_heads(&tx, id)?;
         if relay.is_empty() {
@@ -611,6 +634,7 @@ impl DeviceStore {
 
     /// Starts a transaction for the sync engine.
     pub(crate) fn begin(&mut self) -> Result<SyncTx<'_>> {
+        self.last_saved = None;
         Ok(SyncTx {
             tx: self.conn.transaction()?,
             open: &mut self.open,
@@ -1224,6 +1248,57 @@ mod tests {
     }
 
     #[test]
+    fn open_documents_are_only_ever_what_is_stored() {
+        let mut store = DeviceStore::open_in_memory().unwrap();
+        let c = customer("0", PaymentTerms::Cash).read().unwrap();
+        let (mut o, l) = draft_order(&c);
+        let id = o.document().id();
+        store.save(o.document()).unwrap();
+        store.keep(o.into_document()).unwrap();
+        assert_eq!(store.open.usage().0, 1);
+        let quantity =
+            |store: &mut DeviceStore| store.view::<Order>(id).unwrap().lines[&l].quantity;
+
+        // An edit not saved is not kept: the next call reads the store.
+        let mut o = OrderDoc::from_document(store.open_document(id).unwrap()).unwrap();
+        assert_eq!(store.open.usage().0, 0, "taken out while edited");
+        o.set_quantity(&sales(), &l, Decimal::from(3)).unwrap();
+        store.keep(o.into_document()).unwrap();
+        assert_eq!(store.open.usage().0, 0);
+        assert_eq!(quantity(&mut store), Decimal::from(10));
+
+        // Saved, it is kept, and read from memory.
+        let mut o = OrderDoc::from_document(store.open_document(id).unwrap()).unwrap();
+        o.set_quantity(&sales(), &l, Decimal::from(3)).unwrap();
+        store.save(o.document()).unwrap();
+        store.keep(o.into_document()).unwrap();
+        assert_eq!(quantity(&mut store), Decimal::from(3));
+        assert_eq!(store.open.usage().0, 1);
+
+        // Another copy saved over it: the open one is dropped, not kept stale.
+        let mut other = OrderDoc::from_document(store.load(id).unwrap()).unwrap();
+        other.set_quantity(&sales(), &l, Decimal::from(5)).unwrap();
+        store.save(other.document()).unwrap();
+        assert_eq!(store.open.usage().0, 0);
+        assert_eq!(quantity(&mut store), Decimal::from(5));
+        // An old copy kept after that is refused.
+        let mut stale = OrderDoc::from_document(store.open_document(id).unwrap()).unwrap();
+        let mut newer = OrderDoc::from_document(store.load(id).unwrap()).unwrap();
+        newer.set_quantity(&sales(), &l, Decimal::from(6)).unwrap();
+        store.save(newer.document()).unwrap();
+        store.keep(stale.document().fork()).unwrap();
+        assert_eq!(store.open.usage().0, 0);
+        assert_eq!(quantity(&mut store), Decimal::from(6));
+
+        // A sync step takes the document out: it may write it.
+        assert_eq!(store.open.usage().0, 1);
+        let mut tx = store.begin().unwrap();
+        tx.load(id).unwrap().unwrap();
+        drop(tx);
+        assert_eq!(store.open.usage().0, 0);
+    }
+
+    #[test]
     fn many_edits_are_compacted_and_load_back() {
         let mut store = DeviceStore::open_in_memory().unwrap();
         let c = customer("0", PaymentTerms::Cash).read().unwrap();
@@ -1276,6 +1351,7 @@ mod tests {
         );
         // An identity written before zones were stored (five lines).
         set_setting(&store.conn, "identity", b"d-1\nli\nsalesperson\neast\nS07").unwrap();
+        store.identity = OnceCell::new();
         assert_eq!(
             store.identity().unwrap().unwrap().time_zone,
             BusinessZone::default()
