@@ -348,6 +348,11 @@ impl Document {
             .ok_or_else(|| Error::Corrupt("the document's kept view is of another kind".into()))
     }
 
+    /// The kept object, if there is one (nothing is read from the document).
+    pub(crate) fn kept_view<T: View>(&self) -> Option<&T> {
+        self.view.get().and_then(|v| v.downcast_ref::<T>())
+    }
+
     /// Takes the kept object out (for an edit that patches it rather than
     /// reading the whole document again); `None` if there is none.
     pub(crate) fn take_view<T: View>(&mut self) -> Option<T> {
@@ -626,16 +631,6 @@ impl Entries<'_> {
             .map_or(0, |p| p + 1)
     }
 
-    /// Writes entry `key` (only the fields that differ produce operations).
-    pub(crate) fn put<T: Reconcile>(&mut self, key: &str, value: &T) -> Result<()> {
-        Ok(autosurgeon::reconcile_prop(
-            &mut *self.doc,
-            &self.map,
-            key,
-            value,
-        )?)
-    }
-
     /// Adds entry `key`, which must be new, as `value` (an object laid out
     /// as its `Reconcile` would write it) in one batch: far cheaper in a
     /// large document than writing its fields one by one.
@@ -646,6 +641,24 @@ impl Entries<'_> {
     ) -> Result<()> {
         use automerge::transaction::Transactable;
         self.doc.batch_create_object(&self.map, key, value, false)?;
+        Ok(())
+    }
+
+    /// Writes the scalar fields `fields` of entry `key` (an object), and
+    /// nothing else: an edit that knows what changed does not compare the
+    /// rest with the document.
+    pub(crate) fn put_fields(
+        &mut self,
+        key: &str,
+        fields: Vec<(String, automerge::ScalarValue)>,
+    ) -> Result<()> {
+        use automerge::{ReadDoc, transaction::Transactable};
+        let Some((Value::Object(_), entry)) = self.doc.get(&self.map, key)? else {
+            return Err(Error::Corrupt(format!("entry {key} is not an object")));
+        };
+        for (field, value) in fields {
+            self.doc.put(&entry, field, value)?;
+        }
         Ok(())
     }
 

@@ -97,10 +97,15 @@ fn main() {
             .id
     };
 
-    if std::env::var("PHONE_EDITS_PROFILE").is_ok() {
-        for _ in 0..8 {
+    if let Ok(shape) = std::env::var("PHONE_EDITS_PROFILE") {
+        let (orders, lines) = if shape == "small" {
+            (300, 10)
+        } else {
+            (8, 300)
+        };
+        for _ in 0..orders {
             let o = new_order();
-            for i in 0..300 {
+            for i in 0..lines {
                 phone.add_order_line(o.clone(), line(i)).unwrap();
             }
         }

@@ -46,7 +46,7 @@ impl OrderDoc {
         let mut written: Vec<(String, Option<OrderLine>)> = Vec::new();
         let outcome = self.doc.edit_entries(ctx, "lines", |lines| {
             for edit in edits {
-                let (id, line) = match edit {
+                match edit {
                     LineEdit::Add(new) => {
                         let line = Self::check_line(&new)?;
                         let place = lines.len() + 1;
@@ -62,20 +62,29 @@ impl OrderDoc {
                         lines.insert_new(&id, &line.laid_out())?;
                         added.push(id.clone());
                         written.push((id, Some(line)));
-                        continue;
                     }
                     LineEdit::Remove { line: id } => {
                         if !lines.remove(&id)? {
                             return Err(Error::UnknownLine { number, line: id });
                         }
                         written.push((id, None));
-                        continue;
                     }
                     change => {
                         let id = change.line().to_string();
-                        let Some(mut line) = lines.get::<OrderLine>(&id)? else {
+                        // The line as it is: as this batch left it, or as the
+                        // order read before has it, or else read from the
+                        // document.
+                        let current = match written.iter().rev().find(|(w, _)| *w == id) {
+                            Some((_, line)) => line.clone(),
+                            None => match kept.as_ref() {
+                                Some(order) => order.lines.get(&id).cloned(),
+                                None => lines.get::<OrderLine>(&id)?,
+                            },
+                        };
+                        let Some(before) = current else {
                             return Err(Error::UnknownLine { number, line: id });
                         };
+                        let mut line = before.clone();
                         change.apply(&mut line)?;
                         if crate::rules::validate_order_line(0, &id, &line).is_err() {
                             // The line's place is looked up for the message only.
@@ -83,13 +92,11 @@ impl OrderDoc {
                             crate::rules::validate_order_line(place, &id, &line)
                                 .map_err(Error::InvalidValue)?;
                         }
-                        (id, Some(line))
+                        // Only the fields that changed are written.
+                        lines.put_fields(&id, line.changed_from(&before))?;
+                        written.push((id, Some(line)));
                     }
-                };
-                if let Some(line) = &line {
-                    lines.put(&id, line)?;
                 }
-                written.push((id, line));
             }
             Ok(())
         });

@@ -147,10 +147,15 @@ impl OrderDoc {
     /// line costs the same on an order of 300 lines as on one of 3.
     fn check_content_editable(&self, ctx: &ChangeCtx) -> Result<String> {
         require_role(&ctx.actor, CONTENT_EDITORS, "change order lines")?;
-        let number: String = self.doc.hydrate_field("number")?;
+        let (number, stage) = match self.doc.kept_view::<Order>() {
+            Some(o) => (o.number.clone(), o.derived().stage),
+            None => {
+                let number: String = self.doc.hydrate_field("number")?;
+                let events: Vec<OrderEvent> = self.doc.hydrate_field("events")?;
+                (number, derive_state(&events).stage)
+            }
+        };
         require_scope(&ctx.actor, self.doc.meta(), || format!("order {number}"))?;
-        let events: Vec<OrderEvent> = self.doc.hydrate_field("events")?;
-        let stage = derive_state(&events).stage;
         if stage.is_closed() {
             return Err(Error::OrderClosed {
                 number,

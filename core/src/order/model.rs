@@ -111,6 +111,23 @@ impl OrderLine {
         ]))
     }
 
+    /// The fields of this line that differ from `before`, as Automerge
+    /// values laid out as [`OrderLine::laid_out`] lays them out.
+    pub(crate) fn changed_from(&self, before: &OrderLine) -> Vec<(String, automerge::ScalarValue)> {
+        use automerge::hydrate::Value;
+        let (Value::Map(after), Value::Map(before)) = (self.laid_out(), before.laid_out()) else {
+            return Vec::new();
+        };
+        after
+            .iter()
+            .filter(|(field, v)| before.get(field) != Some(&v.value))
+            .filter_map(|(field, v)| match &v.value {
+                Value::Scalar(s) => Some((field.clone(), s.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The line total: quantity × unit price less the discount, rounded to
     /// cents. Lines within the documented limits (see [`crate::rules::limits`])
     /// never overflow; beyond them the total saturates rather than panics.

@@ -92,6 +92,32 @@ const MIGRATIONS: &[Migration] = &[
         sql: "ALTER TABLE sync_state ADD COLUMN departed INTEGER NOT NULL DEFAULT 0;",
         backfill: None,
     },
+    // 5: fewer pages written per edit: a document's change chunks and the
+    // change signatures each in one b-tree keyed as they are read (no
+    // rowid, no separate index, no AUTOINCREMENT counter to update).
+    Migration {
+        sql: "
+            CREATE TABLE doc_chunks (
+                doc BLOB NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+                n INTEGER NOT NULL,
+                bytes BLOB NOT NULL,
+                PRIMARY KEY (doc, n)
+            ) WITHOUT ROWID;
+            INSERT INTO doc_chunks (doc, n, bytes)
+                SELECT doc, row_number() OVER (PARTITION BY doc ORDER BY seq), bytes
+                FROM doc_changes;
+            UPDATE documents SET chunks = (SELECT count(*) FROM doc_chunks WHERE doc = documents.id);
+            DROP TABLE doc_changes;
+            CREATE TABLE signatures (
+                change BLOB PRIMARY KEY,
+                signature BLOB NOT NULL
+            ) WITHOUT ROWID;
+            INSERT INTO signatures (change, signature)
+                SELECT change, signature FROM change_signatures;
+            DROP TABLE change_signatures;
+        ",
+        backfill: None,
+    },
 ];
 
 /// Version 1 stores had no sync bookkeeping: index every document and treat it
@@ -102,7 +128,12 @@ fn backfill_index_and_sync_state(conn: &Connection) -> Result<()> {
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     for id in ids {
-        let mut doc = load_doc(conn, &id)?;
+        // Chunks were still kept the version-1 way (migration 5 moved them).
+        let mut doc = load_doc_from(
+            conn,
+            &id,
+            "SELECT bytes FROM doc_changes WHERE doc = ?1 ORDER BY seq",
+        )?;
         write_index(conn, &doc)?;
         let heads = doc.heads();
         set_sync_state(conn, doc.id(), &[], !heads.is_empty())?;
@@ -730,7 +761,7 @@ impl SyncTx<'_> {
     /// Keeps the signatures of changes received from the relay.
     pub(crate) fn store_signatures(&self, signatures: &[ChangeSignature]) -> Result<()> {
         let mut stmt = self.tx.prepare_cached(
-            "INSERT OR IGNORE INTO change_signatures (change, signature) VALUES (?1, ?2)",
+            "INSERT OR IGNORE INTO signatures (change, signature) VALUES (?1, ?2)",
         )?;
         for s in signatures {
             stmt.execute(params![s.change.to_vec(), s.signature])?;
@@ -849,6 +880,15 @@ fn set_setting(conn: &Connection, key: &str, value: &[u8]) -> Result<()> {
 }
 
 fn load_doc(conn: &Connection, id: &[u8]) -> Result<Document> {
+    load_doc_from(
+        conn,
+        id,
+        "SELECT bytes FROM doc_chunks WHERE doc = ?1 ORDER BY n",
+    )
+}
+
+/// Loads a document whose change chunks `chunks_sql` reads.
+fn load_doc_from(conn: &Connection, id: &[u8], chunks_sql: &str) -> Result<Document> {
     let snapshot: Option<Vec<u8>> = conn
         .query_row("SELECT snapshot FROM documents WHERE id = ?1", [id], |r| {
             r.get(0)
@@ -861,7 +901,7 @@ fn load_doc(conn: &Connection, id: &[u8]) -> Result<Document> {
         ))
     })?;
     let chunks: Vec<Vec<u8>> = conn
-        .prepare_cached("SELECT bytes FROM doc_changes WHERE doc = ?1 ORDER BY seq")?
+        .prepare_cached(chunks_sql)?
         .query_map([id], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     Document::load_parts(&snapshot, chunks.iter().map(Vec::as_slice))
@@ -967,9 +1007,8 @@ fn sign_own_changes(
     let Some((key, device)) = signer else {
         return Ok(());
     };
-    let mut stmt = conn.prepare_cached(
-        "INSERT OR IGNORE INTO change_signatures (change, signature) VALUES (?1, ?2)",
-    )?;
+    let mut stmt = conn
+        .prepare_cached("INSERT OR IGNORE INTO signatures (change, signature) VALUES (?1, ?2)")?;
     for (hash, author) in doc.changes_after(since) {
         if author.is_some_and(|a| a.device() == device.as_str()) {
             let sig = key.sign(&hash);
@@ -981,8 +1020,7 @@ fn sign_own_changes(
 
 /// The signatures this device holds of the changes `hashes`.
 fn signatures_of(conn: &Connection, hashes: &[ChangeHash]) -> Result<Vec<ChangeSignature>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT signature FROM change_signatures WHERE change = ?1")?;
+    let mut stmt = conn.prepare_cached("SELECT signature FROM signatures WHERE change = ?1")?;
     let mut out = Vec::with_capacity(hashes.len());
     for h in hashes {
         if let Some(signature) = stmt
@@ -1023,15 +1061,15 @@ fn write_doc(conn: &Connection, doc: &mut Document) -> Result<Vec<ChangeHash>> {
                 return Ok(stored_heads);
             }
             if chunks + 1 >= COMPACT_AFTER_CHUNKS {
-                conn.execute("DELETE FROM doc_changes WHERE doc = ?1", [&id])?;
+                conn.execute("DELETE FROM doc_chunks WHERE doc = ?1", [&id])?;
                 conn.execute(
                     "UPDATE documents SET snapshot = ?2, heads = ?3, chunks = 0 WHERE id = ?1",
                     params![id, doc.save(), encode_heads(&heads)],
                 )?;
             } else {
                 let bytes = doc.save_after(&stored_heads);
-                conn.prepare_cached("INSERT INTO doc_changes (doc, bytes) VALUES (?1, ?2)")?
-                    .execute(params![id, bytes])?;
+                conn.prepare_cached("INSERT INTO doc_chunks (doc, n, bytes) VALUES (?1, ?2, ?3)")?
+                    .execute(params![id, chunks + 1, bytes])?;
                 conn.prepare_cached(
                     "UPDATE documents SET heads = ?2, chunks = chunks + 1 WHERE id = ?1",
                 )?
@@ -1047,7 +1085,7 @@ fn write_doc(conn: &Connection, doc: &mut Document) -> Result<Vec<ChangeHash>> {
 /// Replaces a stored document wholesale (after discarding changes).
 fn replace_doc(conn: &Connection, doc: &mut Document) -> Result<()> {
     let id = id_bytes(doc.id());
-    conn.execute("DELETE FROM doc_changes WHERE doc = ?1", [&id])?;
+    conn.execute("DELETE FROM doc_chunks WHERE doc = ?1", [&id])?;
     conn.execute(
         "UPDATE documents SET snapshot = ?2, heads = ?3, chunks = 0 WHERE id = ?1",
         params![id, doc.save(), encode_heads(&doc.heads())],
@@ -1058,6 +1096,32 @@ fn replace_doc(conn: &Connection, doc: &mut Document) -> Result<()> {
 /// Writes the document's list entry, unless it is stored already as it is.
 fn write_index(conn: &Connection, doc: &Document) -> Result<()> {
     let e = index_entry(doc)?;
+    let values = params![
+        id_bytes(e.id),
+        e.kind.as_str(),
+        e.owner,
+        e.region,
+        e.customer.map(id_bytes),
+        e.status,
+        e.number,
+        e.title,
+        e.total.map(|t| t.to_string()),
+        e.at.timestamp_millis(),
+    ];
+    // Most edits change only fields no index covers (an order's total): then
+    // only those are set, so the indexes' pages are not rewritten.
+    let unindexed = conn
+        .prepare_cached(
+            "UPDATE doc_index SET owner = ?3, region = ?4, customer = ?5, number = ?7,
+               title = ?8, total = ?9
+             WHERE id = ?1 AND kind IS ?2 AND status IS ?6 AND at_ms IS ?10
+               AND (owner IS NOT ?3 OR region IS NOT ?4 OR customer IS NOT ?5
+                 OR number IS NOT ?7 OR title IS NOT ?8 OR total IS NOT ?9)",
+        )?
+        .execute(values)?;
+    if unindexed == 1 {
+        return Ok(());
+    }
     conn.prepare_cached(
         "INSERT INTO doc_index (id, kind, owner, region, customer, status, number, title, total, at_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
@@ -1071,18 +1135,7 @@ fn write_index(conn: &Connection, doc: &Document) -> Result<()> {
            OR title IS NOT excluded.title OR total IS NOT excluded.total
            OR at_ms IS NOT excluded.at_ms",
     )?
-    .execute(params![
-            id_bytes(e.id),
-            e.kind.as_str(),
-            e.owner,
-            e.region,
-            e.customer.map(id_bytes),
-            e.status,
-            e.number,
-            e.title,
-            e.total.map(|t| t.to_string()),
-            e.at.timestamp_millis(),
-        ])?;
+    .execute(values)?;
     Ok(())
 }
 
@@ -1181,6 +1234,65 @@ mod tests {
                 .unwrap(),
             order.read().unwrap()
         );
+    }
+
+    #[test]
+    fn change_chunks_and_signatures_are_carried_into_their_new_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v4.db");
+        let c = customer("0", PaymentTerms::Cash).read().unwrap();
+        let (mut o, l) = draft_order(&c);
+        let id = o.document().id();
+        {
+            // What a version-4 build wrote: a snapshot and two change chunks.
+            let old = DeviceStore::open_at_version(&path, 4).unwrap();
+            let snapshot = o.document().save();
+            let mut heads = o.document().heads();
+            let mut chunks = Vec::new();
+            for q in [2, 3] {
+                o.set_quantity(&sales(), &l, Decimal::from(q)).unwrap();
+                chunks.push(o.document().save_after(&heads));
+                heads = o.document().heads();
+            }
+            old.conn
+                .execute(
+                    "INSERT INTO documents (id, kind, snapshot, heads, chunks) VALUES (?1, 'order', ?2, ?3, 2)",
+                    params![id_bytes(id), snapshot, encode_heads(&heads)],
+                )
+                .unwrap();
+            for bytes in &chunks {
+                old.conn
+                    .execute(
+                        "INSERT INTO doc_changes (doc, bytes) VALUES (?1, ?2)",
+                        params![id_bytes(id), bytes],
+                    )
+                    .unwrap();
+            }
+            old.conn
+                .execute(
+                    "INSERT INTO change_signatures (change, signature) VALUES (?1, x'0102')",
+                    [heads[0].0.to_vec()],
+                )
+                .unwrap();
+        }
+        let mut store = DeviceStore::open(&path).unwrap();
+        assert_eq!(
+            store.load(id).unwrap().view::<Order>().unwrap(),
+            o.read().unwrap()
+        );
+        let mut doc = store.load(id).unwrap();
+        let before_last = doc.changes_after(&[]).len() - 1;
+        let all = doc.changes_after(&[]);
+        let last = all[before_last].0;
+        let signed = signatures_of(&store.conn, &[last]).unwrap();
+        assert_eq!(signed.len(), 1);
+        assert_eq!(signed[0].signature, vec![1, 2]);
+        // New chunks follow the old ones, and the document still reads back.
+        let mut o = OrderDoc::from_document(doc).unwrap();
+        o.set_quantity(&sales(), &l, Decimal::from(4)).unwrap();
+        store.save(o.document()).unwrap();
+        let back = store.load(id).unwrap().view::<Order>().unwrap();
+        assert_eq!(back.lines[&l].quantity, Decimal::from(4));
     }
 
     #[test]
@@ -1309,7 +1421,7 @@ mod tests {
             store.save(o.document()).unwrap();
             let chunks: i64 = store
                 .conn
-                .query_row("SELECT count(*) FROM doc_changes", [], |r| r.get(0))
+                .query_row("SELECT count(*) FROM doc_chunks", [], |r| r.get(0))
                 .unwrap();
             assert!(chunks < COMPACT_AFTER_CHUNKS);
         }
