@@ -108,13 +108,14 @@ const MIGRATIONS: &[Migration] = &[
                 FROM doc_changes;
             UPDATE documents SET chunks = (SELECT count(*) FROM doc_chunks WHERE doc = documents.id);
             DROP TABLE doc_changes;
-            CREATE TABLE signatures (
+            CREATE TABLE signatures_by_change (
                 change BLOB PRIMARY KEY,
                 signature BLOB NOT NULL
             ) WITHOUT ROWID;
-            INSERT INTO signatures (change, signature)
+            INSERT INTO signatures_by_change (change, signature)
                 SELECT change, signature FROM change_signatures;
             DROP TABLE change_signatures;
+            ALTER TABLE signatures_by_change RENAME TO change_signatures;
         ",
         backfill: None,
     },
@@ -761,7 +762,7 @@ impl SyncTx<'_> {
     /// Keeps the signatures of changes received from the relay.
     pub(crate) fn store_signatures(&self, signatures: &[ChangeSignature]) -> Result<()> {
         let mut stmt = self.tx.prepare_cached(
-            "INSERT OR IGNORE INTO signatures (change, signature) VALUES (?1, ?2)",
+            "INSERT OR IGNORE INTO change_signatures (change, signature) VALUES (?1, ?2)",
         )?;
         for s in signatures {
             stmt.execute(params![s.change.to_vec(), s.signature])?;
@@ -1007,8 +1008,9 @@ fn sign_own_changes(
     let Some((key, device)) = signer else {
         return Ok(());
     };
-    let mut stmt = conn
-        .prepare_cached("INSERT OR IGNORE INTO signatures (change, signature) VALUES (?1, ?2)")?;
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR IGNORE INTO change_signatures (change, signature) VALUES (?1, ?2)",
+    )?;
     for (hash, author) in doc.changes_after(since) {
         if author.is_some_and(|a| a.device() == device.as_str()) {
             let sig = key.sign(&hash);
@@ -1020,7 +1022,8 @@ fn sign_own_changes(
 
 /// The signatures this device holds of the changes `hashes`.
 fn signatures_of(conn: &Connection, hashes: &[ChangeHash]) -> Result<Vec<ChangeSignature>> {
-    let mut stmt = conn.prepare_cached("SELECT signature FROM signatures WHERE change = ?1")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT signature FROM change_signatures WHERE change = ?1")?;
     let mut out = Vec::with_capacity(hashes.len());
     for h in hashes {
         if let Some(signature) = stmt
