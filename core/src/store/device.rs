@@ -1051,11 +1051,16 @@ fn write_doc(conn: &Connection, doc: &mut Document) -> Result<Vec<ChangeHash>> {
     let heads = doc.heads();
     let before = match stored {
         None => {
+            // A new document is kept as its changes (no snapshot yet: making
+            // one costs more than the changes themselves); the first
+            // compaction writes it.
             let kind = doc.meta().kind.clone();
             conn.prepare_cached(
-                "INSERT INTO documents (id, kind, snapshot, heads, chunks) VALUES (?1, ?2, ?3, ?4, 0)",
+                "INSERT INTO documents (id, kind, snapshot, heads, chunks) VALUES (?1, ?2, x'', ?3, 1)",
             )?
-            .execute(params![id, kind, doc.save(), encode_heads(&heads)])?;
+            .execute(params![id, kind, encode_heads(&heads)])?;
+            conn.prepare_cached("INSERT INTO doc_chunks (doc, n, bytes) VALUES (?1, 1, ?2)")?
+                .execute(params![id, doc.save_after(&[])])?;
             Vec::new()
         }
         Some((stored_heads, chunks)) => {
