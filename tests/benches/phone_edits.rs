@@ -14,6 +14,9 @@
 //!
 //! Run with:
 //!   cargo bench -p fieldsync-tests --bench phone_edits
+//!
+//! `PHONE_EDITS_PROFILE=big` (8 orders of 300 lines) or `=small` (300 orders
+//! of 10 lines) runs only the one-call-per-line part, for `perf record`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
