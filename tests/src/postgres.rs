@@ -5,7 +5,6 @@
 //! fails). As root (CI), the cluster runs as the `postgres` user, since
 //! `initdb` refuses root.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,7 +34,7 @@ impl TestPostgres {
             run(Command::new("chmod").arg("755").arg(dir.path()));
             run(Command::new("chown").arg("postgres:postgres").arg(&data));
         }
-        let port = free_port();
+        let port = crate::free_port();
         let pg = TestPostgres {
             dir,
             port,
@@ -131,14 +130,6 @@ fn is_root() -> bool {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn run(c: &mut Command) {

@@ -19,14 +19,6 @@ use fieldsync_tests::*;
 
 const PASSWORD: &str = "a long enough password";
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// chromedriver on a free port, and headless chromium sessions through it.
 struct Driver {
     child: Child,
@@ -120,6 +112,8 @@ async fn wait_for(c: &Client, needle: &str) -> String {
 async fn sign_in(c: &Client, relay: &TestRelay, user: &str) {
     c.goto(&format!("{}/lang/zh", relay.url())).await.unwrap();
     c.goto(&format!("{}/sign-in", relay.url())).await.unwrap();
+    // The form, or (if something else came back) the page in the failure.
+    wait_for(c, r#"id="user""#).await;
     c.find(Locator::Id("user"))
         .await
         .unwrap()
