@@ -3,15 +3,18 @@
 //! embedded default).
 //!
 //! So far: the relay's log ordered by commit ([`RelayLog`]), the part that
-//! several writers make hard. With one writer a log can be read by its
+//! several writers make hard, and its documents committed only if each is
+//! still at the heads it was decided on ([`RelayDocuments`]). With one writer a log can be read by its
 //! sequence numbers; with several, entry 11 can commit before entry 10, and
 //! a device that synced in between would skip entry 10 for ever. Here every
 //! entry carries the id of the transaction that wrote it, and a reader sees
 //! only entries of transactions older than the oldest one still running, in
 //! (transaction, entry) order: a prefix that never changes once read.
 
+pub mod documents;
 mod error;
 pub mod log;
 
+pub use documents::{Commit, Decided, RelayDocuments, StoredDocument};
 pub use error::{Error, Result};
 pub use log::{LogCursor, LogEntry, LogRead, NewEntry, RelayLog};
