@@ -9,6 +9,15 @@
 //! relay to load again and decide again. A new document is decided on
 //! "absent"; if another relay created it first, it has moved too.
 //!
+//! Rules that read other rows are decided the same way. A credit decision
+//! (an approval, a shipment) reads a customer's figures at a version
+//! ([`RelayDocuments::credit_of`]) and names it in [`Decided::credit_read`];
+//! every commit that changes an order's contribution bumps its customer's
+//! version. The commit locks those customers' rows too (in id order, after
+//! the documents') and finds the decision stale if the version moved: two
+//! relays approving two orders of one customer at the same moment cannot
+//! both pass on the same headroom.
+//!
 //! A document is kept as its log entries (each commit's changes) after an
 //! optional snapshot, as the embedded store keeps it.
 
@@ -33,6 +42,23 @@ pub struct Decided<'a> {
     pub changes: &'a [u8],
     /// Where they came from (a device, or `head-office`).
     pub origin: &'a str,
+    /// The customer figures the decision read, and their version (see
+    /// [`RelayDocuments::credit_of`]), if it read any.
+    pub credit_read: Option<(&'a [u8; 16], u64)>,
+    /// The order's contribution to its customer's exposure after the
+    /// changes (the customer, and the figures the relay encodes), if the
+    /// document is an order.
+    pub credit_write: Option<(&'a [u8; 16], &'a [u8])>,
+}
+
+/// A customer's credit figures as the relay keeps them: each order's
+/// contribution, and the version they were read at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreditFigures {
+    /// Bumped by every commit that changes one of the contributions.
+    pub version: u64,
+    /// Each order's contribution (order id, figures as the relay encoded them).
+    pub orders: Vec<([u8; 16], Vec<u8>)>,
 }
 
 /// What a commit did.
@@ -71,6 +97,16 @@ const SCHEMA: &str = "
         snapshot_upto BIGINT NOT NULL DEFAULT 0
     );
     CREATE INDEX IF NOT EXISTS relay_log_by_doc ON relay_log (doc, entry);
+    CREATE TABLE IF NOT EXISTS relay_credit (
+        customer BYTEA PRIMARY KEY,
+        version BIGINT NOT NULL DEFAULT 0
+    );
+    CREATE TABLE IF NOT EXISTS relay_order_credit (
+        order_id BYTEA PRIMARY KEY,
+        customer BYTEA NOT NULL,
+        figures BYTEA NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS relay_order_credit_by_customer ON relay_order_credit (customer);
 ";
 
 impl RelayDocuments {
@@ -105,6 +141,41 @@ impl RelayDocuments {
             snapshot: row.get(2),
             changes,
         }))
+    }
+
+    /// Customer `customer`'s credit figures and their version, read in one
+    /// snapshot.
+    pub fn credit_of(client: &mut postgres::Client, customer: &[u8; 16]) -> Result<CreditFigures> {
+        let mut tx = client
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()?;
+        let version = tx
+            .query_opt(
+                "SELECT version FROM relay_credit WHERE customer = $1",
+                &[&&customer[..]],
+            )?
+            .map_or(0, |r| r.get::<_, i64>(0));
+        let orders = tx
+            .query(
+                "SELECT order_id, figures FROM relay_order_credit WHERE customer = $1 ORDER BY order_id",
+                &[&&customer[..]],
+            )?
+            .into_iter()
+            .map(|r| {
+                let id: &[u8] = r.get(0);
+                let id: [u8; 16] = id.try_into().map_err(|_| {
+                    crate::Error::Corrupt("an order id in the credit figures is damaged".into())
+                })?;
+                Ok((id, r.get(1)))
+            })
+            .collect::<Result<_>>()?;
+        tx.commit()?;
+        Ok(CreditFigures {
+            version: u64::try_from(version).unwrap_or(0),
+            orders,
+        })
     }
 
     /// Commits `decided` in one transaction if every document is still as
@@ -148,10 +219,95 @@ impl RelayDocuments {
                 moved.push(*d.id);
             }
         }
+        // The customers whose figures were read or are written (an order's
+        // new customer and, if it moved, its old one), locked in id order
+        // after the documents (rows made on first use). The orders' own rows
+        // are locked above, so their old customers cannot change meanwhile.
+        let written: Vec<&[u8]> = decided
+            .iter()
+            .filter(|d| d.credit_write.is_some())
+            .map(|d| &d.id[..])
+            .collect();
+        let previous: Vec<(Vec<u8>, Vec<u8>)> = if written.is_empty() {
+            Vec::new()
+        } else {
+            tx.query(
+                "SELECT order_id, customer FROM relay_order_credit WHERE order_id = ANY($1)",
+                &[&written],
+            )?
+            .into_iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect()
+        };
+        let mut customer_ids: Vec<&[u8]> = decided
+            .iter()
+            .flat_map(|d| {
+                d.credit_read
+                    .map(|(c, _)| &c[..])
+                    .into_iter()
+                    .chain(d.credit_write.map(|(c, _)| &c[..]))
+            })
+            .chain(previous.iter().map(|(_, c)| c.as_slice()))
+            .collect();
+        customer_ids.sort();
+        customer_ids.dedup();
+        let customers = customer_ids.len();
+        if customers > 0 {
+            tx.execute(
+                "INSERT INTO relay_credit (customer) SELECT unnest($1::bytea[])
+                 ON CONFLICT (customer) DO NOTHING",
+                &[&customer_ids],
+            )?;
+            let versions: Vec<(Vec<u8>, i64)> = tx
+                .query(
+                    "SELECT customer, version FROM relay_credit WHERE customer = ANY($1)
+                     ORDER BY customer FOR UPDATE",
+                    &[&customer_ids],
+                )?
+                .into_iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect();
+            for d in decided {
+                let Some((customer, read)) = d.credit_read else {
+                    continue;
+                };
+                let now = versions
+                    .iter()
+                    .find(|(c, _)| c.as_slice() == &customer[..])
+                    .map_or(0, |(_, v)| u64::try_from(*v).unwrap_or(0));
+                if now != read && !moved.contains(d.id) {
+                    moved.push(*d.id);
+                }
+            }
+        }
         if !moved.is_empty() {
             tx.rollback()?;
             moved.sort();
             return Ok(Commit::Moved(moved));
+        }
+        for d in decided {
+            let Some((customer, figures)) = d.credit_write else {
+                continue;
+            };
+            let changed = tx.execute(
+                "INSERT INTO relay_order_credit (order_id, customer, figures) VALUES ($1, $2, $3)
+                 ON CONFLICT (order_id) DO UPDATE SET customer = excluded.customer, figures = excluded.figures
+                 WHERE relay_order_credit.customer IS DISTINCT FROM excluded.customer
+                    OR relay_order_credit.figures IS DISTINCT FROM excluded.figures",
+                &[&&d.id[..], &&customer[..], &figures],
+            )?;
+            if changed > 0 {
+                let before = previous
+                    .iter()
+                    .find(|(order, _)| order.as_slice() == &d.id[..])
+                    .map(|(_, c)| c.as_slice());
+                let mut bumped: Vec<&[u8]> = vec![&customer[..]];
+                bumped.extend(before.filter(|c| *c != &customer[..]));
+                tx.execute(
+                    "UPDATE relay_credit SET version = version + 1 WHERE customer = ANY($1)",
+                    &[&bumped],
+                )?;
+            }
         }
         let mut entries = Vec::with_capacity(decided.len());
         for d in decided {

@@ -15,6 +15,6 @@ pub mod documents;
 mod error;
 pub mod log;
 
-pub use documents::{Commit, Decided, RelayDocuments, StoredDocument};
+pub use documents::{Commit, CreditFigures, Decided, RelayDocuments, StoredDocument};
 pub use error::{Error, Result};
 pub use log::{LogCursor, LogEntry, LogRead, NewEntry, RelayLog};

@@ -17,6 +17,8 @@ fn decided<'a>(id: &'a [u8; 16], on: Option<&'a [u8]>, heads: &'a [u8]) -> Decid
         heads,
         changes: heads,
         origin: "phone",
+        credit_read: None,
+        credit_write: None,
     }
 }
 
@@ -141,4 +143,75 @@ fn two_relays_committing_at_once_never_both_win_and_never_deadlock() {
     );
     let doc = RelayDocuments::load(&mut setup, &a).unwrap().unwrap();
     assert_eq!(doc.heads, rounds.to_string().into_bytes());
+}
+
+/// Two relays approving two orders of one customer at the same moment,
+/// each alone within the credit limit, together over it: exactly one
+/// passes. Each relay decides on the customer's figures as it read them;
+/// the second to commit finds them changed, reads them again, decides
+/// again and refuses. (The rule here is the credit check's shape: exposure
+/// plus the order against the limit, in cents; the relay's is
+/// `CreditExposure`.)
+#[test]
+fn two_approvals_over_one_customers_limit_at_once_let_exactly_one_pass() {
+    const LIMIT: u64 = 100_00;
+    const ORDER: u64 = 60_00;
+    let pg = TestPostgres::start();
+    let url = pg.database("credit");
+    let mut setup = Client::connect(&url, NoTls).unwrap();
+    RelayDocuments::migrate(&mut setup).unwrap();
+    let rounds = 20u8;
+    for round in 0..rounds {
+        for relay in 0..2u8 {
+            let order = [round, relay + 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+            RelayDocuments::commit(&mut setup, &[decided(&order, None, b"submitted")]).unwrap();
+        }
+    }
+    let barrier = Arc::new(Barrier::new(2));
+    let relays: Vec<_> = (0..2u8)
+        .map(|relay| {
+            let (url, barrier) = (url.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let mut client = Client::connect(&url, NoTls).unwrap();
+                let mut approved = Vec::new();
+                for round in 0..rounds {
+                    let customer = [round; 16];
+                    let order = [round, relay + 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+                    barrier.wait();
+                    loop {
+                        let figures = RelayDocuments::credit_of(&mut client, &customer).unwrap();
+                        let exposure: u64 = figures
+                            .orders
+                            .iter()
+                            .map(|(_, f)| u64::from_le_bytes(f[..8].try_into().unwrap()))
+                            .sum();
+                        if exposure + ORDER > LIMIT {
+                            break; // refused: over the limit
+                        }
+                        let contribution = ORDER.to_le_bytes();
+                        let approval = Decided {
+                            credit_read: Some((&customer, figures.version)),
+                            credit_write: Some((&customer, &contribution)),
+                            ..decided(&order, Some(b"submitted"), b"approved")
+                        };
+                        match RelayDocuments::commit(&mut client, &[approval]).unwrap() {
+                            Commit::Committed(_) => {
+                                approved.push(round);
+                                break;
+                            }
+                            Commit::Moved(ids) => assert_eq!(ids, vec![order]),
+                        }
+                    }
+                }
+                approved
+            })
+        })
+        .collect();
+    let approved: Vec<Vec<u8>> = relays.into_iter().map(|r| r.join().unwrap()).collect();
+    for round in 0..rounds {
+        let passed = approved.iter().filter(|a| a.contains(&round)).count();
+        assert_eq!(passed, 1, "round {round}: {approved:?}");
+        let figures = RelayDocuments::credit_of(&mut setup, &[round; 16]).unwrap();
+        assert_eq!(figures.orders.len(), 1);
+    }
 }
