@@ -154,8 +154,8 @@ fn two_relays_committing_at_once_never_both_win_and_never_deadlock() {
 /// `CreditExposure`.)
 #[test]
 fn two_approvals_over_one_customers_limit_at_once_let_exactly_one_pass() {
-    const LIMIT: u64 = 100_00;
-    const ORDER: u64 = 60_00;
+    const LIMIT: u64 = 10_000; // cents
+    const ORDER: u64 = 6_000;
     let pg = TestPostgres::start();
     let url = pg.database("credit");
     let mut setup = Client::connect(&url, NoTls).unwrap();
