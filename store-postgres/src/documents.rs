@@ -327,6 +327,8 @@ impl RelayDocuments {
                 },
             )?);
         }
+        // One notification per commit wakes the phones waiting for news.
+        tx.execute("SELECT pg_notify($1, '')", &[&crate::connection::CHANNEL])?;
         tx.commit()?;
         Ok(Commit::Committed(entries))
     }
