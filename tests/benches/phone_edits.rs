@@ -16,7 +16,8 @@
 //!   cargo bench -p fieldsync-tests --bench phone_edits
 //!
 //! `PHONE_EDITS_PROFILE=big` (8 orders of 300 lines) or `=small` (300 orders
-//! of 10 lines) runs only the one-call-per-line part, for `perf record`.
+//! of 10 lines) runs only the one-call-per-line part, and `=submit` 300
+//! quantity edits and submits, for `perf record`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -100,6 +101,26 @@ fn main() {
             .id
     };
 
+    if std::env::var("PHONE_EDITS_PROFILE").as_deref() == Ok("submit") {
+        for _ in 0..300 {
+            let o = phone
+                .create_order_with_lines(
+                    customer.clone(),
+                    OrderChannel::Visit,
+                    None,
+                    (0..10).map(line).collect(),
+                )
+                .unwrap();
+            let mut details = o.details.clone();
+            details.evidence = "signed order form".into();
+            phone.set_order_details(o.id.clone(), details).unwrap();
+            phone
+                .set_line_quantity(o.id.clone(), o.lines[0].id.clone(), "7".into())
+                .unwrap();
+            phone.submit_order(o.id.clone()).unwrap();
+        }
+        return;
+    }
     if let Ok(shape) = std::env::var("PHONE_EDITS_PROFILE") {
         let (orders, lines) = if shape == "small" {
             (300, 10)
