@@ -113,8 +113,7 @@ impl RelayDocuments {
     /// Creates the documents' table (and the log's) if missing.
     pub fn migrate(client: &mut impl GenericClient) -> Result<()> {
         RelayLog::migrate(client)?;
-        client.batch_execute(SCHEMA)?;
-        Ok(())
+        crate::schema::change(client, SCHEMA)
     }
 
     /// Document `id` as stored, if the relay has it.

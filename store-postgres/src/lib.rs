@@ -16,9 +16,12 @@
 pub mod connection;
 pub mod documents;
 mod error;
+mod identity;
 pub mod log;
+mod schema;
 
 pub use connection::{LogWaiter, Timeouts, connect};
 pub use documents::{Commit, CreditFigures, Decided, RelayDocuments, StoredDocument};
 pub use error::{Error, Result};
+pub use identity::database_identity;
 pub use log::{LogCursor, LogEntry, LogRead, NewEntry, RelayLog};

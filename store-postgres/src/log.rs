@@ -86,8 +86,7 @@ const SCHEMA: &str = "
 impl RelayLog {
     /// Creates the log's table and index if they are missing.
     pub fn migrate(client: &mut impl GenericClient) -> Result<()> {
-        client.batch_execute(SCHEMA)?;
-        Ok(())
+        crate::schema::change(client, SCHEMA)
     }
 
     /// Appends an entry in `tx` (the transaction that commits the

@@ -106,3 +106,62 @@ fn a_commit_wakes_the_phones_waiting_for_news() {
         "one commit, one wake-up"
     );
 }
+
+/// Every relay over one database reports the same identity (phones would
+/// otherwise take a different relay behind the load balancer for a restored
+/// one and send everything again); another database has another.
+#[test]
+fn relays_over_one_database_share_its_identity() {
+    let pg = TestPostgres::start();
+    let url = pg.database("identity");
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let mut relay = connect(&url, Timeouts::default()).unwrap();
+                fieldsync_store_postgres::database_identity(&mut relay).unwrap()
+            })
+        })
+        .collect();
+    let ids: Vec<[u8; 16]> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    assert_ne!(ids[0], [0; 16]);
+    let mut later = connect(&url, Timeouts::default()).unwrap();
+    assert_eq!(
+        fieldsync_store_postgres::database_identity(&mut later).unwrap(),
+        ids[0]
+    );
+    let other = pg.database("identity_other");
+    let mut elsewhere = connect(&other, Timeouts::default()).unwrap();
+    assert_ne!(
+        fieldsync_store_postgres::database_identity(&mut elsewhere).unwrap(),
+        ids[0]
+    );
+}
+
+/// Relays starting together migrate the same database at once without
+/// tripping over each other.
+#[test]
+fn relays_starting_together_migrate_one_database() {
+    let pg = TestPostgres::start();
+    let url = pg.database("migrate_together");
+    let handles: Vec<_> = (0..6)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let mut relay = connect(&url, Timeouts::default()).unwrap();
+                RelayDocuments::migrate(&mut relay).unwrap();
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let mut relay = connect(&url, Timeouts::default()).unwrap();
+    assert!(
+        RelayLog::read_after(&mut relay, LogCursor::default(), 1)
+            .unwrap()
+            .entries
+            .is_empty()
+    );
+}
