@@ -366,9 +366,7 @@ impl DeviceStore {
     /// Only what changed is written: the new changes (not the document), and
     /// the list entry only if a field lists show changed. One durable commit.
     pub fn save(&mut self, doc: &mut Document) -> Result<()> {
-        if self.signer.is_none() {
-            self.signer = read_signer(&self.conn)?;
-        }
+        self.read_signer_once()?;
         // An open copy would no longer be what is stored.
         self.open.take(doc.id());
         self.last_saved = None;
@@ -387,9 +385,7 @@ impl DeviceStore {
         date: NaiveDate,
         make: impl FnOnce(OrderNumber) -> Result<Document>,
     ) -> Result<Document> {
-        if self.signer.is_none() {
-            self.signer = read_signer(&self.conn)?;
-        }
+        self.read_signer_once()?;
         let prefix = self.order_prefix()?;
         self.last_saved = None;
         let tx = self.conn.transaction()?;
@@ -399,6 +395,15 @@ impl DeviceStore {
         tx.commit()?;
         self.last_saved = Some((doc.id(), sorted(doc.heads())));
         Ok(doc)
+    }
+
+    /// Reads the signing key and device id once (enrollment and a new key
+    /// forget them).
+    fn read_signer_once(&mut self) -> Result<()> {
+        if self.signer.is_none() {
+            self.signer = read_signer(&self.conn)?;
+        }
+        Ok(())
     }
 
     /// Loads a document from the store (not from the open documents: for
